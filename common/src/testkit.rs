@@ -1,0 +1,328 @@
+//! Helpers for integration tests that drive the real binaries as separate processes
+//! (feature `testkit`, for dev-dependencies only).
+//!
+//! - [`bin`] finds a workspace binary next to the test executable (`cargo test --workspace`
+//!   builds them all before any test runs).
+//! - [`unique`] makes names no other test, or other run, uses: tests run in parallel.
+//! - [`Proc`] captures a child's output line by line, waits for a ready line with a
+//!   deadline (never a fixed sleep), and on failure shows the command, status and output.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single wait in a test may take before it fails. Generous: a slow CI
+/// machine (or wine) must not fail a correct program; a hang still fails.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Path of a workspace binary, e.g. `bin("producer")`.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/test-hash  ->  target/<profile>/NAME
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is not built; run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// A command for a workspace binary.
+pub fn cmd(name: &str) -> Command {
+    Command::new(bin(name))
+}
+
+/// A name unique to this test process and call: `TAG-PID-N`.
+pub fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Which of a child's output streams [`Proc`] takes over.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Capture {
+    /// stdout and stderr.
+    Both,
+    /// stderr only; stdout was set up by the caller (e.g. piped into another process).
+    Stderr,
+}
+
+/// One output stream of a child: every line so far, and new lines as they come.
+struct Stream {
+    all: Arc<Mutex<String>>,
+    lines: Receiver<String>,
+    reader: Option<thread::JoinHandle<()>>,
+}
+
+impl Stream {
+    fn new(pipe: impl Read + Send + 'static) -> Stream {
+        let all = Arc::new(Mutex::new(String::new()));
+        let (tx, lines) = channel();
+        let sink = Arc::clone(&all);
+        let reader = thread::spawn(move || {
+            let mut r = BufReader::new(pipe);
+            let mut buf = Vec::new();
+            while r.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+                let line = String::from_utf8_lossy(&buf).into_owned();
+                sink.lock().unwrap().push_str(&line);
+                let _ = tx.send(line.trim_end().to_owned());
+                buf.clear();
+            }
+        });
+        Stream {
+            all,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    fn text(&self) -> String {
+        self.all.lock().unwrap().clone()
+    }
+}
+
+/// A running child process under test.
+pub struct Proc {
+    label: String,
+    child: Child,
+    out: Option<Stream>,
+    err: Stream,
+}
+
+/// A finished child: its status and everything it printed.
+pub struct Finished {
+    pub label: String,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Proc {
+    /// Starts `cmd` with its stderr (and with [`Capture::Both`] its stdout) captured.
+    pub fn spawn(mut cmd: Command, capture: Capture) -> Proc {
+        let label = format!("{cmd:?}");
+        cmd.stderr(Stdio::piped());
+        if capture == Capture::Both {
+            cmd.stdout(Stdio::piped());
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
+        let err = Stream::new(child.stderr.take().unwrap());
+        let out = (capture == Capture::Both).then(|| Stream::new(child.stdout.take().unwrap()));
+        Proc {
+            label,
+            child,
+            out,
+            err,
+        }
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a stderr line that contains `needle` and returns it.
+    pub fn wait_for_stderr(&self, needle: &str) -> String {
+        self.wait_for(&self.err, needle, "stderr")
+    }
+
+    /// Waits for a stdout line that contains `needle` and returns it.
+    pub fn wait_for_stdout(&self, needle: &str) -> String {
+        self.wait_for(self.out.as_ref().unwrap(), needle, "stdout")
+    }
+
+    /// Waits for the ready line and returns the address it names.
+    pub fn wait_ready(&self) -> String {
+        let line = self.wait_for_stderr("ready: ");
+        line.split_once("ready: ").unwrap().1.trim().to_owned()
+    }
+
+    fn wait_for(&self, s: &Stream, needle: &str, which: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match s
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "{}: no {which} line with {needle:?} in time\n{}",
+                        self.label,
+                        self.dump()
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "{}: {which} closed before a line with {needle:?}\n{}",
+                        self.label,
+                        self.dump()
+                    )
+                }
+            }
+        }
+    }
+
+    fn dump(&self) -> String {
+        format!(
+            "--- stdout\n{}--- stderr\n{}---",
+            self.out.as_ref().map(Stream::text).unwrap_or_default(),
+            self.err.text()
+        )
+    }
+
+    /// Sends SIGINT, as Ctrl-C in a terminal does.
+    #[cfg(unix)]
+    pub fn interrupt(&self) {
+        let ok = Command::new("kill")
+            .args(["-INT", &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -INT failed");
+    }
+
+    /// Kills the child (SIGKILL on Unix, TerminateProcess on Windows).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
+    /// Waits for the child to exit (at most [`PATIENCE`]) and collects its output.
+    pub fn finish(self) -> Finished {
+        self.finish_within(PATIENCE)
+    }
+
+    /// Like [`Proc::finish`] with a tighter bound, for "exits promptly" checks.
+    pub fn finish_within(mut self, limit: Duration) -> Finished {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{}: still running after {limit:?}\n{}",
+                    self.label,
+                    self.dump()
+                );
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        for s in self.out.iter_mut().chain([&mut self.err]) {
+            if let Some(r) = s.reader.take() {
+                r.join().unwrap();
+            }
+        }
+        Finished {
+            label: std::mem::take(&mut self.label),
+            status,
+            stdout: self.out.as_ref().map(Stream::text).unwrap_or_default(),
+            stderr: self.err.text(),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `cmd` with no stdin to completion.
+pub fn run(mut cmd: Command) -> Finished {
+    cmd.stdin(Stdio::null());
+    Proc::spawn(cmd, Capture::Both).finish()
+}
+
+impl Finished {
+    fn dump(&self) -> String {
+        format!(
+            "{}\nstatus: {}\n--- stdout\n{}--- stderr\n{}---",
+            self.label, self.status, self.stdout, self.stderr
+        )
+    }
+
+    /// Exit code 0, and no panic.
+    pub fn success(self) -> Self {
+        assert!(self.status.success(), "expected success\n{}", self.dump());
+        self.no_panic()
+    }
+
+    /// Exactly this exit code, and no panic.
+    pub fn code(self, code: i32) -> Self {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "wrong exit code\n{}",
+            self.dump()
+        );
+        self.no_panic()
+    }
+
+    /// A non-zero exit code (not a signal), and no panic.
+    pub fn failure(self) -> Self {
+        assert!(
+            matches!(self.status.code(), Some(c) if c != 0),
+            "expected a non-zero exit\n{}",
+            self.dump()
+        );
+        self.no_panic()
+    }
+
+    fn no_panic(self) -> Self {
+        assert!(
+            !self.stderr.contains("panicked"),
+            "it panicked\n{}",
+            self.dump()
+        );
+        self
+    }
+
+    /// stderr contains `needle`.
+    pub fn stderr_has(self, needle: &str) -> Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.dump()
+        );
+        self
+    }
+
+    /// stdout contains `needle`.
+    pub fn stdout_has(self, needle: &str) -> Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.dump()
+        );
+        self
+    }
+
+    /// The stdout lines that contain `needle`.
+    pub fn count_stdout(&self, needle: &str) -> usize {
+        self.stdout.lines().filter(|l| l.contains(needle)).count()
+    }
+}

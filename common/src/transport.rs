@@ -1,0 +1,441 @@
+//! Byte streams over any [`Address`]: connect (retrying until `--wait` runs out) or listen.
+//!
+//! Everything above this module sees a [`Conn`], split into a [`RecvHalf`] and a
+//! [`SendHalf`], whatever the mechanism underneath. Nothing here knows the wire format.
+
+use crate::addr::Address;
+use crate::shutdown;
+use interprocess::local_socket::{
+    GenericNamespaced, ListenerOptions, Stream as LocalStream, ToNsName, prelude::*,
+};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[cfg(unix)]
+use std::os::unix::net::{UnixListener, UnixStream};
+#[cfg(unix)]
+use std::path::{Path, PathBuf};
+
+/// Why connecting or listening failed, worded for the person who typed the address.
+#[derive(Debug)]
+pub enum TransportError {
+    /// Nothing accepted a connection before `--wait` ran out.
+    NothingThere { addr: Address, waited: Duration },
+    /// A live process holds the address.
+    InUse { addr: Address },
+    /// The address cannot be listened on (`stdio`), or a path is in the way.
+    Unusable { addr: Address, why: &'static str },
+    /// Any other failure of the operating system.
+    Io {
+        action: &'static str,
+        addr: Address,
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::NothingThere { addr, waited } => write!(
+                f,
+                "nothing is listening at {addr} (gave up after {}; start the listening side first, or raise --wait)",
+                crate::cli::show_duration(*waited)
+            ),
+            TransportError::InUse { addr } => {
+                write!(f, "address in use: {addr} is held by a live process")
+            }
+            TransportError::Unusable { addr, why } => write!(f, "cannot use {addr}: {why}"),
+            TransportError::Io {
+                action,
+                addr,
+                source,
+            } => write!(f, "cannot {action} {addr}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+/// The mechanism under a [`Conn`].
+#[derive(Debug)]
+enum Link {
+    /// Our own stdin and stdout, duplicated so that reads and writes are raw.
+    Stdio {
+        input: File,
+        output: File,
+    },
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+    Local(LocalStream),
+}
+
+/// One connected byte stream, either direction.
+#[derive(Debug)]
+pub struct Conn {
+    link: Arc<Link>,
+    peer: String,
+}
+
+impl Conn {
+    /// This process's stdin and stdout as a connection.
+    pub fn stdio() -> io::Result<Conn> {
+        Ok(Conn {
+            link: Arc::new(Link::Stdio {
+                input: dup(&io::stdin())?,
+                output: dup(&io::stdout())?,
+            }),
+            peer: "stdio".into(),
+        })
+    }
+
+    /// Who is at the other end, for log lines.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Whether the peer can answer on this connection (everything but `stdio`).
+    pub fn is_two_way(&self) -> bool {
+        !matches!(*self.link, Link::Stdio { .. })
+    }
+
+    /// Splits into halves that can be used from different threads.
+    pub fn split(self) -> (RecvHalf, SendHalf) {
+        (RecvHalf(Arc::clone(&self.link)), SendHalf(self.link))
+    }
+}
+
+/// The reading half of a [`Conn`].
+#[derive(Debug)]
+pub struct RecvHalf(Arc<Link>);
+
+/// The writing half of a [`Conn`].
+#[derive(Debug)]
+pub struct SendHalf(Arc<Link>);
+
+impl RecvHalf {
+    /// Bounds how long one read may block (`None`: forever). No effect on `stdio`.
+    pub fn set_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match &*self.0 {
+            Link::Stdio { .. } => Ok(()),
+            Link::Tcp(s) => s.set_read_timeout(t),
+            #[cfg(unix)]
+            Link::Unix(s) => s.set_read_timeout(t),
+            Link::Local(s) => s.set_recv_timeout(t),
+        }
+    }
+}
+
+impl Read for RecvHalf {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = match &*self.0 {
+            Link::Stdio { input, .. } => (&*input).read(buf),
+            Link::Tcp(s) => (&*s).read(buf),
+            #[cfg(unix)]
+            Link::Unix(s) => (&*s).read(buf),
+            Link::Local(s) => (&*s).read(buf),
+        };
+        match r {
+            // Windows reports a pipe whose writer is gone as an error, Unix as end of file.
+            Err(e) if cfg!(windows) && e.kind() == io::ErrorKind::BrokenPipe => Ok(0),
+            r => r,
+        }
+    }
+}
+
+impl Write for SendHalf {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &*self.0 {
+            Link::Stdio { output, .. } => (&*output).write(buf),
+            Link::Tcp(s) => (&*s).write(buf),
+            #[cfg(unix)]
+            Link::Unix(s) => (&*s).write(buf),
+            Link::Local(s) => (&*s).write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &*self.0 {
+            Link::Stdio { output, .. } => (&*output).flush(),
+            Link::Tcp(s) => (&*s).flush(),
+            #[cfg(unix)]
+            Link::Unix(s) => (&*s).flush(),
+            Link::Local(s) => (&*s).flush(),
+        }
+    }
+}
+
+/// A raw file on a duplicate of a standard stream: no std-side buffering in the way.
+#[cfg(unix)]
+fn dup(s: &impl std::os::fd::AsFd) -> io::Result<File> {
+    s.as_fd().try_clone_to_owned().map(File::from)
+}
+
+#[cfg(windows)]
+fn dup(s: &impl std::os::windows::io::AsHandle) -> io::Result<File> {
+    s.as_handle().try_clone_to_owned().map(File::from)
+}
+
+/// Connects to `addr`, retrying while nobody listens there yet, for up to `wait`.
+/// Prints one `waiting for ...` line on stderr, prefixed by `who`, if it has to wait.
+pub fn connect(addr: &Address, wait: Duration, who: &str) -> Result<Conn, TransportError> {
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(2);
+    let mut said_waiting = false;
+    loop {
+        match try_connect(addr) {
+            Ok(conn) => return Ok(conn),
+            Err(e) if is_not_there_yet(&e) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(TransportError::NothingThere {
+                        addr: addr.clone(),
+                        waited: wait,
+                    });
+                }
+                if !said_waiting {
+                    eprintln!(
+                        "{who}: waiting for {addr} (up to {})",
+                        crate::cli::show_duration(wait)
+                    );
+                    said_waiting = true;
+                }
+                std::thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(source) => {
+                return Err(TransportError::Io {
+                    action: "connect to",
+                    addr: addr.clone(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+fn try_connect(addr: &Address) -> io::Result<Conn> {
+    let (link, peer) = match addr {
+        Address::Stdio => return Conn::stdio(),
+        Address::Tcp { host, port } => {
+            let s = TcpStream::connect((host.as_str(), *port))?;
+            s.set_nodelay(true)?;
+            (Link::Tcp(s), addr.to_string())
+        }
+        #[cfg(unix)]
+        Address::Unix(path) => (Link::Unix(UnixStream::connect(path)?), addr.to_string()),
+        #[cfg(not(unix))]
+        Address::Unix(_) => return Err(io::ErrorKind::Unsupported.into()),
+        Address::Local(name) => {
+            let name = name.as_str().to_ns_name::<GenericNamespaced>()?;
+            (Link::Local(LocalStream::connect(name)?), addr.to_string())
+        }
+    };
+    Ok(Conn {
+        link: Arc::new(link),
+        peer,
+    })
+}
+
+/// True for the errors that mean "nobody listens there yet", worth retrying.
+fn is_not_there_yet(e: &io::Error) -> bool {
+    const ERROR_PIPE_BUSY: i32 = 231;
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+    ) || (cfg!(windows) && e.raw_os_error() == Some(ERROR_PIPE_BUSY))
+}
+
+/// A bound, listening endpoint. Dropping it removes any socket file it created.
+#[derive(Debug)]
+pub struct Listener {
+    kind: ListenKind,
+    addr: Address,
+}
+
+#[derive(Debug)]
+enum ListenKind {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix {
+        listener: UnixListener,
+        /// Removes the socket file when the listener goes.
+        _file: SocketFile,
+    },
+    Local(interprocess::local_socket::Listener),
+}
+
+/// Binds `addr` and starts listening. Never steals an address from a live process; a
+/// `unix:PATH` socket file left by a dead one is reclaimed.
+pub fn listen(addr: &Address) -> Result<Listener, TransportError> {
+    let io_err = |source| TransportError::Io {
+        action: "listen on",
+        addr: addr.clone(),
+        source,
+    };
+    let in_use = || TransportError::InUse { addr: addr.clone() };
+    let (kind, actual) = match addr {
+        Address::Stdio => {
+            return Err(TransportError::Unusable {
+                addr: addr.clone(),
+                why: "stdio is already connected; there is nothing to listen on (drop -l)",
+            });
+        }
+        Address::Tcp { host, port } => {
+            let l = bind_tcp(host, *port).map_err(|e| match e.kind() {
+                io::ErrorKind::AddrInUse => in_use(),
+                _ => io_err(e),
+            })?;
+            let local = l.local_addr().map_err(io_err)?;
+            let actual = Address::Tcp {
+                host: local.ip().to_string(),
+                port: local.port(),
+            };
+            (ListenKind::Tcp(l), actual)
+        }
+        #[cfg(unix)]
+        Address::Unix(path) => {
+            let (l, file) = bind_unix(addr, path)?;
+            (
+                ListenKind::Unix {
+                    listener: l,
+                    _file: file,
+                },
+                addr.clone(),
+            )
+        }
+        #[cfg(not(unix))]
+        Address::Unix(_) => {
+            return Err(TransportError::Unusable {
+                addr: addr.clone(),
+                why: "unix:PATH sockets are Unix-only; use local:NAME",
+            });
+        }
+        Address::Local(name) => {
+            let ns = name
+                .as_str()
+                .to_ns_name::<GenericNamespaced>()
+                .map_err(io_err)?;
+            let l = ListenerOptions::new()
+                .name(ns)
+                .create_sync()
+                .map_err(|e| match e.kind() {
+                    // Windows answers "access denied" for a pipe name another process serves.
+                    io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied => in_use(),
+                    _ => io_err(e),
+                })?;
+            (ListenKind::Local(l), addr.clone())
+        }
+    };
+    Ok(Listener { kind, addr: actual })
+}
+
+fn bind_tcp(host: &str, port: u16) -> io::Result<TcpListener> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name resolves to nothing");
+    for sa in (host, port).to_socket_addrs()? {
+        match TcpListener::bind(sa) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+impl Listener {
+    /// The address actually bound (a `tcp:...:0` request shows its real port here).
+    pub fn address(&self) -> &Address {
+        &self.addr
+    }
+
+    /// Prints the fixed ready line, `ready: ADDRESS`, on stderr. Scripts and tests wait
+    /// for it before they start the other side.
+    pub fn announce(&self) {
+        eprintln!("ready: {}", self.addr);
+    }
+
+    /// Waits for the next connection.
+    pub fn accept(&self) -> io::Result<Conn> {
+        let (link, peer) = match &self.kind {
+            ListenKind::Tcp(l) => {
+                let (s, peer) = l.accept()?;
+                s.set_nodelay(true)?;
+                (Link::Tcp(s), format!("tcp:{peer}"))
+            }
+            #[cfg(unix)]
+            ListenKind::Unix { listener, .. } => {
+                (Link::Unix(listener.accept()?.0), self.addr.to_string())
+            }
+            ListenKind::Local(l) => (Link::Local(l.accept()?), self.addr.to_string()),
+        };
+        Ok(Conn {
+            link: Arc::new(link),
+            peer,
+        })
+    }
+}
+
+/// A socket file this process created; removed on drop and on Ctrl-C, but only while it is
+/// still the same file (another process may have reclaimed the path since).
+#[cfg(unix)]
+#[derive(Debug)]
+struct SocketFile {
+    path: PathBuf,
+    ino: u64,
+}
+
+#[cfg(unix)]
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        shutdown::forget_file(&self.path);
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.ino) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn bind_unix(addr: &Address, path: &Path) -> Result<(UnixListener, SocketFile), TransportError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let io_err = |source| TransportError::Io {
+        action: "listen on",
+        addr: addr.clone(),
+        source,
+    };
+    let listener = match UnixListener::bind(path) {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            let is_socket = std::fs::symlink_metadata(path)
+                .map(|m| m.file_type().is_socket())
+                .map_err(io_err)?;
+            if !is_socket {
+                return Err(TransportError::Unusable {
+                    addr: addr.clone(),
+                    why: "the path exists and is not a socket; refusing to replace it",
+                });
+            }
+            match UnixStream::connect(path) {
+                Ok(_) => return Err(TransportError::InUse { addr: addr.clone() }),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    // Nobody answers: a dead process left it. Reclaim the name.
+                    std::fs::remove_file(path).map_err(io_err)?;
+                    UnixListener::bind(path).map_err(io_err)?
+                }
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        other => other.map_err(io_err)?,
+    };
+    let ino = std::fs::symlink_metadata(path).map_err(io_err)?.ino();
+    shutdown::remove_file_on_interrupt(path);
+    Ok((
+        listener,
+        SocketFile {
+            path: path.to_owned(),
+            ino,
+        },
+    ))
+}

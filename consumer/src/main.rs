@@ -1,0 +1,62 @@
+//! consumer: receives baozi from producers and prints each one (section 1 of the tutorial).
+//!
+//! Try it, in two terminals:
+//!
+//! ```text
+//! Terminal 1:  cargo run -p consumer -- -l                 # listens on local:baozi
+//! Terminal 2:  cargo run -p producer -- --interval 1s      # 10 baozi, one a second
+//! ```
+//!
+//! Several producers into one consumer:
+//!
+//! ```text
+//! Terminal 1:  cargo run -p consumer -- -l --producers 2
+//! Terminal 2:  cargo run -p producer -- --name p1
+//! Terminal 3:  cargo run -p producer -- --name p2
+//! ```
+
+mod receive;
+
+use clap::Parser;
+use common::cli::Endpoint;
+use std::process::ExitCode;
+
+/// Receives baozi (steamed buns) from producers and prints one line for each.
+///
+/// A stream ends well only with the producer's end frame, whose count must match what
+/// arrived; a stream that stops without one (a killed producer) is reported with the
+/// number of items that did arrive, and the exit code is non-zero. A summary (items,
+/// bytes, seconds, items/s) goes to stderr.
+#[derive(Parser, Debug)]
+#[command(version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(flatten)]
+    endpoint: Endpoint,
+
+    /// This consumer's name, at the start of every line it prints.
+    #[arg(long, default_value = "c1")]
+    name: String,
+
+    /// Print no line per item, only the summary.
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// Exit non-zero unless exactly N items arrived (from all producers together).
+    #[arg(long, value_name = "N")]
+    expect: Option<u64>,
+
+    /// With -l: accept N producers at once, and finish after all N have ended.
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "listen",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    producers: u32,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  consumer -l & producer                       # over local:baozi (start order does not matter)
+  producer stdio | consumer stdio              # over a shell pipe
+  consumer -l tcp:127.0.0.1:9000 --producers 3 -q --expect 30";
+
+fn main() -> ExitCode {
+    common::cli::main("consumer", || receive::run(&Cli::parse()))
+}

@@ -1,0 +1,441 @@
+//! The pipe, end to end: real producer and consumer processes over every transport, and
+//! every failure mode the issue lists. Each test uses its own socket names and ports.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
+use common::msg::{Baozi, Frame};
+use common::testkit::{Capture, Proc, cmd, run, unique};
+use common::wire::{FrameWriter, Role};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A consumer listening on `addr` (plus `extra` args), ready to accept.
+fn listening_consumer(addr: &str, extra: &[&str]) -> (Proc, String) {
+    let mut c = cmd("consumer");
+    c.args(["-l", addr]).args(extra).stdin(Stdio::null());
+    let p = Proc::spawn(c, Capture::Both);
+    let actual = p.wait_ready();
+    (p, actual)
+}
+
+fn producer(args: &[&str]) -> Command {
+    let mut c = cmd("producer");
+    c.args(args).stdin(Stdio::null());
+    c
+}
+
+fn expect_items(stdout: &str, consumer: &str, producer: &str, n: u64) {
+    for i in 0..n {
+        let line = format!("{consumer} received baozi {i} from {producer}");
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing {line:?} in\n{stdout}"
+        );
+    }
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains(&format!("from {producer}")))
+            .count() as u64,
+        n,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn shell_pipeline_stdio_to_stdio() {
+    let mut p = cmd("producer");
+    p.args(["stdio", "-n", "10"]).stdout(Stdio::piped());
+    let mut p = Proc::spawn(p, Capture::Stderr);
+    let pipe = p.child().stdout.take().unwrap();
+    let mut c = cmd("consumer");
+    c.args(["stdio", "--expect", "10"]).stdin(pipe);
+    let c = Proc::spawn(c, Capture::Both).finish().success();
+    p.finish().success();
+    expect_items(&c.stdout, "c1", "p1", 10);
+    assert!(c.stderr.contains("c1: 10 items"), "{}", c.stderr);
+}
+
+#[test]
+fn parent_feeds_its_spawned_child() {
+    let out = run(producer(&[
+        "--spawn-consumer",
+        "-n",
+        "7",
+        "--",
+        "--name",
+        "kid",
+        "--expect",
+        "7",
+    ]))
+    .success();
+    expect_items(&out.stdout, "kid", "p1", 7);
+    out.stderr_has("kid: 7 items")
+        .stderr_has("p1: sent 7 baozi");
+}
+
+#[test]
+fn spawned_child_failure_fails_the_parent() {
+    run(producer(&[
+        "--spawn-consumer",
+        "-n",
+        "3",
+        "--",
+        "--expect",
+        "4",
+    ]))
+    .failure()
+    .stderr_has("expected 4 items, 3 arrived")
+    .stderr_has("spawned consumer failed");
+}
+
+#[test]
+fn local_socket_consumer_listens() {
+    let name = format!("local:{}", unique("pipe-local"));
+    let (c, _) = listening_consumer(&name, &["--expect", "25"]);
+    run(producer(&[&name, "-n", "25", "--name", "chef"])).success();
+    let c = c.finish().success();
+    expect_items(&c.stdout, "c1", "chef", 25);
+}
+
+#[test]
+fn local_socket_producer_listens_consumer_connects() {
+    let name = format!("local:{}", unique("pipe-rev"));
+    let mut p = producer(&["-l", &name, "-n", "5"]);
+    p.stdout(Stdio::null());
+    let p = Proc::spawn(p, Capture::Stderr);
+    p.wait_ready();
+    let c = run({
+        let mut c = cmd("consumer");
+        c.args([&name, "--expect", "5"]);
+        c
+    })
+    .success();
+    expect_items(&c.stdout, "c1", "p1", 5);
+    p.finish().success();
+}
+
+#[test]
+fn tcp_with_an_os_chosen_port() {
+    let (c, addr) = listening_consumer("tcp:127.0.0.1:0", &["--expect", "100", "-q"]);
+    assert!(
+        addr.starts_with("tcp:127.0.0.1:") && !addr.ends_with(":0"),
+        "{addr}"
+    );
+    run(producer(&[&addr, "-n", "100", "--payload", "1KiB"])).success();
+    c.finish().success().stderr_has("100.0 KiB of payload");
+}
+
+#[test]
+fn tcp_ipv6_loopback() {
+    // Skip quietly only where the machine has no IPv6 loopback at all.
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; nothing to test");
+        return;
+    }
+    let (c, addr) = listening_consumer("tcp:[::1]:0", &["--expect", "3"]);
+    assert!(addr.starts_with("tcp:[::1]:"), "{addr}");
+    run(producer(&[&addr, "-n", "3"])).success();
+    c.finish().success();
+}
+
+#[test]
+fn start_order_does_not_matter() {
+    let name = format!("local:{}", unique("pipe-order"));
+    let p = Proc::spawn(
+        producer(&[&name, "-n", "4", "--wait", "60s"]),
+        Capture::Both,
+    );
+    p.wait_for_stderr("waiting for");
+    let (c, _) = listening_consumer(&name, &["--expect", "4"]);
+    p.finish().success();
+    c.finish().success();
+}
+
+#[test]
+fn several_producers_into_one_consumer() {
+    let name = format!("local:{}", unique("pipe-many"));
+    let (c, _) = listening_consumer(&name, &["--producers", "3", "--expect", "300"]);
+    let ps: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|n| Proc::spawn(producer(&[&name, "-n", "100", "--name", n]), Capture::Both))
+        .collect();
+    for p in ps {
+        p.finish().success();
+    }
+    let c = c.finish().success();
+    for n in ["a", "b", "c"] {
+        expect_items(&c.stdout, "c1", n, 100);
+    }
+}
+
+#[test]
+fn expect_mismatch_fails() {
+    let name = format!("local:{}", unique("pipe-expect"));
+    let (c, _) = listening_consumer(&name, &["--expect", "11"]);
+    run(producer(&[&name, "-n", "10"])).success();
+    c.finish()
+        .failure()
+        .stderr_has("expected 11 items, 10 arrived");
+}
+
+#[cfg(unix)]
+#[test]
+fn unix_socket_file_is_created_and_removed() {
+    let dir = std::env::temp_dir().join(unique("pipe-unix"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let addr = format!("unix:{}", path.display());
+    let (c, _) = listening_consumer(&addr, &["--expect", "3"]);
+    assert!(path.exists());
+    run(producer(&[&addr, "-n", "3"])).success();
+    c.finish().success();
+    assert!(!path.exists(), "the consumer left its socket file behind");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn unix_stale_socket_is_reclaimed_but_a_live_one_is_not_stolen() {
+    let dir = std::env::temp_dir().join(unique("pipe-stale"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let addr = format!("unix:{}", path.display());
+
+    // A live listener: ours must refuse, and leave it alone.
+    let live = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    run(cmd_consumer(&["-l", &addr]))
+        .failure()
+        .stderr_has("address in use");
+    assert!(path.exists());
+
+    // The same file with nobody behind it (as a killed process leaves it): reclaimed.
+    drop(live);
+    assert!(path.exists());
+    let (c, _) = listening_consumer(&addr, &["--expect", "2"]);
+    run(producer(&[&addr, "-n", "2"])).success();
+    c.finish().success();
+    assert!(!path.exists());
+
+    // Not a socket at all: never deleted.
+    std::fs::write(&path, "precious").unwrap();
+    run(cmd_consumer(&["-l", &addr]))
+        .failure()
+        .stderr_has("not a socket");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn cmd_consumer(args: &[&str]) -> Command {
+    let mut c = cmd("consumer");
+    c.args(args);
+    c
+}
+
+#[test]
+fn a_live_local_name_is_not_stolen() {
+    let name = format!("local:{}", unique("pipe-inuse"));
+    let (c, _) = listening_consumer(&name, &["--expect", "1"]);
+    run(cmd_consumer(&["-l", &name]))
+        .failure()
+        .stderr_has("address in use");
+    run(producer(&[&name, "-n", "1"])).success();
+    c.finish().success();
+}
+
+// ---- failure modes ----
+
+#[test]
+fn producer_killed_mid_stream() {
+    let name = format!("local:{}", unique("pipe-killed"));
+    let (c, _) = listening_consumer(&name, &[]);
+    let mut p = Proc::spawn(
+        producer(&[&name, "-n", "1000", "--interval", "20ms"]),
+        Capture::Both,
+    );
+    c.wait_for_stdout("received baozi 3 ");
+    p.kill();
+    c.finish()
+        .failure()
+        .stderr_has("without an end frame")
+        .stdout_has("received baozi 3 from p1");
+}
+
+/// Feeds `bytes` to `consumer stdio` and returns the result.
+fn consumer_fed(bytes: &[u8]) -> common::testkit::Finished {
+    let mut c = cmd("consumer");
+    c.arg("stdio").stdin(Stdio::piped());
+    let mut c = Proc::spawn(c, Capture::Both);
+    let mut stdin = c.child().stdin.take().unwrap();
+    let _ = stdin.write_all(bytes); // it may stop reading early, and that is fine
+    drop(stdin);
+    c.finish()
+}
+
+fn crafted(frames: &[Frame]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = FrameWriter::new(&mut out);
+    w.write_greeting(Role::Producer).unwrap();
+    for f in frames {
+        w.send(f).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    out
+}
+
+fn bun(seq: u64) -> Frame {
+    Frame::Baozi(Baozi {
+        seq,
+        producer: "forger".into(),
+        pid: 1,
+        payload: Vec::new(),
+    })
+}
+
+#[test]
+fn end_count_differs_from_items_received() {
+    let bytes = crafted(&[bun(0), bun(1), bun(2), Frame::End { count: 5 }]);
+    consumer_fed(&bytes)
+        .failure()
+        .stderr_has("end frame says 5 items were sent, but 3 arrived");
+}
+
+#[test]
+fn a_missing_item_is_noticed() {
+    let bytes = crafted(&[bun(0), bun(2), Frame::End { count: 2 }]);
+    consumer_fed(&bytes)
+        .failure()
+        .stderr_has("baozi 2 from forger arrived where 1 was expected");
+}
+
+#[test]
+fn random_bytes_are_not_a_peer() {
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let out = consumer_fed(&noise)
+        .failure()
+        .stderr_has("not a baozi-ipc peer");
+    assert_eq!(
+        out.stderr.lines().count(),
+        2,
+        "one error line plus the summary:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_huge_length_prefix_is_refused() {
+    let mut bytes = crafted(&[bun(0)]);
+    bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+    bytes.extend_from_slice(&[0; 64]);
+    consumer_fed(&bytes)
+        .failure()
+        .stderr_has("claims 4294967295 bytes");
+}
+
+#[test]
+fn a_stream_cut_mid_frame_is_reported_with_its_count() {
+    let mut bytes = crafted(&[bun(0), bun(1)]);
+    bytes.extend_from_slice(&1000u32.to_le_bytes());
+    bytes.extend_from_slice(&[1, 2, 3]);
+    consumer_fed(&bytes)
+        .failure()
+        .stderr_has("cut inside a frame after 2 items")
+        .stdout_has("received baozi 1 from forger");
+}
+
+#[test]
+fn a_stranger_on_tcp_is_not_a_peer() {
+    // A server that is not ours: it greets in HTTP, as a web server would answer.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+    });
+    run(producer(&[&format!("tcp:127.0.0.1:{port}")]))
+        .failure()
+        .stderr_has("not a baozi-ipc peer");
+    server.join().unwrap();
+}
+
+#[test]
+fn consumer_gone_from_a_closed_pipe() {
+    // producer stdio | head -c 10
+    let mut p = cmd("producer");
+    p.args(["stdio", "-n", "10000000"]).stdout(Stdio::piped());
+    let mut p = Proc::spawn(p, Capture::Stderr);
+    let mut out = p.child().stdout.take().unwrap();
+    let mut ten = [0u8; 10];
+    std::io::Read::read_exact(&mut out, &mut ten).unwrap();
+    drop(out);
+    p.finish().failure().stderr_has("consumer went away after");
+}
+
+#[test]
+fn consumer_killed_mid_stream_over_a_socket() {
+    let name = format!("local:{}", unique("pipe-ckill"));
+    let (mut c, _) = listening_consumer(&name, &[]);
+    let p = Proc::spawn(
+        producer(&[&name, "-n", "100000", "--interval", "10ms"]),
+        Capture::Both,
+    );
+    c.wait_for_stdout("received baozi 2 ");
+    c.kill();
+    p.finish().failure().stderr_has("consumer went away after");
+}
+
+#[test]
+fn nothing_to_connect_to() {
+    let name = format!("local:{}", unique("pipe-none"));
+    run(producer(&[&name, "--wait", "300ms"]))
+        .failure()
+        .stderr_has(&format!("nothing is listening at {name}"))
+        .stderr_has("waiting for");
+}
+
+#[test]
+fn bad_addresses_get_one_line_listing_the_forms() {
+    let out = run(producer(&["tcp:nowhere"])).code(2);
+    assert!(
+        out.stderr.contains("accepted forms: stdio, local:NAME"),
+        "{}",
+        out.stderr
+    );
+    run(cmd_consumer(&["-l", "stdio"]))
+        .failure()
+        .stderr_has("nothing to listen on");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_on_waiting_programs_exits_130_promptly() {
+    let name = format!("local:{}", unique("pipe-sigint"));
+    let (c, _) = listening_consumer(&name, &[]);
+    c.interrupt();
+    c.finish_within(Duration::from_secs(2))
+        .code(130)
+        .stderr_has("interrupted");
+
+    let other = format!("local:{}", unique("pipe-sigint2"));
+    let p = Proc::spawn(producer(&[&other, "--wait", "60s"]), Capture::Both);
+    p.wait_for_stderr("waiting for");
+    p.interrupt();
+    p.finish_within(Duration::from_secs(2)).code(130);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_removes_the_socket_file() {
+    let dir = std::env::temp_dir().join(unique("pipe-sigint-unix"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let (c, _) = listening_consumer(&format!("unix:{}", path.display()), &[]);
+    assert!(path.exists());
+    c.interrupt();
+    c.finish_within(Duration::from_secs(2)).code(130);
+    assert!(!path.exists(), "Ctrl-C left the socket file behind");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
