@@ -1,8 +1,8 @@
 //! Helpers for integration tests that drive the real binaries as separate processes
 //! (feature `testkit`, for dev-dependencies only).
 //!
-//! - [`bin`] finds a workspace binary next to the test executable (`cargo test --workspace`
-//!   builds them all before any test runs).
+//! - [`bin`] finds a workspace binary next to the test executable (`scripts/test.sh` builds
+//!   them all before any test runs).
 //! - [`unique`] makes names no other test, or other run, uses: tests run in parallel.
 //! - [`Proc`] captures a child's output line by line, waits for a ready line with a
 //!   deadline (never a fixed sleep), and on failure shows the command, status and output.
@@ -29,7 +29,7 @@ pub fn bin(name: &str) -> PathBuf {
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
-        "{} is not built; run the tests with `cargo test --workspace`",
+        "{} is not built; run `cargo build --workspace --bins` first (scripts/test.sh does)",
         path.display()
     );
     path

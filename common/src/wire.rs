@@ -147,8 +147,13 @@ impl<R: Read> FrameReader<R> {
     pub fn read_greeting(&mut self, expect: Role) -> Result<(), WireError> {
         let mut g = [0u8; GREETING_LEN];
         let got = read_full(&mut self.inner, &mut g)?;
+        if got == 0 {
+            return Err(WireError::Cut {
+                during: "before anything arrived",
+            });
+        }
         let magic_seen = got.min(MAGIC.len());
-        if g[..magic_seen] != MAGIC[..magic_seen] || got == 0 {
+        if g[..magic_seen] != MAGIC[..magic_seen] {
             return Err(WireError::NotOurs {
                 first_bytes: g[..got].to_vec(),
             });
@@ -326,10 +331,8 @@ mod tests {
         assert!(e.starts_with("not a baozi-ipc peer"), "{e}");
 
         let mut r = FrameReader::new(Cursor::new(Vec::new()));
-        assert!(matches!(
-            r.read_greeting(Role::Producer),
-            Err(WireError::NotOurs { .. })
-        ));
+        let e = r.read_greeting(Role::Producer).unwrap_err().to_string();
+        assert_eq!(e, "the stream was cut before anything arrived");
 
         let bytes = stream(&[]);
         let e = FrameReader::new(Cursor::new(bytes.clone()))
