@@ -4,6 +4,7 @@
 //! [`SendHalf`], whatever the mechanism underneath. Nothing here knows the wire format.
 
 use crate::addr::Address;
+#[cfg(unix)]
 use crate::shutdown;
 use interprocess::local_socket::{
     GenericNamespaced, ListenerOptions, Stream as LocalStream, ToNsName, prelude::*,
@@ -118,31 +119,34 @@ pub struct RecvHalf(Arc<Link>);
 pub struct SendHalf(Arc<Link>);
 
 impl RecvHalf {
-    /// Bounds how long one read may block (`None`: forever). No effect on `stdio`.
+    /// Bounds how long one read may block (`None`: forever), where the mechanism can:
+    /// not on `stdio`, and not on Windows named pipes (`local:` on Windows), which have no
+    /// I/O timeouts; there a read waits until data, end of stream, or Ctrl-C.
     pub fn set_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        match &*self.0 {
+        let r = match &*self.0 {
             Link::Stdio { .. } => Ok(()),
             Link::Tcp(s) => s.set_read_timeout(t),
             #[cfg(unix)]
             Link::Unix(s) => s.set_read_timeout(t),
             Link::Local(s) => s.set_recv_timeout(t),
+        };
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => Ok(()),
+            r => r,
         }
     }
 }
 
 impl Read for RecvHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let r = match &*self.0 {
+        // A pipe whose writer is gone reads as end of file on Windows too: std and
+        // interprocess both map ERROR_BROKEN_PIPE to Ok(0).
+        match &*self.0 {
             Link::Stdio { input, .. } => (&*input).read(buf),
             Link::Tcp(s) => (&*s).read(buf),
             #[cfg(unix)]
             Link::Unix(s) => (&*s).read(buf),
             Link::Local(s) => (&*s).read(buf),
-        };
-        match r {
-            // Windows reports a pipe whose writer is gone as an error, Unix as end of file.
-            Err(e) if cfg!(windows) && e.kind() == io::ErrorKind::BrokenPipe => Ok(0),
-            r => r,
         }
     }
 }
@@ -316,6 +320,10 @@ pub fn listen(addr: &Address) -> Result<Listener, TransportError> {
             });
         }
         Address::Local(name) => {
+            #[cfg(windows)]
+            if pipe_is_served(name) {
+                return Err(in_use());
+            }
             let ns = name
                 .as_str()
                 .to_ns_name::<GenericNamespaced>()
@@ -332,6 +340,25 @@ pub fn listen(addr: &Address) -> Result<Listener, TransportError> {
         }
     };
     Ok(Listener { kind, addr: actual })
+}
+
+/// Whether some process already serves the named pipe `\\.\pipe\NAME`, asked without
+/// connecting to it (a connection would be an unwanted client for that process).
+/// Windows refuses a second listener by itself (interprocess creates the first instance
+/// with FILE_FLAG_FIRST_PIPE_INSTANCE), but wine 8 ignores that flag; this check holds on both.
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn pipe_is_served(name: &str) -> bool {
+    use windows_sys::Win32::Foundation::ERROR_FILE_NOT_FOUND;
+    use windows_sys::Win32::System::Pipes::WaitNamedPipeW;
+    let path: Vec<u16> = format!(r"\\.\pipe\{name}")
+        .encode_utf16()
+        .chain([0])
+        .collect();
+    // SAFETY: `path` is a NUL-terminated UTF-16 string that lives across the call, which
+    // only reads it. A 1 ms wait: we ask whether the pipe exists, not for a free instance.
+    let exists = unsafe { WaitNamedPipeW(path.as_ptr(), 1) } != 0;
+    exists || io::Error::last_os_error().raw_os_error() != Some(ERROR_FILE_NOT_FOUND as i32)
 }
 
 fn bind_tcp(host: &str, port: u16) -> io::Result<TcpListener> {

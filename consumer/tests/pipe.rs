@@ -7,7 +7,6 @@ use common::testkit::{Capture, Proc, cmd, run, unique};
 use common::wire::{FrameWriter, Role};
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 /// A consumer listening on `addr` (plus `extra` args), ready to accept.
 fn listening_consumer(addr: &str, extra: &[&str]) -> (Proc, String) {
@@ -179,6 +178,7 @@ fn expect_mismatch_fails() {
         .stderr_has("expected 11 items, 10 arrived");
 }
 
+// Unix-only by nature: unix:PATH sockets (Windows refuses them, see unix_addresses_are_refused_on_windows).
 #[cfg(unix)]
 #[test]
 fn unix_socket_file_is_created_and_removed() {
@@ -194,6 +194,7 @@ fn unix_socket_file_is_created_and_removed() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+// Unix-only by nature: unix:PATH sockets (Windows refuses them, see unix_addresses_are_refused_on_windows).
 #[cfg(unix)]
 #[test]
 fn unix_stale_socket_is_reclaimed_but_a_live_one_is_not_stolen() {
@@ -224,6 +225,17 @@ fn unix_stale_socket_is_reclaimed_but_a_live_one_is_not_stolen() {
         .stderr_has("not a socket");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(windows)]
+#[test]
+fn unix_addresses_are_refused_on_windows() {
+    let out = run(cmd_consumer(&["-l", "unix:C:/x.sock"])).code(2);
+    assert!(
+        out.stderr.contains("Unix-only") && out.stderr.contains("local:NAME"),
+        "{}",
+        out.stderr
+    );
 }
 
 fn cmd_consumer(args: &[&str]) -> Command {
@@ -409,13 +421,14 @@ fn bad_addresses_get_one_line_listing_the_forms() {
         .stderr_has("nothing to listen on");
 }
 
+// Unix-only here: the test sends Ctrl-C with `kill -INT`; on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side.
 #[cfg(unix)]
 #[test]
 fn ctrl_c_on_waiting_programs_exits_130_promptly() {
     let name = format!("local:{}", unique("pipe-sigint"));
     let (c, _) = listening_consumer(&name, &[]);
     c.interrupt();
-    c.finish_within(Duration::from_secs(2))
+    c.finish_within(std::time::Duration::from_secs(2))
         .code(130)
         .stderr_has("interrupted");
 
@@ -423,9 +436,10 @@ fn ctrl_c_on_waiting_programs_exits_130_promptly() {
     let p = Proc::spawn(producer(&[&other, "--wait", "60s"]), Capture::Both);
     p.wait_for_stderr("waiting for");
     p.interrupt();
-    p.finish_within(Duration::from_secs(2)).code(130);
+    p.finish_within(std::time::Duration::from_secs(2)).code(130);
 }
 
+// Unix-only here: the test sends Ctrl-C with `kill -INT`; on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side.
 #[cfg(unix)]
 #[test]
 fn ctrl_c_removes_the_socket_file() {
@@ -435,7 +449,7 @@ fn ctrl_c_removes_the_socket_file() {
     let (c, _) = listening_consumer(&format!("unix:{}", path.display()), &[]);
     assert!(path.exists());
     c.interrupt();
-    c.finish_within(Duration::from_secs(2)).code(130);
+    c.finish_within(std::time::Duration::from_secs(2)).code(130);
     assert!(!path.exists(), "Ctrl-C left the socket file behind");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Windows, tested on Linux: builds the workspace for x86_64-pc-windows-gnu and runs the
+# whole test suite under wine, so the integration tests spawn the real .exe files and talk
+# over Windows named pipes (local:NAME), TCP and anonymous pipes. Then checks, from the
+# Linux side, that Ctrl-C reaches a Windows binary (exit 130). Closes with one line,
+# "windows tests: N passed, N failed", and exits non-zero on any failure.
+#
+# On a fresh Debian machine it installs what it needs (as root): Debian's Rust (its std
+# source is what -Zbuild-std compiles for Windows; rustup has no Windows std offline), the
+# mingw linker and wine. Plain `cargo` stays native: everything here is set through the
+# environment of this script only, and builds go to target/windows.
+# Extra arguments go to `cargo test`. Recipe: ../shared/notes/windows-under-wine.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+root="$(pwd)"
+TARGET=x86_64-pc-windows-gnu
+
+step "windows: packages"
+packages=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine wine64)
+if ! dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>/dev/null | grep -qv '^install ok installed$' &&
+    [ "$(dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>/dev/null | wc -l)" -eq "${#packages[@]}" ]; then
+    echo "all installed"
+elif [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+else
+    echo "test-windows.sh: please install these Debian packages first: ${packages[*]}" >&2
+    exit 1
+fi
+
+# Debian's toolchain, for this script only.
+export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_DIR="$root/target/windows"
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=/usr/lib/wine/wine64
+CARGO=/usr/bin/cargo
+"$RUSTC" --version
+
+step "windows: the stand-in bcryptprimitives.dll (wine 8.0 lacks ProcessPrng)"
+dll_dir="$CARGO_TARGET_DIR/wine-dll"
+mkdir -p "$dll_dir"
+x86_64-w64-mingw32-gcc -shared -O2 -o "$dll_dir/bcryptprimitives.dll" \
+    scripts/windows/bcryptprimitives.c -lbcrypt
+
+# A wine prefix of our own for this run, so that pipe names cannot clash with another run.
+export WINEDEBUG=-all
+export WINEPREFIX="${BAOZI_WINEPREFIX:-$(mktemp -d /tmp/baozi-wine.XXXXXX)}"
+export WINEPATH="Z:${dll_dir//\//\\}"
+cleanup() {
+    wineserver -k 2>/dev/null || true
+    [ -n "${BAOZI_WINEPREFIX:-}" ] || rm -rf "$WINEPREFIX"
+}
+trap cleanup EXIT
+
+step "windows: build and test for $TARGET under wine"
+log="$(mktemp)"
+status=0
+# All binaries and tests first: the integration tests run the binaries (see
+# scripts/test.sh). Code that only Windows compiles gets no clippy here, so at least its
+# compiler warnings fail the run, as clippy's -D warnings does on Linux.
+"$CARGO" build --workspace --all-targets --target "$TARGET" -Zbuild-std=std,panic_unwind \
+    2>&1 | tee "$log"
+if grep -qE '^warning: `[a-z_-]+` \(.*\) generated [0-9]+ warnings?' "$log"; then
+    echo "test result: FAILED. 0 passed; 1 failed (the Windows build has warnings, above)" | tee -a "$log"
+    status=1
+fi
+"$CARGO" test --workspace --target "$TARGET" -Zbuild-std=std,panic_unwind "$@" 2>&1 |
+    tee -a "$log" || status=$?
+
+step "windows: the scenarios' Windows launch sequences (scripts/windows/*.cmd) under wine's cmd"
+exe="$CARGO_TARGET_DIR/$TARGET/debug"
+for script in scripts/windows/*.cmd; do
+    code=0
+    /usr/lib/wine/wine64 cmd /c "Z:${root//\//\\}\\${script//\//\\}" "Z:${exe//\//\\}" || code=$?
+    if [ "$code" -eq 0 ]; then
+        echo "test result: ok. 1 passed; 0 failed ($script)" | tee -a "$log"
+    else
+        echo "test result: FAILED. 0 passed; 1 failed ($script exited $code)" | tee -a "$log"
+        status=1
+    fi
+done
+
+step "windows: Ctrl-C reaches a Windows binary (sent from Linux as SIGINT)"
+errlog="$(mktemp)"
+/usr/lib/wine/wine64 "$exe/consumer.exe" -l "local:baozi-winctrlc-$$" 2>"$errlog" &
+pid=$!
+if wait_ready "$errlog" >/dev/null; then
+    kill -INT "$pid"
+    code=0
+    wait "$pid" || code=$?
+    if [ "$code" -eq 130 ] && grep -q interrupted "$errlog"; then
+        echo "test result: ok. 1 passed; 0 failed (consumer.exe exited 130 on Ctrl-C)" | tee -a "$log"
+    else
+        echo "test result: FAILED. 0 passed; 1 failed (consumer.exe exited $code on Ctrl-C)" | tee -a "$log"
+        cat "$errlog"
+        status=1
+    fi
+else
+    kill "$pid" 2>/dev/null || true
+    echo "test result: FAILED. 0 passed; 1 failed (consumer.exe never got ready)" | tee -a "$log"
+    status=1
+fi
+rm -f "$errlog"
+
+printf 'windows '
+summarize_tests "$log"
+rm -f "$log"
+exit "$status"
