@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Side-by-side figures, in one run on this machine: our release binaries against the
+# tutorial's Python programs (multiprocessing) and against the raw OS floor (no framing, no
+# encoding). Prints a table with ratios; asserts nothing (speed belongs here, not in tests).
+# Absolute figures drift between runs on shared machines; compare the ratios.
+# Sizes can be scaled down for a quick look: SCALE=0.1 scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BAOZI_PROFILE=release
+. scripts/lib.sh
+SCALE="${SCALE:-1}"
+scaled() { python3 -c "print(max(1, int($1 * $SCALE)))"; }
+build
+errors="$(mktemp)"
+trap 'rm -f "$errors"' EXIT
+
+# Seconds taken by a shell command line, with its output discarded.
+seconds() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    if ! bash -c "$1" >/dev/null 2>"$errors"; then
+        echo "bench: failed: $1" >&2
+        cat "$errors" >&2
+        exit 1
+    fi
+    t1=$(date +%s.%N)
+    python3 -c "print($t1 - $t0)"
+}
+rate() { python3 -c "print(f'{$1 / $2:,.0f}')"; }
+row() { printf '%-58s %16s %10s\n' "$@"; }
+
+items=$(scaled 200000)
+# Ours run 10 times as many items, so that process start-up does not dominate.
+many=$((items * 10))
+chunks=$(scaled 2048)
+step "pipe: $items short items, parent to child (items/s, higher is better)"
+py_items=$(seconds "python3 - <<'PY'
+from multiprocessing import Process, Pipe
+def consumer(r, w):
+    w.close()  # the child's copy of the write end, or EOF never comes
+    while True:
+        try:
+            r.recv()
+        except EOFError:
+            break
+if __name__ == '__main__':
+    r, w = Pipe(duplex=False)
+    c = Process(target=consumer, args=(r, w)); c.start(); r.close()
+    for i in range($items):
+        w.send('baozi %d' % i)
+    w.close(); c.join()
+PY")
+ours_items=$(seconds "$BIN/producer stdio -n $many | $BIN/consumer stdio -q --expect $many")
+ours_lines=$(seconds "$BIN/producer stdio -n $many | $BIN/consumer stdio --expect $many")
+row "workload" "items/s" "vs Python"
+row "Python multiprocessing.Pipe" "$(rate "$items" "$py_items")" "1.0x"
+py_rate=$(python3 -c "print($items / $py_items)")
+ours_rate=$(python3 -c "print($many / $ours_items)")
+lines_rate=$(python3 -c "print($many / $ours_lines)")
+row "producer stdio | consumer stdio -q" "$(rate "$many" "$ours_items")" "$(python3 -c "print(f'{$ours_rate / $py_rate:.1f}x')")"
+row "producer stdio | consumer stdio (a line per item)" "$(rate "$many" "$ours_lines")" "$(python3 -c "print(f'{$lines_rate / $py_rate:.1f}x')")"
+
+step "pipe: $chunks chunks of 1 MiB (GiB/s, higher is better)"
+gib=$(python3 -c "print($chunks / 1024)")
+py_bulk=$(seconds "python3 - <<'PY'
+from multiprocessing import Process, Pipe
+def consumer(r, w):
+    w.close()
+    n = 0
+    while True:
+        try:
+            n += len(r.recv_bytes())
+        except EOFError:
+            break
+if __name__ == '__main__':
+    r, w = Pipe(duplex=False)
+    c = Process(target=consumer, args=(r, w)); c.start(); r.close()
+    chunk = b'x' * (1 << 20)
+    for i in range($chunks):
+        w.send_bytes(chunk)
+    w.close(); c.join()
+PY")
+floor_bulk=$(seconds "head -c $((chunks << 20)) /dev/zero | wc -c")
+ours_bulk=$(seconds "$BIN/producer stdio -n $chunks --payload 1MiB | $BIN/consumer stdio -q --expect $chunks")
+ours_local=$(seconds "$BIN/consumer -q -l local:baozi-bench-$$ --expect $chunks & $BIN/producer local:baozi-bench-$$ -n $chunks --payload 1MiB; wait")
+row "workload" "GiB/s" "vs floor"
+row "floor: head -c | wc -c (raw pipe)" "$(python3 -c "print(f'{$gib / $floor_bulk:.2f}')")" "1.0x"
+row "Python Pipe.send_bytes" "$(python3 -c "print(f'{$gib / $py_bulk:.2f}')")" "$(python3 -c "print(f'{$floor_bulk / $py_bulk:.2f}x')")"
+row "producer stdio --payload 1MiB | consumer stdio" "$(python3 -c "print(f'{$gib / $ours_bulk:.2f}')")" "$(python3 -c "print(f'{$floor_bulk / $ours_bulk:.2f}x')")"
+row "producer local: --payload 1MiB -> consumer -l local:" "$(python3 -c "print(f'{$gib / $ours_local:.2f}')")" "$(python3 -c "print(f'{$floor_bulk / $ours_local:.2f}x')")"
