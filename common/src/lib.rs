@@ -1,6 +1,7 @@
 //! What every baozi-ipc binary shares.
 //!
-//! - [`addr`]: the one address grammar (`stdio`, `local:NAME`, `unix:PATH`, `tcp:HOST:PORT`).
+//! - [`addr`]: the one address grammar (`stdio`, `local:NAME`, `unix:PATH`, `tcp:HOST:PORT`,
+//!   `udp:HOST:PORT`).
 //! - [`transport`]: connecting (with `--wait` retries) and listening on any address.
 //! - [`msg`]: the message types, and only here.
 //! - [`wire`]: the wire format, and only here: greeting, length-prefixed postcard frames.
