@@ -227,7 +227,7 @@ impl Peer for StreamPeer {
             )
             .into()),
             Err(LineError::Io(e)) => Err(format!(
-                "lost the connection to {addr} waiting for the reply to line {n}: {e}"
+                "lost the connection to {addr} waiting for the reply to line {n}: {e} (did the server stop?)"
             )
             .into()),
             Err(e) => Err(format!("the reply to line {n} from {addr}: {e}").into()),

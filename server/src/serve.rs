@@ -119,7 +119,7 @@ fn finish_in_flight() {
     let accepted = STATE.accepted.load(Ordering::Relaxed);
     let refused = STATE.refused.load(Ordering::Relaxed);
     eprintln!(
-        "server: totals: {} clients served, {refused} refused, {} lines and {} datagrams answered; {} still connected",
+        "server: totals: clients served {}, refused {refused}, lines answered {}, datagrams answered {}, still connected {}",
         accepted - refused,
         STATE.lines.load(Ordering::Relaxed),
         STATE.datagrams.load(Ordering::Relaxed),
@@ -177,7 +177,7 @@ fn accept_loop(listener: &Listener, config: &Arc<Config>) {
             STATE.connected.fetch_sub(1, Ordering::SeqCst);
             STATE.refused.fetch_add(1, Ordering::Relaxed);
             let why = format!(
-                "busy: {before} clients connected already (--max-clients {}); try again later",
+                "busy: the server has its maximum of {before} clients (--max-clients {}); try again later",
                 config.max_clients
             );
             eprintln!("server: {} refused: {why}", who.full());
