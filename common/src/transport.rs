@@ -442,7 +442,9 @@ impl Listener {
 
 /// Prints the fixed ready line, `ready: ADDRESS`, on stderr, for any bound address.
 pub fn announce(addr: &Address) {
-    eprintln!("ready: {addr}");
+    // In one write, so that a script polling the log never sees half a line.
+    let line = format!("ready: {addr}\n");
+    let _ = io::stderr().write_all(line.as_bytes());
 }
 
 /// Binds a UDP socket at a `udp:HOST:PORT` address; returns it with the address actually
