@@ -292,7 +292,10 @@ fn serve_client(conn: Conn, who: &Who, config: &Config) {
         Ending::Lost(e) => format!("lost after {}: {e}", lines_(lines)),
         Ending::Stopping => return,
     };
-    eprintln!("server: client {} {said} ({left} connected)", who.id);
+    eprintln!(
+        "server: client {} {said} ({}; {left} connected)",
+        who.id, who.whence
+    );
 }
 
 /// "1 line", "2 lines".
