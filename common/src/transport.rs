@@ -7,6 +7,7 @@
 //! datagrams.
 
 use crate::addr::Address;
+#[cfg(unix)]
 use crate::shutdown;
 use interprocess::local_socket::{
     GenericNamespaced, ListenerOptions, Stream as LocalStream, ToNsName, prelude::*,

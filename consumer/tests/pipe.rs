@@ -7,6 +7,7 @@ use common::testkit::{Capture, Proc, cmd, run, unique};
 use common::wire::{FrameWriter, Role};
 use std::io::Write;
 use std::process::{Command, Stdio};
+#[cfg(unix)]
 use std::time::Duration;
 
 /// A consumer listening on `addr` (plus `extra` args), ready to accept.
