@@ -61,7 +61,7 @@ pub struct Cli {
     pub max_clients: u32,
 
     /// Disconnect a client that sends nothing for this long (e.g. 5m, 30s); 0, the
-    /// default, never does.
+    /// default, never does. (Not on local: under Windows: named pipes have no timeouts.)
     #[arg(long, default_value = "0", value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 }

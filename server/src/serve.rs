@@ -243,7 +243,7 @@ enum Ending {
 fn serve_client(conn: Conn, who: &Who, config: &Config) {
     let (rx, tx) = conn.split();
     let mut lines = 0u64;
-    let ending = match rx.set_timeout(config.idle) {
+    let ending = match set_idle_timeout(&rx, config.idle) {
         Ok(()) => {
             let mut reader = LineReader::new(rx, config.max_line);
             let mut out = BufWriter::with_capacity(OUT_BUF, tx);
@@ -296,6 +296,18 @@ fn serve_client(conn: Conn, who: &Who, config: &Config) {
         "server: client {} {said} ({}; {left} connected)",
         who.id, who.whence
     );
+}
+
+/// Bounds how long a read may wait, for `--idle-timeout`. Windows named pipes have no read
+/// timeouts: a `local:` client there is served without one.
+fn set_idle_timeout(rx: &RecvHalf, idle: Option<Duration>) -> io::Result<()> {
+    let Some(t) = idle else {
+        return Ok(()); // reads block for as long as it takes, the default
+    };
+    match rx.set_timeout(Some(t)) {
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => Ok(()),
+        other => other,
+    }
 }
 
 /// "1 line", "2 lines".
