@@ -289,6 +289,25 @@ fn idle_clients_are_told_and_disconnected() {
 }
 
 #[test]
+fn a_client_that_reads_no_replies_is_disconnected_after_the_idle_timeout() {
+    let (srv, ready) = server(&["tcp:127.0.0.1:0"], &["--idle-timeout", "300ms"]);
+    let s = TcpStream::connect(host_port(&ready[0])).unwrap();
+    s.set_write_timeout(Some(PATIENCE)).unwrap();
+    // Lines, and never a read: the replies fill the socket buffers, then the server's
+    // writes block, until the timeout ends them and the server closes.
+    let lines = b"a line that asks for a reply\n".repeat(1 << 12);
+    let mut sent = 0usize;
+    while sent < 1 << 30 && (&s).write_all(&lines).is_ok() {
+        sent += lines.len();
+    }
+    assert!(
+        sent < 1 << 30,
+        "the server never gave up on a client that does not read"
+    );
+    srv.wait_for_stderr("client 1 read no replies for 300ms (--idle-timeout)");
+}
+
+#[test]
 fn udp_answers_each_datagram_to_its_sender() {
     let (_srv, ready) = server(&["udp:127.0.0.1:0"], &["--max-line", "100"]);
     let to = host_port(&ready[0]);

@@ -154,6 +154,18 @@ impl Read for RecvHalf {
 }
 
 impl SendHalf {
+    /// Bounds how long one write may block (`None`: forever), as when the peer stops
+    /// reading. No effect on `stdio`; Windows named pipes refuse it (`Unsupported`).
+    pub fn set_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match &*self.0 {
+            Link::Stdio { .. } => Ok(()),
+            Link::Tcp(s) => s.set_write_timeout(t),
+            #[cfg(unix)]
+            Link::Unix(s) => s.set_write_timeout(t),
+            Link::Local(s) => s.set_send_timeout(t),
+        }
+    }
+
     /// Whether [`SendHalf::shutdown_write`] really half-closes: TCP and Unix sockets
     /// (including `local:` on Unix) do; Windows named pipes and `stdio` do not.
     pub fn has_half_close(&self) -> bool {

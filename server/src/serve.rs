@@ -234,6 +234,8 @@ enum Ending {
     Left,
     TooLong(usize),
     Idle(Duration),
+    /// The client stopped reading its replies for `--idle-timeout`.
+    NotReading(Duration),
     Lost(io::Error),
     /// Ctrl-C: the process is exiting.
     Stopping,
@@ -243,7 +245,7 @@ enum Ending {
 fn serve_client(conn: Conn, who: &Who, config: &Config) {
     let (rx, tx) = conn.split();
     let mut lines = 0u64;
-    let ending = match set_idle_timeout(&rx, config.idle) {
+    let ending = match set_idle_timeout(&rx, &tx, config.idle) {
         Ok(()) => {
             let mut reader = LineReader::new(rx, config.max_line);
             let mut out = BufWriter::with_capacity(OUT_BUF, tx);
@@ -289,6 +291,11 @@ fn serve_client(conn: Conn, who: &Who, config: &Config) {
             show_duration(t),
             lines_(lines)
         ),
+        Ending::NotReading(t) => format!(
+            "read no replies for {} (--idle-timeout); disconnected after {}",
+            show_duration(t),
+            lines_(lines)
+        ),
         Ending::Lost(e) => format!("lost after {}: {e}", lines_(lines)),
         Ending::Stopping => return,
     };
@@ -298,13 +305,17 @@ fn serve_client(conn: Conn, who: &Who, config: &Config) {
     );
 }
 
-/// Bounds how long a read may wait, for `--idle-timeout`. Windows named pipes have no read
-/// timeouts: a `local:` client there is served without one.
-fn set_idle_timeout(rx: &RecvHalf, idle: Option<Duration>) -> io::Result<()> {
+/// Bounds how long a read or a write may wait, for `--idle-timeout`: a client that sends
+/// nothing, or stops reading its replies, for that long is disconnected. Windows named pipes
+/// have no timeouts: a `local:` client there is served without one.
+fn set_idle_timeout(rx: &RecvHalf, tx: &SendHalf, idle: Option<Duration>) -> io::Result<()> {
     let Some(t) = idle else {
-        return Ok(()); // reads block for as long as it takes, the default
+        return Ok(()); // reads and writes block for as long as it takes, the default
     };
-    match rx.set_timeout(Some(t)) {
+    match rx
+        .set_timeout(Some(t))
+        .and_then(|()| tx.set_timeout(Some(t)))
+    {
         Err(e) if e.kind() == io::ErrorKind::Unsupported => Ok(()),
         other => other,
     }
@@ -338,13 +349,13 @@ fn converse(
                     }
                 }
                 if let Err(e) = echo::write_reply(out, &config.prefix, line) {
-                    return Ending::Lost(e);
+                    return write_failed(e, config);
                 }
                 *lines += 1;
                 STATE.lines.fetch_add(1, Ordering::Relaxed);
                 if !reader.has_line() {
                     if let Err(e) = out.flush() {
-                        return Ending::Lost(e);
+                        return write_failed(e, config);
                     }
                     batch = None;
                 }
@@ -352,7 +363,7 @@ fn converse(
             Ok(None) => {
                 return match out.flush() {
                     Ok(()) => Ending::Left,
-                    Err(e) => Ending::Lost(e),
+                    Err(e) => write_failed(e, config),
                 };
             }
             Err(LineError::TooLong { limit }) => {
@@ -365,6 +376,14 @@ fn converse(
             }
             Err(LineError::Io(e)) => return Ending::Lost(e),
         }
+    }
+}
+
+/// A reply could not be written: the client stopped reading (the write timed out), or went.
+fn write_failed(e: io::Error, config: &Config) -> Ending {
+    match config.idle {
+        Some(t) if echo::is_timeout(&e) => Ending::NotReading(t),
+        _ => Ending::Lost(e),
     }
 }
 
