@@ -20,6 +20,8 @@ const FINISH_IN_FLIGHT: Duration = Duration::from_millis(500);
 /// Reply buffer of a client; a batch of replies to lines that arrived together goes out in
 /// one write.
 const OUT_BUF: usize = 16 << 10;
+/// Refused clients told why at the same time, each in a thread of its own.
+const MAX_REFUSING: usize = 64;
 /// Larger than any UDP datagram (65,507 bytes over IPv4, 65,527 over IPv6).
 const DATAGRAM_BUF: usize = 64 << 10;
 
@@ -120,7 +122,7 @@ fn finish_in_flight() {
     let refused = STATE.refused.load(Ordering::Relaxed);
     eprintln!(
         "server: totals: clients served {}, refused {refused}, lines answered {}, datagrams answered {}, still connected {}",
-        accepted - refused,
+        accepted.saturating_sub(refused),
         STATE.lines.load(Ordering::Relaxed),
         STATE.datagrams.load(Ordering::Relaxed),
         STATE.connected.load(Ordering::Relaxed),
@@ -177,17 +179,11 @@ fn accept_loop(listener: &Listener, config: &Arc<Config>) {
             STATE.connected.fetch_sub(1, Ordering::SeqCst);
             STATE.refused.fetch_add(1, Ordering::Relaxed);
             let why = format!(
-                "busy: the server has its maximum of {before} clients (--max-clients {}); try again later",
+                "busy: the server has its maximum of {0} clients (--max-clients {0}); try again later",
                 config.max_clients
             );
             eprintln!("server: {} refused: {why}", who.full());
-            // In a thread of its own: the farewell may take a moment, accepting may not.
-            let _ = thread::Builder::new()
-                .name(format!("refuse {id}"))
-                .spawn(move || {
-                    let (rx, tx) = conn.split();
-                    farewell(rx, tx, &why);
-                });
+            refuse(conn, why);
             continue;
         }
         eprintln!(
@@ -203,6 +199,26 @@ fn accept_loop(listener: &Listener, config: &Arc<Config>) {
             STATE.connected.fetch_sub(1, Ordering::SeqCst);
             eprintln!("server: error: client {id} dropped: cannot start a thread: {e}");
         }
+    }
+}
+
+/// Sends a refused client its notice. The farewell takes a thread for up to
+/// [`echo::FAREWELL_DRAIN`]; past [`MAX_REFUSING`] at once (a flood of connections), the
+/// notice is written at once and the connection dropped.
+fn refuse(conn: Conn, why: String) {
+    static REFUSING: AtomicUsize = AtomicUsize::new(0);
+    let (rx, mut tx) = conn.split();
+    if REFUSING.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING {
+        REFUSING.fetch_sub(1, Ordering::SeqCst);
+        let _ = tx.write_all(&echo::notice(&why));
+        return;
+    }
+    let spawned = thread::Builder::new().name("refuse".into()).spawn(move || {
+        farewell(rx, tx, &why);
+        REFUSING.fetch_sub(1, Ordering::SeqCst);
+    });
+    if spawned.is_err() {
+        REFUSING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
