@@ -72,7 +72,7 @@ const EXAMPLES: &str = "\
 Examples:
   client                                      # tcp:127.0.0.1:8888: type lines, Ctrl-D ends
   client --message hello                      # prints: test: hello
-  printf 'one\\ntwo\\n' | client local:echo      # prints: test: one, test: two
+  printf 'one\\ntwo\\n' | client local:echo     # prints: test: one, test: two
   client --count 10000 unix:/tmp/echo.sock    # latency: min, median, p99, max
   client udp:127.0.0.1:8888 --message ping    # one datagram, one reply";
 

@@ -74,8 +74,8 @@ Examples:
   server unix:/tmp/echo.sock --max-clients 10 --idle-timeout 5m
 Clients:
   client --message hello                         # one exchange
-  printf 'a\\nb\\n' | nc -N 127.0.0.1 8888       # OpenBSD netcat
-  socat - UNIX-CONNECT:/tmp/echo.sock             # type lines";
+  printf 'a\\nb\\n' | nc -N 127.0.0.1 8888         # OpenBSD netcat
+  socat - UNIX-CONNECT:/tmp/echo.sock            # type lines";
 
 fn main() -> ExitCode {
     common::cli::main("server", || serve::run(&Cli::parse()))
