@@ -95,24 +95,42 @@ fn lines_come_back_byte_for_byte_with_their_endings() {
     }
     let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
     let (_srv, ready) = server(&refs, &[]);
-    for addr in &ready {
+    for (i, addr) in ready.iter().enumerate() {
+        // stdout to a file: the bytes exactly, not text.
+        let out_path = dir.join(format!("out{i}"));
         let mut c = client(&[addr]);
-        c.stdout(Stdio::piped());
-        c.stdin(Stdio::piped());
-        let mut child = c.stderr(Stdio::piped()).spawn().unwrap();
-        let mut stdin = child.stdin.take().unwrap();
+        c.stdout(std::fs::File::create(&out_path).unwrap())
+            .stdin(Stdio::piped());
+        let mut p = Proc::spawn(c, Capture::Stderr);
+        let mut stdin = p.child().stdin.take().unwrap();
         stdin.write_all(input).unwrap();
         drop(stdin);
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{addr}: {out:?}");
+        p.finish().success();
+        let got = std::fs::read(&out_path).unwrap();
         if addr.starts_with("local:") && cfg!(windows) {
             // Named pipes have no half-close: the last line goes with a newline.
-            assert_eq!(out.stdout, [want, b"\n"].concat(), "{addr}");
+            assert_eq!(got, [want, b"\n"].concat(), "{addr}");
         } else {
-            assert_eq!(out.stdout, want, "{addr}");
+            assert_eq!(got, want, "{addr}");
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ipv6_loopback_for_tcp_and_udp() {
+    // Skip quietly only where the machine has no IPv6 loopback at all.
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; nothing to test");
+        return;
+    }
+    let (_srv, ready) = server(&["tcp:[::1]:0", "udp:[::1]:0"], &[]);
+    assert!(ready[0].starts_with("tcp:[::1]:") && ready[1].starts_with("udp:[::1]:"));
+    for addr in &ready {
+        run(client(&["-m", "six", addr]))
+            .success()
+            .stdout_has("test: six\n");
+    }
 }
 
 #[test]
