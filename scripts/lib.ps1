@@ -20,16 +20,20 @@ function Check([string]$What) {
     if ($LASTEXITCODE -ne 0) { throw "$What failed (exit $LASTEXITCODE)" }
 }
 
-# Waits until File has a line starting with "ready: " (a listener's fixed ready line),
-# polling for up to 30 s; returns the address from it.
-function Wait-Ready([string]$File) {
+# Waits until File has Count lines starting with "ready: " (a listener's fixed ready line;
+# Count is 1 unless given, more for a program that listens on several addresses), polling
+# for up to 30 s; returns the address from each.
+function Wait-Ready([string]$File, [int]$Count = 1) {
     for ($i = 0; $i -lt 600; $i++) {
         if (Test-Path $File) {
-            $line = Select-String -Path $File -Pattern '^ready: (.*)' | Select-Object -First 1
-            if ($line) { return $line.Matches[0].Groups[1].Value }
+            $lines = @(Select-String -Path $File -Pattern '^ready: (.*)')
+            if ($lines.Count -ge $Count) {
+                return $lines | Select-Object -First $Count |
+                    ForEach-Object { $_.Matches[0].Groups[1].Value }
+            }
         }
         Start-Sleep -Milliseconds 50 # poll for the ready line
     }
     Get-Content $File | Write-Host
-    throw "no ready line in $File after 30 s"
+    throw "no $Count ready line(s) in $File after 30 s"
 }

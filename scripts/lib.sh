@@ -17,18 +17,20 @@ build() {
 # Prints a step heading.
 step() { printf '\n== %s\n' "$*"; }
 
-# Waits until FILE has a line starting with "ready: " (a listener's fixed ready line),
-# polling for up to 30 s; prints the address from it.
+# Waits until FILE has N lines starting with "ready: " (a listener's fixed ready line; N is 1
+# unless given, more for a program that listens on several addresses), polling for up to
+# 30 s; prints the address from each, one a line.
 wait_ready() {
-    local file=$1 i
+    local file=$1 n=${2:-1} i count
     for ((i = 0; i < 600; i++)); do
-        if grep -q '^ready: ' "$file" 2>/dev/null; then
-            sed -n 's/^ready: //p' "$file" | head -n 1
+        count=$(grep -c '^ready: ' "$file" 2>/dev/null || true)
+        if [ "${count:-0}" -ge "$n" ]; then
+            sed -n 's/^ready: //p' "$file" | head -n "$n"
             return 0
         fi
         sleep 0.05 # poll for the ready line
     done
-    echo "no ready line in $file after 30 s:" >&2
+    echo "no $n ready line(s) in $file after 30 s:" >&2
     cat "$file" >&2
     return 1
 }

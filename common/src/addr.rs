@@ -6,6 +6,7 @@
 //! | `local:NAME`    | a namespaced local socket: abstract Unix socket on Linux, `\\.\pipe\NAME` on Windows |
 //! | `unix:PATH`     | a Unix socket file (Unix only)                                   |
 //! | `tcp:HOST:PORT` | TCP; `tcp:127.0.0.1:9000`, `tcp:[::1]:9000`, `tcp:localhost:9000` |
+//! | `udp:HOST:PORT` | UDP datagrams, same host rules as `tcp:` (the echo server and client only) |
 //!
 //! The same string parses to the same [`Address`] in every binary, and [`Address`] prints
 //! back in the same form, so a ready line can be pasted into another program's command line.
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 /// The accepted forms, for error messages and `--help`.
-pub const FORMS: &str = "stdio, local:NAME, unix:PATH, tcp:HOST:PORT";
+pub const FORMS: &str = "stdio, local:NAME, unix:PATH, tcp:HOST:PORT, udp:HOST:PORT";
 
 /// Where a program reads from, writes to, listens or connects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub enum Address {
     Unix(PathBuf),
     /// TCP; `host` is a name, an IPv4 address, or an IPv6 address without brackets.
     Tcp { host: String, port: u16 },
+    /// UDP datagrams; the same host rules as [`Address::Tcp`]. Not a stream: only programs
+    /// that speak in datagrams (the echo server and client) accept it.
+    Udp { host: String, port: u16 },
 }
 
 /// Why a string is not an [`Address`].
@@ -83,15 +87,17 @@ impl FromStr for Address {
             "unix" => Err(err(
                 "unix:PATH sockets are Unix-only; on Windows use local:NAME (a named pipe)",
             )),
-            "tcp" => {
+            "tcp" | "udp" => {
                 let (host, port) =
                     split_host_port(rest).ok_or_else(|| err("expected HOST:PORT"))?;
                 let port = port
                     .parse::<u16>()
                     .map_err(|_| err("the port must be a number from 0 to 65535"))?;
-                Ok(Address::Tcp {
-                    host: host.to_owned(),
-                    port,
+                let host = host.to_owned();
+                Ok(if scheme == "tcp" {
+                    Address::Tcp { host, port }
+                } else {
+                    Address::Udp { host, port }
                 })
             }
             _ => Err(err(&format!("unknown scheme '{scheme}'"))),
@@ -122,6 +128,8 @@ impl fmt::Display for Address {
             Address::Unix(path) => write!(f, "unix:{}", path.display()),
             Address::Tcp { host, port } if host.contains(':') => write!(f, "tcp:[{host}]:{port}"),
             Address::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
+            Address::Udp { host, port } if host.contains(':') => write!(f, "udp:[{host}]:{port}"),
+            Address::Udp { host, port } => write!(f, "udp:{host}:{port}"),
         }
     }
 }
@@ -142,6 +150,9 @@ mod tests {
             "tcp:127.0.0.1:9000",
             "tcp:[::1]:9000",
             "tcp:localhost:0",
+            "udp:127.0.0.1:8888",
+            "udp:[::1]:53",
+            "udp:localhost:0",
         ] {
             assert_eq!(ok(s).to_string(), s);
         }
@@ -153,6 +164,14 @@ mod tests {
             }
         );
         assert_eq!(ok("local:a.b-c"), Address::Local("a.b-c".into()));
+        assert_eq!(
+            ok("udp:[::1]:9000"),
+            Address::Udp {
+                host: "::1".into(),
+                port: 9000
+            }
+        );
+        assert_ne!(ok("udp:h:1"), ok("tcp:h:1"));
     }
 
     #[cfg(unix)]
@@ -183,6 +202,11 @@ mod tests {
             "tcp:h:x",
             "udpx:1",
             "tcp:[::1]9000",
+            "udp:",
+            "udp:1.2.3.4",
+            "udp:::1:53",
+            "udp:h:65536",
+            "udp:[::1]",
         ] {
             let e = bad.parse::<Address>().unwrap_err().to_string();
             assert!(e.contains(&format!("'{bad}'")), "{e}");

@@ -2,6 +2,9 @@
 //!
 //! Everything above this module sees a [`Conn`], split into a [`RecvHalf`] and a
 //! [`SendHalf`], whatever the mechanism underneath. Nothing here knows the wire format.
+//! `udp:` addresses are not streams: [`connect`] and [`listen`] refuse them, and
+//! [`bind_udp`] / [`connect_udp`] give a plain `UdpSocket` to the programs that speak in
+//! datagrams.
 
 use crate::addr::Address;
 #[cfg(unix)]
@@ -12,7 +15,9 @@ use interprocess::local_socket::{
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{
+    Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -151,6 +156,53 @@ impl Read for RecvHalf {
     }
 }
 
+impl SendHalf {
+    /// Bounds how long one write may block (`None`: forever), as when the peer stops
+    /// reading. No effect on `stdio`; Windows named pipes refuse it (`Unsupported`).
+    pub fn set_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match &*self.0 {
+            Link::Stdio { .. } => Ok(()),
+            Link::Tcp(s) => s.set_write_timeout(t),
+            #[cfg(unix)]
+            Link::Unix(s) => s.set_write_timeout(t),
+            Link::Local(s) => s.set_send_timeout(t),
+        }
+    }
+
+    /// Whether [`SendHalf::shutdown_write`] really half-closes: TCP and Unix sockets
+    /// (including `local:` on Unix) do; Windows named pipes and `stdio` do not.
+    pub fn has_half_close(&self) -> bool {
+        match &*self.0 {
+            Link::Stdio { .. } => false,
+            Link::Tcp(_) => true,
+            #[cfg(unix)]
+            Link::Unix(_) => true,
+            Link::Local(_) => cfg!(unix),
+        }
+    }
+
+    /// Half-close: tells the peer that nothing more will be sent, while it can still
+    /// answer. A no-op where the transport has none ([`SendHalf::has_half_close`]).
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        match &*self.0 {
+            Link::Stdio { .. } => Ok(()),
+            Link::Tcp(s) => s.shutdown(Shutdown::Write),
+            #[cfg(unix)]
+            Link::Unix(s) => s.shutdown(Shutdown::Write),
+            #[cfg(unix)]
+            Link::Local(s) => {
+                // Underneath is a Unix socket; shutting down a duplicate of its descriptor
+                // shuts down the socket itself.
+                use std::os::fd::AsFd;
+                let LocalStream::UdSocket(s) = s;
+                UnixStream::from(s.as_fd().try_clone_to_owned()?).shutdown(Shutdown::Write)
+            }
+            #[cfg(not(unix))]
+            Link::Local(_) => Ok(()),
+        }
+    }
+}
+
 impl Write for SendHalf {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &*self.0 {
@@ -184,9 +236,19 @@ fn dup(s: &impl std::os::windows::io::AsHandle) -> io::Result<File> {
     s.as_handle().try_clone_to_owned().map(File::from)
 }
 
+/// Why a stream cannot run over `udp:`.
+const UDP_IS_NOT_A_STREAM: &str =
+    "udp carries datagrams; this needs a stream (tcp:, local:, unix:)";
+
 /// Connects to `addr`, retrying while nobody listens there yet, for up to `wait`.
 /// Prints one `waiting for ...` line on stderr, prefixed by `who`, if it has to wait.
 pub fn connect(addr: &Address, wait: Duration, who: &str) -> Result<Conn, TransportError> {
+    if let Address::Udp { .. } = addr {
+        return Err(TransportError::Unusable {
+            addr: addr.clone(),
+            why: UDP_IS_NOT_A_STREAM,
+        });
+    }
     let deadline = Instant::now() + wait;
     let mut pause = Duration::from_millis(2);
     let mut said_waiting = false;
@@ -202,10 +264,7 @@ pub fn connect(addr: &Address, wait: Duration, who: &str) -> Result<Conn, Transp
                     });
                 }
                 if !said_waiting {
-                    eprintln!(
-                        "{who}: waiting for {addr} (up to {})",
-                        crate::cli::show_duration(wait)
-                    );
+                    say_waiting(who, addr, wait);
                     said_waiting = true;
                 }
                 std::thread::sleep(pause.min(deadline - now));
@@ -222,9 +281,18 @@ pub fn connect(addr: &Address, wait: Duration, who: &str) -> Result<Conn, Transp
     }
 }
 
+/// Prints the `waiting for ADDRESS` line of a program that has to wait for its peer.
+pub fn say_waiting(who: &str, addr: &Address, wait: Duration) {
+    eprintln!(
+        "{who}: waiting for {addr} (up to {})",
+        crate::cli::show_duration(wait)
+    );
+}
+
 fn try_connect(addr: &Address) -> io::Result<Conn> {
     let (link, peer) = match addr {
         Address::Stdio => return Conn::stdio(),
+        Address::Udp { .. } => return Err(io::ErrorKind::Unsupported.into()),
         Address::Tcp { host, port } => {
             let s = TcpStream::connect((host.as_str(), *port))?;
             s.set_nodelay(true)?;
@@ -246,7 +314,7 @@ fn try_connect(addr: &Address) -> io::Result<Conn> {
 }
 
 /// True for the errors that mean "nobody listens there yet", worth retrying.
-fn is_not_there_yet(e: &io::Error) -> bool {
+pub fn is_not_there_yet(e: &io::Error) -> bool {
     const ERROR_PIPE_BUSY: i32 = 231;
     matches!(
         e.kind(),
@@ -287,6 +355,12 @@ pub fn listen(addr: &Address) -> Result<Listener, TransportError> {
             return Err(TransportError::Unusable {
                 addr: addr.clone(),
                 why: "stdio is already connected; there is nothing to listen on (drop -l)",
+            });
+        }
+        Address::Udp { .. } => {
+            return Err(TransportError::Unusable {
+                addr: addr.clone(),
+                why: UDP_IS_NOT_A_STREAM,
             });
         }
         Address::Tcp { host, port } => {
@@ -381,7 +455,7 @@ impl Listener {
     /// Prints the fixed ready line, `ready: ADDRESS`, on stderr. Scripts and tests wait
     /// for it before they start the other side.
     pub fn announce(&self) {
-        eprintln!("ready: {}", self.addr);
+        announce(&self.addr);
     }
 
     /// Waits for the next connection.
@@ -403,6 +477,79 @@ impl Listener {
             peer,
         })
     }
+}
+
+/// Prints the fixed ready line, `ready: ADDRESS`, on stderr, for any bound address.
+pub fn announce(addr: &Address) {
+    // In one write, so that a script polling the log never sees half a line.
+    let line = format!("ready: {addr}\n");
+    let _ = io::stderr().write_all(line.as_bytes());
+}
+
+/// Binds a UDP socket at a `udp:HOST:PORT` address; returns it with the address actually
+/// bound (`udp:HOST:0` shows its real port). Binds only the host named: never all
+/// interfaces unless asked (`udp:0.0.0.0:PORT`).
+pub fn bind_udp(addr: &Address) -> Result<(UdpSocket, Address), TransportError> {
+    let Address::Udp { host, port } = addr else {
+        return Err(TransportError::Unusable {
+            addr: addr.clone(),
+            why: "datagrams need a udp:HOST:PORT address",
+        });
+    };
+    let io_err = |source| TransportError::Io {
+        action: "listen on",
+        addr: addr.clone(),
+        source,
+    };
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name resolves to nothing");
+    for sa in (host.as_str(), *port).to_socket_addrs().map_err(io_err)? {
+        match UdpSocket::bind(sa) {
+            Ok(s) => {
+                let local = s.local_addr().map_err(io_err)?;
+                let actual = Address::Udp {
+                    host: local.ip().to_string(),
+                    port: local.port(),
+                };
+                return Ok((s, actual));
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(match last.kind() {
+        io::ErrorKind::AddrInUse => TransportError::InUse { addr: addr.clone() },
+        _ => io_err(last),
+    })
+}
+
+/// A UDP socket that sends to and hears only from `udp:HOST:PORT`, on an ephemeral local
+/// port. Nothing is exchanged yet, so nothing tells whether a server is there: a datagram
+/// to a closed port comes back as an error on a later receive ("connection refused" on
+/// Unix, "connection reset" on Windows).
+pub fn connect_udp(addr: &Address) -> Result<UdpSocket, TransportError> {
+    let Address::Udp { host, port } = addr else {
+        return Err(TransportError::Unusable {
+            addr: addr.clone(),
+            why: "datagrams need a udp:HOST:PORT address",
+        });
+    };
+    let io_err = |source| TransportError::Io {
+        action: "connect to",
+        addr: addr.clone(),
+        source,
+    };
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name resolves to nothing");
+    for sa in (host.as_str(), *port).to_socket_addrs().map_err(io_err)? {
+        let any: SocketAddr = if sa.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        match UdpSocket::bind(any).and_then(|s| s.connect(sa).map(|()| s)) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(io_err(last))
 }
 
 /// A socket file this process created; removed on drop and on Ctrl-C, but only while it is

@@ -421,6 +421,20 @@ fn bad_addresses_get_one_line_listing_the_forms() {
         .stderr_has("nothing to listen on");
 }
 
+#[test]
+fn udp_is_refused_for_a_stream_in_one_line() {
+    for out in [
+        run(producer(&["udp:127.0.0.1:9"])),
+        run(cmd_consumer(&["-l", "udp:127.0.0.1:0"])),
+    ] {
+        let out = out
+            .code(1)
+            .stderr_has("cannot use udp:127.0.0.1:")
+            .stderr_has("udp carries datagrams; this needs a stream (tcp:, local:, unix:)");
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    }
+}
+
 // Unix-only here: the test sends Ctrl-C with `kill -INT`; on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side.
 #[cfg(unix)]
 #[test]

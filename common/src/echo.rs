@@ -1,0 +1,414 @@
+//! The echo line protocol of the socket section (server and client), and only here.
+//!
+//! ```text
+//! client -> server:  LINE*            a line: any bytes up to and including "\n" (so "\r\n"
+//!                                      too); the last may lack it, and then ends when the
+//!                                      client half-closes (on a datagram: the datagram)
+//! server -> client:  PREFIX LINE      per line, the line exactly as received, ending included
+//!                    NOTICE WHY "\n"  once, when the server refuses or gives up; then it closes
+//! ```
+//!
+//! Bytes, not text: nothing here assumes UTF-8. A line is read into a buffer that never grows
+//! beyond the line limit, so a client that sends megabytes without a newline costs the
+//! server `max_line` bytes, not megabytes.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+/// The tutorial's prefix: `test: LINE`.
+pub const DEFAULT_PREFIX: &str = "test: ";
+/// The longest `--prefix`, so a client can bound the length of a reply.
+pub const MAX_PREFIX: usize = 1024;
+/// The default `--max-line`: the longest line, not counting its ending.
+pub const DEFAULT_MAX_LINE: usize = 64 << 10;
+/// The largest `--max-line` anyone may ask for.
+pub const MAX_MAX_LINE: usize = 64 << 20;
+/// How a server's notice line starts (then why, then "\n"); it closes the connection after.
+pub const NOTICE: &str = "server: error: ";
+/// After a notice, how long a server keeps discarding what a client still sends, so that the
+/// notice is read before the connection closes (closing with unread input would reset it).
+pub const FAREWELL_DRAIN: Duration = Duration::from_secs(1);
+
+/// `--max-line` value parser: a size from 1 byte to [`MAX_MAX_LINE`].
+pub fn parse_max_line(s: &str) -> Result<usize, String> {
+    let n = crate::cli::parse_size(s)?;
+    if n == 0 || n > MAX_MAX_LINE {
+        return Err(format!(
+            "a line limit must be from 1 byte to {}",
+            crate::cli::show_bytes(MAX_MAX_LINE as u64)
+        ));
+    }
+    Ok(n)
+}
+
+/// `--prefix` value parser: at most [`MAX_PREFIX`] bytes, no newline (it would split replies).
+pub fn parse_prefix(s: &str) -> Result<String, String> {
+    if s.len() > MAX_PREFIX {
+        return Err(format!("a prefix can be at most {MAX_PREFIX} bytes"));
+    }
+    if s.contains('\n') {
+        return Err("a prefix cannot contain a newline".into());
+    }
+    Ok(s.to_owned())
+}
+
+/// Writes the reply to `line` (ending included): `prefix` then the line as it came.
+pub fn write_reply(w: &mut impl Write, prefix: &[u8], line: &[u8]) -> io::Result<()> {
+    w.write_all(prefix)?;
+    w.write_all(line)
+}
+
+/// The notice line a server sends before it closes a connection: `server: error: WHY\n`.
+pub fn notice(why: &str) -> Vec<u8> {
+    format!("{NOTICE}{why}\n").into_bytes()
+}
+
+/// If `reply` is a server's notice rather than the echo of `sent`, the reason it gives.
+pub fn notice_in(reply: &[u8], sent: &[u8]) -> Option<String> {
+    let why = reply.strip_prefix(NOTICE.as_bytes())?;
+    (!is_echo_of(reply, sent)).then(|| String::from_utf8_lossy(content(why)).into_owned())
+}
+
+/// Whether `reply` answers `sent`: it ends with the line as sent (after any prefix).
+pub fn is_echo_of(reply: &[u8], sent: &[u8]) -> bool {
+    reply.ends_with(sent)
+}
+
+/// A line without its ending (`"\n"` or `"\r\n"`).
+pub fn content(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Why a line could not be read.
+#[derive(Debug)]
+pub enum LineError {
+    /// A line (not counting its ending) is longer than the limit; nothing more was read.
+    TooLong { limit: usize },
+    /// Nothing arrived within the read timeout set on the stream.
+    TimedOut,
+    /// The stream failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineError::TooLong { limit } => write!(
+                f,
+                "a line longer than {} (--max-line)",
+                crate::cli::show_bytes(*limit as u64)
+            ),
+            LineError::TimedOut => f.write_str("nothing arrived in time"),
+            LineError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LineError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a read error means "the read timeout ran out" (Unix says would-block, Windows
+/// says timed out).
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// First size of a line buffer; it grows (up to the limit) only for longer lines.
+const START_BUF: usize = 8 << 10;
+
+/// Reads lines of bytes, keeping each line's ending as it came, with a bounded buffer.
+///
+/// The buffer holds at most `max_line + 2` bytes (a longest line and its `"\r\n"`), so it
+/// never holds more than one line's worth whatever the peer sends; a longer line is an error
+/// found before reading past the limit.
+pub struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Unread bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// `buf[start..scanned]` has no newline (or `scanned` is the index of one).
+    scanned: usize,
+    max_line: usize,
+    eof: bool,
+}
+
+impl<R: Read> LineReader<R> {
+    /// Reads lines from `inner`; a line's content may be up to `max_line` bytes.
+    pub fn new(inner: R, max_line: usize) -> LineReader<R> {
+        LineReader {
+            inner,
+            buf: vec![0; START_BUF.min(max_line + 2)],
+            start: 0,
+            end: 0,
+            scanned: 0,
+            max_line,
+            eof: false,
+        }
+    }
+
+    /// The next line, ending included (the last line of the stream may have none); `None`
+    /// at the end of the stream. After an error, do not read on.
+    pub fn next_line(&mut self) -> Result<Option<&[u8]>, LineError> {
+        loop {
+            if let Some(nl) = self.find_newline() {
+                let line = self.start..nl + 1;
+                self.start = nl + 1;
+                self.scanned = self.start;
+                if content(&self.buf[line.clone()]).len() > self.max_line {
+                    return Err(LineError::TooLong {
+                        limit: self.max_line,
+                    });
+                }
+                return Ok(Some(&self.buf[line]));
+            }
+            let pending = &self.buf[self.start..self.end];
+            let so_far = pending.len() - usize::from(pending.ends_with(b"\r"));
+            if so_far > self.max_line {
+                return Err(LineError::TooLong {
+                    limit: self.max_line,
+                });
+            }
+            if self.eof {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                let line = self.start..self.end;
+                self.start = self.end;
+                self.scanned = self.end;
+                return Ok(Some(&self.buf[line]));
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Whether a whole line is already buffered, so [`LineReader::next_line`] will not block.
+    /// Callers that batch their output flush it when this is false.
+    pub fn has_line(&mut self) -> bool {
+        self.find_newline().is_some() || (self.eof && self.start < self.end)
+    }
+
+    /// The stream underneath.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// The stream underneath, and any bytes buffered but not yet returned are dropped.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    /// Bytes of buffer in use now (for tests of the bound).
+    pub fn buffer_size(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn find_newline(&mut self) -> Option<usize> {
+        let from = self.scanned.max(self.start);
+        match self.buf[from..self.end].iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                self.scanned = from + i;
+                Some(from + i)
+            }
+            None => {
+                self.scanned = self.end;
+                None
+            }
+        }
+    }
+
+    /// Reads more bytes after the unread ones; sets `eof` at the end of the stream.
+    fn fill(&mut self) -> Result<(), LineError> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.scanned -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            // Room for one more byte at least: the unread bytes are at most
+            // max_line + 1 (checked before every fill).
+            let grown = (self.buf.len() * 2).min(self.max_line + 2);
+            self.buf.resize(grown, 0);
+        }
+        loop {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Err(LineError::TimedOut),
+                Err(e) => return Err(LineError::Io(e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out its bytes `step` at a time.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+        reads: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn lines(data: &[u8], step: usize, max: usize) -> Result<Vec<Vec<u8>>, String> {
+        let mut r = LineReader::new(
+            Trickle {
+                data,
+                step,
+                reads: 0,
+            },
+            max,
+        );
+        let mut out = Vec::new();
+        loop {
+            match r.next_line() {
+                Ok(Some(l)) => out.push(l.to_vec()),
+                Ok(None) => return Ok(out),
+                Err(e) => return Err(format!("{e} after {} lines", out.len())),
+            }
+        }
+    }
+
+    #[test]
+    fn endings_come_back_as_sent_whatever_the_read_sizes() {
+        let data = b"one\ntwo\r\n\n\r\nlast without newline";
+        let want: Vec<&[u8]> = vec![
+            b"one\n",
+            b"two\r\n",
+            b"\n",
+            b"\r\n",
+            b"last without newline",
+        ];
+        for step in [1, 2, 3, 7, 4096] {
+            assert_eq!(lines(data, step, 100).unwrap(), want, "step {step}");
+        }
+        assert_eq!(lines(b"", 1, 10).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(lines(b"x\n", 1, 10).unwrap(), vec![b"x\n".to_vec()]);
+    }
+
+    #[test]
+    fn bytes_are_not_assumed_to_be_text() {
+        let data = b"\xff\xfe\x00bad utf-8\n\x80\n";
+        assert_eq!(
+            lines(data, 5, 100).unwrap(),
+            vec![b"\xff\xfe\x00bad utf-8\n".to_vec(), b"\x80\n".to_vec()]
+        );
+    }
+
+    #[test]
+    fn the_limit_is_exact_and_excludes_the_ending() {
+        for step in [1, 3, 4096] {
+            assert!(lines(b"12345\r\n", step, 5).is_ok());
+            assert!(lines(b"12345\n", step, 5).is_ok());
+            assert!(lines(b"12345", step, 5).is_ok());
+            assert!(lines(b"12345\r", step, 5).is_ok());
+            let e = lines(b"ok\n123456\n", step, 5).unwrap_err();
+            assert!(
+                e.contains("longer than 5 B") && e.ends_with("after 1 lines"),
+                "{e}"
+            );
+            assert!(lines(b"123456", step, 5).is_err());
+        }
+    }
+
+    #[test]
+    fn a_huge_line_is_refused_without_buffering_it() {
+        let huge = vec![b'x'; 8 << 20];
+        let mut r = LineReader::new(
+            Trickle {
+                data: &huge,
+                step: 1 << 20,
+                reads: 0,
+            },
+            1000,
+        );
+        assert!(matches!(
+            r.next_line(),
+            Err(LineError::TooLong { limit: 1000 })
+        ));
+        assert!(r.buffer_size() <= 1002, "{}", r.buffer_size());
+        assert!(r.get_ref().reads <= 2, "read {} times", r.get_ref().reads);
+    }
+
+    #[test]
+    fn has_line_says_when_a_read_would_be_needed() {
+        let mut r = LineReader::new(
+            Trickle {
+                data: b"a\nb\nc",
+                step: 100,
+                reads: 0,
+            },
+            10,
+        );
+        assert!(!r.has_line());
+        assert_eq!(r.next_line().unwrap(), Some(&b"a\n"[..]));
+        assert!(r.has_line());
+        assert_eq!(r.next_line().unwrap(), Some(&b"b\n"[..]));
+        assert!(
+            !r.has_line(),
+            "'c' is not a whole line until the end of the stream"
+        );
+        assert_eq!(r.next_line().unwrap(), Some(&b"c"[..]));
+        assert_eq!(r.next_line().unwrap(), None);
+    }
+
+    #[test]
+    fn replies_and_notices() {
+        let mut out = Vec::new();
+        write_reply(&mut out, b"test: ", b"hi\r\n").unwrap();
+        assert_eq!(out, b"test: hi\r\n");
+        assert!(is_echo_of(&out, b"hi\r\n"));
+        assert_eq!(notice_in(&out, b"hi\r\n"), None);
+        let n = notice("busy");
+        assert_eq!(n, b"server: error: busy\n");
+        assert_eq!(notice_in(&n, b"hi\n").as_deref(), Some("busy"));
+        // An echo that happens to look like a notice is still an echo.
+        assert_eq!(
+            notice_in(b"server: error: x\n", b"server: error: x\n"),
+            None
+        );
+        assert_eq!(content(b"a\r\n"), b"a");
+        assert_eq!(content(b"a"), b"a");
+    }
+
+    #[test]
+    fn option_parsers() {
+        assert_eq!(parse_max_line("64KiB"), Ok(65536));
+        assert!(parse_max_line("0").is_err());
+        assert!(parse_max_line("1GiB").is_err());
+        assert_eq!(parse_prefix("").as_deref(), Ok(""));
+        assert!(parse_prefix("a\nb").is_err());
+        assert!(parse_prefix(&"x".repeat(MAX_PREFIX + 1)).is_err());
+    }
+}
