@@ -65,7 +65,7 @@ if grep -qE '^warning: `[a-z_-]+` \(.*\) generated [0-9]+ warnings?' "$log"; the
     echo "test result: FAILED. 0 passed; 1 failed (the Windows build has warnings, above)" | tee -a "$log"
     status=1
 fi
-"$CARGO" test --workspace --target "$TARGET" -Zbuild-std=std,panic_unwind "$@" 2>&1 |
+"$CARGO" test --workspace --no-fail-fast --target "$TARGET" -Zbuild-std=std,panic_unwind "$@" 2>&1 |
     tee -a "$log" || status=$?
 
 step "windows: the scenarios' Windows launch sequences (scripts/windows/*.cmd) under wine's cmd"

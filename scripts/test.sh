@@ -28,6 +28,6 @@ status=0
 # The integration tests run every binary of the workspace, and `cargo test` alone builds
 # only those of packages that have integration tests: build them all first.
 cargo build --workspace --bins --quiet
-cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 summarize_tests "$log"
 exit "$status"
