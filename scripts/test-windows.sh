@@ -18,14 +18,19 @@ TARGET=x86_64-pc-windows-gnu
 
 step "windows: packages"
 packages=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine wine64)
-if ! dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>/dev/null | grep -qv '^install ok installed$' &&
-    [ "$(dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>/dev/null | wc -l)" -eq "${#packages[@]}" ]; then
-    echo "all installed"
+missing=()
+for package in "${packages[@]}"; do
+    state="$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)"
+    [ "$state" = "install ok installed" ] || missing+=("$package")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "all installed: ${packages[*]}"
 elif [ "$(id -u)" = 0 ]; then
+    echo "installing: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 else
-    echo "test-windows.sh: please install these Debian packages first: ${packages[*]}" >&2
+    echo "test-windows.sh: please install these Debian packages first: ${missing[*]}" >&2
     exit 1
 fi
 
