@@ -14,19 +14,22 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         .name
         .clone()
         .unwrap_or_else(|| format!("run-{}", std::process::id()));
+    let w = &a.work;
+    let value = a
+        .value
+        .unwrap_or_else(|| a.workers.saturating_mul(w.decrements).min(i64::MAX as u64) as i64);
     let mut seg = Segment::create(
         &name,
         Init {
-            value: a.value,
+            value,
             slots: a.workers,
             permits: 0,
         },
     )?;
-    let w = &a.work;
     eprintln!(
         "counter: segment {name} at {}, count {}; {} workers x {} decrements, lock {}",
         seg.path().display(),
-        a.value,
+        value,
         a.workers,
         w.decrements,
         w.lock.arg()
@@ -45,7 +48,9 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         args.push("--quiet".to_owned());
     }
     let started = Instant::now();
-    let failed = Workers::spawn(a.workers, &args)?.wait();
+    let workers = Workers::spawn(a.workers, &args)?;
+    eprintln!("counter: {} workers started", a.workers);
+    let failed = workers.wait();
     let secs = started.elapsed().as_secs_f64();
     let s = seg.lock()?.snapshot();
     eprintln!(
@@ -109,7 +114,7 @@ pub fn init(a: &InitArgs) -> Result<ExitCode> {
     )?;
     seg.keep();
     say(&format!(
-        "created segment {} at {}: count {}, {} worker slots, {} permits",
+        "created segment {} at {}: count {}, worker slots {}, permits {}",
         a.name.name,
         seg.path().display(),
         a.value,

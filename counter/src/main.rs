@@ -121,14 +121,9 @@ struct RunArgs {
           value_parser = clap::value_parser!(u64).range(1..=common::shm::MAX_SLOTS))]
     workers: u64,
 
-    /// The count's initial value.
-    #[arg(
-        long,
-        default_value_t = 20,
-        value_name = "V",
-        allow_negative_numbers = true
-    )]
-    value: i64,
+    /// The count's initial value (default: workers x decrements, so that it ends at 0).
+    #[arg(long, value_name = "V", allow_negative_numbers = true)]
+    value: Option<i64>,
 
     /// The segment's name (default: run-PID).
     #[arg(long, value_parser = parse_name)]

@@ -40,7 +40,9 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
         a.enter.times.to_string(),
     ];
     let started = Instant::now();
-    let failed = Workers::spawn(a.workers, &args)?.wait();
+    let workers = Workers::spawn(a.workers, &args)?;
+    eprintln!("counter: {} workers started", a.workers);
+    let failed = workers.wait();
     let secs = started.elapsed().as_secs_f64();
     let s = seg.lock()?.snapshot();
     say(&format!(

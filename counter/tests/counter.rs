@@ -6,7 +6,7 @@
 use common::shm::Paths;
 use common::testkit::{Capture, Proc, cmd, run, unique};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn counter(args: &[&str]) -> Command {
     let mut c = cmd("counter");
@@ -329,6 +329,9 @@ fn a_killed_launchers_segment_is_removed_by_clean() {
         "--pause",
         "1ms",
     ]);
+    // Only once every worker runs: a launcher killed half-way through starting one can
+    // leave that one stuck in its start-up under wine.
+    l.wait_for_stderr("2 workers started");
     l.wait_for_stdout("counter minus one");
     l.kill();
     // Its workers notice (their stdin closes) and stop, which closes the output pipe.
@@ -355,8 +358,9 @@ fn ctrl_c_stops_the_launcher_and_its_workers_and_removes_the_segment() {
         "--pause",
         "1ms",
     ]);
+    l.wait_for_stderr("3 workers started");
     l.wait_for_stdout("counter minus one");
-    let t = Instant::now();
+    let t = std::time::Instant::now();
     l.interrupt();
     // finish() also waits for the workers: they share the launcher's stdout.
     l.finish_within(Duration::from_secs(20))
