@@ -6,7 +6,8 @@
 //! dies (even by `kill -9`) does too. A plain pthread mutex in shared memory stays locked
 //! forever when its holder dies; Python's semaphore, POSIX `sem_open` and Windows
 //! `CreateSemaphore` lose the permit the same way. Waiting is in the kernel: a blocked
-//! `lock()` sleeps, it does not spin.
+//! `lock()` sleeps, it does not spin. A semaphore waiter waits for whichever permit comes
+//! back first, with one sleeping thread per permit.
 //!
 //! Releasing: dropping the file always releases its lock. `File::unlock` is used for the
 //! mutex (it is reopened thousands of times a second otherwise); under wine it reports a
@@ -16,6 +17,8 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, mpsc};
 
 /// Creates a lock file (or reuses one left over by a killed program).
 pub fn create_lock_file(path: &Path) -> io::Result<()> {
@@ -181,11 +184,11 @@ impl Semaphore {
         }
     }
 
-    /// Takes a permit: the first free one, trying all K from `hint`; when none is free,
-    /// `on_wait` runs and the caller sleeps in the kernel until permit `hint % K` is given
-    /// back. Spreading `hint` over the callers (a ticket counter) spreads the waiters over
-    /// the permits. A waiter waits for one permit, so another one that frees meanwhile may
-    /// stay idle until someone tries it; at most K holders at once always holds.
+    /// Takes a permit: the first free one, trying all K from `hint` (spread `hint` over the
+    /// callers, e.g. with a ticket counter, so they do not all try permit 0 first). When none
+    /// is free, `on_wait` runs and the caller sleeps in the kernel until any permit is given
+    /// back: one thread per permit blocks on its lock, the first to get one wins, and the
+    /// others give theirs back the moment they get it (or die with the process).
     pub fn acquire(&self, hint: usize, on_wait: impl FnOnce()) -> io::Result<(Permit, Waited)> {
         let k = self.paths.len();
         for i in 0..k {
@@ -194,10 +197,36 @@ impl Semaphore {
             }
         }
         on_wait();
-        let index = hint % k;
-        let file = open_lock_file(&self.paths[index])?;
-        file.lock()?;
-        Ok((Permit { index, _file: file }, Waited::Yes))
+        let won = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        for (index, path) in self.paths.iter().enumerate() {
+            let (path, won, tx) = (path.clone(), Arc::clone(&won), tx.clone());
+            std::thread::Builder::new()
+                .name(format!("permit-{index}"))
+                .spawn(move || {
+                    let got = open_lock_file(&path).and_then(|file| file.lock().map(|()| file));
+                    match got {
+                        // First: hand it over. If the receiver has gone, dropping it
+                        // (inside the failed send) gives it back.
+                        Ok(file) if !won.swap(true, SeqCst) => {
+                            let _ = tx.send(Ok(Permit { index, _file: file }));
+                        }
+                        // Someone else won: dropping the file gives this one back.
+                        Ok(_) => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                })?;
+        }
+        drop(tx);
+        match rx.recv() {
+            Ok(Ok(permit)) => Ok((permit, Waited::Yes)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::other(
+                "every permit waiter ended without a permit",
+            )),
+        }
     }
 }
 
@@ -246,8 +275,22 @@ mod tests {
         for i in 0..3 {
             assert!(sem.try_acquire_one(i).unwrap().is_none());
         }
+        // All taken: a waiter gets whichever comes back, here permit 2, not its hint's 0.
+        let mut held = held;
+        let two = held.iter().position(|p| p.index() == 2).unwrap();
+        let (waiting, is_waiting) = mpsc::channel();
+        let waiter = std::thread::scope(|s| {
+            let w = s.spawn(|| sem.acquire(0, move || waiting.send(()).unwrap()).unwrap());
+            is_waiting.recv().unwrap();
+            held.remove(two);
+            w.join().unwrap()
+        });
+        assert_eq!((waiter.0.index(), waiter.1), (2, Waited::Yes));
         drop(held);
-        assert!(sem.try_acquire_one(1).unwrap().is_some());
+        drop(waiter);
+        // The waiter's other threads give back what they get; everything is free again.
+        let again: Vec<_> = (0..3).map(|h| sem.acquire(h, || {}).unwrap().0).collect();
+        assert_eq!(again.len(), 3);
         for p in paths {
             std::fs::remove_file(p).unwrap();
         }
