@@ -6,8 +6,8 @@
 //!
 //! ```text
 //! cargo run -p counter -- run                                   # 20 workers, 1 decrement each: 20 -> 0
-//! cargo run -p counter -- run --workers 20 --decrements 1000 --value 20000 --quiet
-//! cargo run -p counter -- run --decrements 200 --value 4000 --lock none --quiet   # lost updates
+//! cargo run -p counter -- run --workers 20 --decrements 1000 --quiet
+//! cargo run -p counter -- run --decrements 200 --lock none --quiet   # lost updates
 //! cargo run -p counter -- semaphore                             # 13 workers, 5 permits, 0-3 s stays
 //! ```
 //!
@@ -105,7 +105,7 @@ struct WorkOpts {
     #[arg(long, value_enum, default_value_t = LockMode::File)]
     lock: LockMode,
 
-    /// Pause after each decrement, outside the lock (e.g. 1ms, 100ms).
+    /// Pause between decrements, outside the lock (e.g. 1ms, 100ms).
     #[arg(long, default_value = "0", value_name = "DURATION", value_parser = parse_duration)]
     pause: Duration,
 
@@ -267,7 +267,7 @@ struct ShowArgs {
 const EXAMPLES: &str = "\
 Examples:
   counter run                                    # 20 workers x 1 decrement: 20 -> 0
-  counter run --decrements 200 --value 4000 --lock none -q    # lost updates
+  counter run --decrements 200 --lock none -q    # lost updates
   counter semaphore --workers 13 --permits 5 --stay 0s..3s
   counter init demo --value 100 --permits 2      # then, in other terminals:
   counter work demo --decrements 50 --pause 100ms
