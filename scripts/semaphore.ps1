@@ -52,7 +52,10 @@ try {
 }
 finally {
     if ($holder -and -not $holder.HasExited) { Stop-Process -Id $holder.Id -Force }
-    & "$Bin/counter" clean $name 2>$null | Out-Null
+    # Only if something is left: a failed clean would write to stderr.
+    if (Test-Path (Join-Path ([IO.Path]::GetTempPath()) "baozi-$name")) {
+        & "$Bin/counter" clean $name | Out-Null
+    }
     Remove-Item $holderLog, $waiterLog -ErrorAction SilentlyContinue
 }
 
