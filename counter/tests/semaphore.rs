@@ -141,3 +141,32 @@ fn enter_needs_a_segment_with_permits() {
         .stderr_has("--permits K");
     run(counter(&["clean", &name])).success();
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_semaphore_launcher_and_its_workers_and_removes_every_file() {
+    let name = unique("sem-int");
+    let l = spawn(&[
+        "semaphore",
+        "--name",
+        &name,
+        "--workers",
+        "3",
+        "--permits",
+        "1",
+        "--stay",
+        "60s",
+    ]);
+    l.wait_for_stderr("3 workers started");
+    l.wait_for_stdout("enters with permit 0");
+    l.wait_for_stdout("waits for a permit");
+    l.interrupt();
+    // finish() also waits for the workers: they share the launcher's stdout.
+    l.finish_within(std::time::Duration::from_secs(20))
+        .code(130)
+        .stderr_has("counter: interrupted");
+    let p = Paths::new(&name).unwrap();
+    for f in [p.data.clone(), p.lock.clone(), p.permit(0)] {
+        assert!(!f.exists(), "{} was left behind", f.display());
+    }
+}
