@@ -42,7 +42,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
         "--lock".to_owned(),
         w.lock.arg().to_owned(),
         "--pause".to_owned(),
-        show_duration(w.pause),
+        launch::duration_arg(w.pause),
     ];
     if w.quiet {
         args.push("--quiet".to_owned());

@@ -69,6 +69,12 @@ pub fn label(slot: usize) -> String {
     format!("worker {slot} (pid {})", std::process::id())
 }
 
+/// A duration as a worker's command line takes it back without rounding (to the
+/// microsecond; `show_duration` would print 200us as 0.000s).
+pub fn duration_arg(d: std::time::Duration) -> String {
+    format!("{}us", d.as_micros())
+}
+
 /// Per second, for summaries.
 pub fn rate(n: u64, secs: f64) -> f64 {
     n as f64 / secs.max(1e-9)

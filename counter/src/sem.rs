@@ -35,7 +35,11 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
         "enter".to_owned(),
         name.clone(),
         "--stay".to_owned(),
-        a.enter.stay.show(),
+        format!(
+            "{}..{}",
+            launch::duration_arg(a.enter.stay.low),
+            launch::duration_arg(a.enter.stay.high)
+        ),
         "--times".to_owned(),
         a.enter.times.to_string(),
     ];
@@ -147,9 +151,32 @@ impl XorShift {
         x
     }
 
-    /// A random duration in the stay's range, to the millisecond.
+    /// A random duration in the stay's range, to the microsecond.
     fn between(&mut self, stay: Stay) -> Duration {
-        let span = (stay.high - stay.low).as_millis() as u64;
-        stay.low + Duration::from_millis(self.next() % (span + 1))
+        let span = (stay.high - stay.low).as_micros() as u64;
+        stay.low + Duration::from_micros(self.next() % (span + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_stays_stay_in_their_range() {
+        let mut rng = XorShift::seeded();
+        let stay = Stay {
+            low: Duration::from_micros(1500),
+            high: Duration::from_micros(2500),
+        };
+        let picks: Vec<_> = (0..1000).map(|_| rng.between(stay)).collect();
+        assert!(picks.iter().all(|d| (stay.low..=stay.high).contains(d)));
+        assert!(picks.iter().any(|d| *d < Duration::from_micros(1700)));
+        assert!(picks.iter().any(|d| *d > Duration::from_micros(2300)));
+        let fixed = Stay {
+            low: Duration::from_millis(7),
+            high: Duration::from_millis(7),
+        };
+        assert_eq!(rng.between(fixed), Duration::from_millis(7));
     }
 }
