@@ -10,12 +10,18 @@
 //! - [`cli`]: options shared by several binaries, value parsers, and the `main` wrapper
 //!   that turns errors into one line on stderr and an exit code.
 //! - [`shutdown`]: Ctrl-C handling: clean up what we created, exit 130.
+//! - [`shm`]: the shared segment: a named memory-mapped file with a checked header, the
+//!   count, worker slots, semaphore gauges, and the undo journal of the count.
+//! - [`lock`]: cross-process locks that survive a killed holder: a mutex and a counting
+//!   semaphore made of lock files.
 //! - [`style`]: colours by role, only on a terminal, never with `NO_COLOR`.
 
 pub mod addr;
 pub mod cli;
 pub mod echo;
+pub mod lock;
 pub mod msg;
+pub mod shm;
 pub mod shutdown;
 pub mod style;
 pub mod transport;

@@ -1,0 +1,265 @@
+//! The count (section 4 of the tutorial): `run` (the launcher), and by hand `init`, `work`,
+//! `show` and `clean`.
+
+use crate::launch::{self, Workers, label, say};
+use crate::{InitArgs, LockMode, NameArg, RunArgs, ShowArgs, WorkArgs, WorkOpts};
+use common::cli::{Result, show_duration};
+use common::shm::{self, Init, Segment, Snapshot};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// The launcher: segment, workers, wait, final count, accounting; the segment goes at the end.
+pub fn run(a: &RunArgs) -> Result<ExitCode> {
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("run-{}", std::process::id()));
+    let w = &a.work;
+    let value = a
+        .value
+        .unwrap_or_else(|| a.workers.saturating_mul(w.decrements).min(i64::MAX as u64) as i64);
+    let mut seg = Segment::create(
+        &name,
+        Init {
+            value,
+            slots: a.workers,
+            permits: 0,
+        },
+    )?;
+    eprintln!(
+        "counter: segment {name} at {}, count {}; {} workers x {} decrements, lock {}",
+        seg.path().display(),
+        value,
+        a.workers,
+        w.decrements,
+        w.lock.arg()
+    );
+    let mut args = vec![
+        "work".to_owned(),
+        name.clone(),
+        "--decrements".to_owned(),
+        w.decrements.to_string(),
+        "--lock".to_owned(),
+        w.lock.arg().to_owned(),
+        "--pause".to_owned(),
+        launch::duration_arg(w.pause),
+    ];
+    if w.quiet {
+        args.push("--quiet".to_owned());
+    }
+    let started = Instant::now();
+    let workers = Workers::spawn(a.workers, &args)?;
+    eprintln!("counter: {} workers started", a.workers);
+    let failed = workers.wait();
+    let secs = started.elapsed().as_secs_f64();
+    let s = seg.lock()?.snapshot();
+    eprintln!(
+        "counter: {} decrements by {} workers in {secs:.3}s ({:.0} decrements/s)",
+        s.completed,
+        s.workers,
+        launch::rate(s.completed, secs)
+    );
+    let exact = report(&s);
+    for f in &failed {
+        eprintln!("counter: error: {f}");
+    }
+    if !failed.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    if !exact && w.lock == LockMode::File {
+        return Err(format!(
+            "final count {} but expected {}: an update was lost under the lock",
+            s.count,
+            s.expected()
+        )
+        .into());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The final lines: the count, and what was lost if anything. Returns whether it is exact.
+fn report(s: &Snapshot) -> bool {
+    say(&format!(
+        "final count {} (expected {})",
+        s.count,
+        s.expected()
+    ));
+    let lost = s.count - s.expected();
+    match lost {
+        0 => true,
+        1.. => {
+            say(&format!(
+                "lost {lost} updates: {} decrements completed, but the count went down by {}",
+                s.completed,
+                s.initial - s.count
+            ));
+            false
+        }
+        _ => {
+            say(&format!("the count is {} below what was completed", -lost));
+            false
+        }
+    }
+}
+
+/// `init`: creates the segment and leaves it.
+pub fn init(a: &InitArgs) -> Result<ExitCode> {
+    let mut seg = Segment::create(
+        &a.name.name,
+        Init {
+            value: a.value,
+            slots: a.slots,
+            permits: a.permits,
+        },
+    )?;
+    seg.keep();
+    say(&format!(
+        "created segment {} at {}: count {}, worker slots {}, permits {}",
+        a.name.name,
+        seg.path().display(),
+        a.value,
+        a.slots,
+        a.permits
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `work`: one worker's decrements.
+pub fn work(a: &WorkArgs) -> Result<ExitCode> {
+    if a.watch_stdin {
+        launch::exit_when_stdin_closes(format!("counter worker (pid {})", std::process::id()));
+    }
+    let mut seg = Segment::open(&a.name.name)?;
+    let slot = seg.claim_slot()?;
+    let me = label(slot.index());
+    let WorkOpts {
+        decrements,
+        lock,
+        pause,
+        quiet,
+    } = a.work;
+    for i in 0..decrements {
+        if i > 0 && !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+        match lock {
+            LockMode::File => {
+                let locked = seg.lock()?;
+                if let Some(r) = locked.repaired {
+                    eprintln!(
+                        "{me}: undid a decrement left half-done by worker {} (it died \
+                         holding the lock); the count is back to {}",
+                        r.slot, r.count
+                    );
+                }
+                let now = locked.decrement_with(slot, |_| {
+                    if let Some(linger) = a.linger {
+                        eprintln!(
+                            "{me}: lingering inside the lock for {}",
+                            show_duration(linger)
+                        );
+                        std::thread::sleep(linger);
+                    }
+                });
+                // Printed under the lock, like the tutorial: the lines come in count order.
+                if !quiet {
+                    say(&format!("{me}: counter minus one, now {now}"));
+                }
+            }
+            LockMode::None => {
+                let now = seg.decrement_unlocked(slot);
+                if !quiet {
+                    say(&format!("{me}: counter minus one, now {now}"));
+                }
+            }
+        }
+    }
+    seg.finish_slot(slot);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `show`: the count, the accounting, the gauges. Takes the lock, so it also repairs what a
+/// dead lock holder left half-done, and takes back permits whose holders died inside.
+pub fn show(a: &ShowArgs) -> Result<ExitCode> {
+    let name = &a.name.name;
+    let mut seg = Segment::open(name)?;
+    let permits = seg.layout().permits;
+    let sem = if permits > 0 {
+        Some(seg.semaphore()?)
+    } else {
+        None
+    };
+    let path = seg.path().to_owned();
+    let locked = seg.lock()?;
+    if let Some(r) = locked.repaired {
+        eprintln!(
+            "counter: undid a decrement left half-done by worker {} (it died holding the \
+             lock); the count is back to {}",
+            r.slot, r.count
+        );
+    }
+    if let Some(sem) = &sem {
+        for i in 0..permits as usize {
+            // Taken in the gauges, yet free: its holder died inside.
+            if locked.permit_taken(i)
+                && let Some(_permit) = sem.try_acquire_one(i)?
+                && locked.release_stale(i)
+            {
+                eprintln!("counter: permit {i} came back from a holder that died inside");
+            }
+        }
+    }
+    let s = locked.snapshot();
+    drop(locked);
+    let lost = s.count - s.expected();
+    say(&format!(
+        "segment: {name} ({}, created by pid {})",
+        path.display(),
+        s.creator
+    ));
+    say(&format!("count: {}", s.count));
+    say(&format!("initial: {}", s.initial));
+    say(&format!(
+        "completed: {} (by {} workers, {} finished; {} slots)",
+        s.completed, s.workers, s.finished, s.slots
+    ));
+    say(&format!(
+        "expected: {}{}",
+        s.expected(),
+        if lost == 0 {
+            " (exact)".to_owned()
+        } else {
+            format!(" (lost {lost} updates)")
+        }
+    ));
+    if s.permits > 0 {
+        say(&format!(
+            "permits: {} (inside {}, at most {} at once, {} entries, {} reclaimed)",
+            s.permits, s.inside, s.max_inside, s.entries, s.reclaimed
+        ));
+    }
+    if a.workers {
+        for w in seg.workers() {
+            say(&format!(
+                "worker {}: pid {}, {} decrements, {}",
+                w.slot,
+                w.pid,
+                w.completed,
+                if w.finished {
+                    "finished"
+                } else {
+                    "running or gone"
+                }
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `clean`: removes the segment's files.
+pub fn clean(a: &NameArg) -> Result<ExitCode> {
+    for p in shm::remove(&a.name)? {
+        say(&format!("removed {}", p.display()));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,324 @@
+//! counter: a count in shared memory that worker processes decrement under a lock which
+//! survives a `kill -9` (section 4 of the tutorial), and a counting semaphore that survives
+//! one too (section 5).
+//!
+//! Try it, in one terminal (the launcher starts the workers as separate processes):
+//!
+//! ```text
+//! cargo run -p counter -- run                                   # 20 workers, 1 decrement each: 20 -> 0
+//! cargo run -p counter -- run --workers 20 --decrements 1000 --quiet
+//! cargo run -p counter -- run --decrements 200 --lock none --quiet   # lost updates
+//! cargo run -p counter -- semaphore                             # 13 workers, 5 permits, 0-3 s stays
+//! ```
+//!
+//! Or by hand, in several terminals:
+//!
+//! ```text
+//! Terminal 1:  cargo run -p counter -- init demo --value 100 --permits 2
+//! Terminal 2:  cargo run -p counter -- work demo --decrements 50 --pause 100ms
+//! Terminal 3:  cargo run -p counter -- work demo --decrements 50 --pause 100ms
+//! Terminal 1:  cargo run -p counter -- show demo                # count 0, 100 completed
+//! Terminal 2:  cargo run -p counter -- enter demo --stay 5s     # one of 2 permits
+//! Terminal 3:  cargo run -p counter -- enter demo --stay 5s --times 3
+//! Terminal 1:  cargo run -p counter -- clean demo
+//! ```
+
+mod count;
+mod launch;
+mod sem;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use common::cli::parse_duration;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A count in shared memory, decremented by worker processes under a lock that survives a
+/// `kill -9`; and a counting semaphore whose permits come back when their holder dies.
+///
+/// The count lives in a named segment: a memory-mapped file (`/dev/shm/baozi-NAME` on
+/// Linux, `baozi-NAME` in the temp dir on Windows), with a lock file and permit files
+/// beside it. `run` and `semaphore` are the tutorial's demos in one command; `init`, `work`,
+/// `enter`, `show` and `clean` are the same steps by hand.
+#[derive(Parser, Debug)]
+#[command(version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The tutorial's demo: create a segment, start worker processes that each decrement the
+    /// count, wait for them, print the final count, remove the segment.
+    Run(RunArgs),
+    /// The semaphore demo: worker processes take turns inside, at most K at once.
+    Semaphore(SemaphoreArgs),
+    /// Create segment NAME and leave it for `work`, `enter`, `show` and `clean`.
+    Init(InitArgs),
+    /// Decrement the count of segment NAME, as one worker.
+    Work(WorkArgs),
+    /// Go inside segment NAME's semaphore, as one worker: wait for a permit, stay, leave.
+    Enter(EnterArgs),
+    /// Print the count, the accounting and the gauges of segment NAME.
+    Show(ShowArgs),
+    /// Remove segment NAME and its lock and permit files (e.g. left by a killed launcher).
+    Clean(NameArg),
+}
+
+#[derive(Args, Debug)]
+struct NameArg {
+    /// The segment's name: 1 to 100 ASCII letters, digits, '-', '_' or '.'.
+    #[arg(value_parser = parse_name)]
+    name: String,
+}
+
+fn parse_name(s: &str) -> Result<String, String> {
+    common::shm::check_name(s).map(|()| s.to_owned())
+}
+
+/// How a worker guards its read-modify-write of the count.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LockMode {
+    /// An OS file lock (flock / LockFileEx): exact, and released if its holder dies.
+    File,
+    /// No lock: read, yield, write. Updates get lost; the tutorial's warning, made visible.
+    None,
+}
+
+impl LockMode {
+    fn arg(self) -> &'static str {
+        match self {
+            LockMode::File => "file",
+            LockMode::None => "none",
+        }
+    }
+}
+
+/// What each worker of `run` and `work` does.
+#[derive(Args, Debug, Clone)]
+struct WorkOpts {
+    /// How many times each worker decrements the count by one.
+    #[arg(short, long, default_value_t = 1, value_name = "K")]
+    decrements: u64,
+
+    /// How the read-modify-write is guarded.
+    #[arg(long, value_enum, default_value_t = LockMode::File)]
+    lock: LockMode,
+
+    /// Pause between decrements, outside the lock (e.g. 1ms, 100ms).
+    #[arg(long, default_value = "0", value_name = "DURATION", value_parser = parse_duration)]
+    pause: Duration,
+
+    /// Print no line per decrement.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// How many worker processes to start.
+    #[arg(short, long, default_value_t = 20, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=common::shm::MAX_SLOTS))]
+    workers: u64,
+
+    /// The count's initial value (default: workers x decrements, so that it ends at 0).
+    #[arg(long, value_name = "V", allow_negative_numbers = true)]
+    value: Option<i64>,
+
+    /// The segment's name (default: run-PID).
+    #[arg(long, value_parser = parse_name)]
+    name: Option<String>,
+
+    #[command(flatten)]
+    work: WorkOpts,
+}
+
+/// How long a worker stays inside: `LOW..HIGH` (a random time in between) or one duration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stay {
+    low: Duration,
+    high: Duration,
+}
+
+impl Stay {
+    fn show(self) -> String {
+        use common::cli::show_duration;
+        if self.low == self.high {
+            show_duration(self.low)
+        } else {
+            format!("{}..{}", show_duration(self.low), show_duration(self.high))
+        }
+    }
+}
+
+fn parse_stay(s: &str) -> Result<Stay, String> {
+    let (low, high) = match s.split_once("..") {
+        Some((a, b)) => (parse_duration(a)?, parse_duration(b)?),
+        None => {
+            let d = parse_duration(s)?;
+            (d, d)
+        }
+    };
+    if low > high {
+        return Err(format!("'{s}': the low end is above the high end"));
+    }
+    Ok(Stay { low, high })
+}
+
+/// What each worker of `semaphore` and `enter` does.
+#[derive(Args, Debug, Clone)]
+struct EnterOpts {
+    /// How long to stay inside each time: LOW..HIGH for a random time in between (e.g.
+    /// 0s..3s, 10ms..50ms), or one duration.
+    #[arg(long, default_value = "0s..3s", value_name = "RANGE", value_parser = parse_stay)]
+    stay: Stay,
+
+    /// How many times each worker goes inside.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    times: u64,
+}
+
+#[derive(Args, Debug)]
+struct SemaphoreArgs {
+    /// How many worker processes to start.
+    #[arg(short, long, default_value_t = 13, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=common::shm::MAX_SLOTS))]
+    workers: u64,
+
+    /// At most this many workers inside at once (K).
+    #[arg(short = 'k', long, default_value_t = 5, value_name = "K",
+          value_parser = clap::value_parser!(u64).range(1..=common::shm::MAX_PERMITS))]
+    permits: u64,
+
+    /// The segment's name (default: sem-PID).
+    #[arg(long, value_parser = parse_name)]
+    name: Option<String>,
+
+    #[command(flatten)]
+    enter: EnterOpts,
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    #[command(flatten)]
+    name: NameArg,
+
+    /// The count's initial value.
+    #[arg(
+        long,
+        default_value_t = 20,
+        value_name = "V",
+        allow_negative_numbers = true
+    )]
+    value: i64,
+
+    /// How many workers (`work` or `enter` processes) may ever use the segment.
+    #[arg(long, default_value_t = 1024, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=common::shm::MAX_SLOTS))]
+    slots: u64,
+
+    /// Permits of the segment's semaphore (K), for `enter`; 0 for none.
+    #[arg(short = 'k', long, default_value_t = 0, value_name = "K",
+          value_parser = clap::value_parser!(u64).range(0..=common::shm::MAX_PERMITS))]
+    permits: u64,
+}
+
+#[derive(Args, Debug)]
+struct WorkArgs {
+    #[command(flatten)]
+    name: NameArg,
+
+    #[command(flatten)]
+    work: WorkOpts,
+
+    /// (For tests.) Stay inside the lock this long after storing the count and before
+    /// recording the decrement as completed: the worst moment to be killed.
+    #[arg(long, hide = true, value_name = "DURATION", value_parser = parse_duration)]
+    linger: Option<Duration>,
+
+    /// (For launchers.) Stop when stdin closes: the launcher that started us has gone.
+    #[arg(long, hide = true)]
+    watch_stdin: bool,
+}
+
+#[derive(Args, Debug)]
+struct EnterArgs {
+    #[command(flatten)]
+    name: NameArg,
+
+    #[command(flatten)]
+    enter: EnterOpts,
+
+    /// (For launchers.) Stop when stdin closes: the launcher that started us has gone.
+    #[arg(long, hide = true)]
+    watch_stdin: bool,
+}
+
+#[derive(Args, Debug)]
+struct ShowArgs {
+    #[command(flatten)]
+    name: NameArg,
+
+    /// Also print one line per worker slot.
+    #[arg(short, long)]
+    workers: bool,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  counter run                                    # 20 workers x 1 decrement: 20 -> 0
+  counter run --decrements 200 --lock none -q    # lost updates
+  counter semaphore --workers 13 --permits 5 --stay 0s..3s
+  counter init demo --value 100 --permits 2      # then, in other terminals:
+  counter work demo --decrements 50 --pause 100ms
+  counter enter demo --stay 5s
+  counter show demo
+  counter clean demo";
+
+fn main() -> ExitCode {
+    common::cli::main("counter", || match Cli::parse().command {
+        Command::Run(a) => count::run(&a),
+        Command::Semaphore(a) => sem::run(&a),
+        Command::Init(a) => count::init(&a),
+        Command::Work(a) => count::work(&a),
+        Command::Enter(a) => sem::enter(&a),
+        Command::Show(a) => count::show(&a),
+        Command::Clean(a) => count::clean(&a),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stays() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            parse_stay("0s..3s"),
+            Ok(Stay {
+                low: ms(0),
+                high: ms(3000)
+            })
+        );
+        assert_eq!(
+            parse_stay("10ms"),
+            Ok(Stay {
+                low: ms(10),
+                high: ms(10)
+            })
+        );
+        assert!(parse_stay("3s..1s").is_err());
+        assert!(parse_stay("..1s").is_err());
+        assert_eq!(
+            parse_stay("0..300ms").map(Stay::show).as_deref(),
+            Ok("0s..300ms")
+        );
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

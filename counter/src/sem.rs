@@ -1,0 +1,182 @@
+//! The semaphore (section 5 of the tutorial): `semaphore` (the launcher) and `enter` (one
+//! worker). At most K workers are inside at once; a permit whose holder dies comes back.
+
+use crate::launch::{self, Workers, label, say};
+use crate::{EnterArgs, SemaphoreArgs, Stay};
+use common::cli::{Result, show_duration};
+use common::lock::Waited;
+use common::shm::{Init, Segment};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The launcher: segment with K permits, workers, wait, the gauges; then the segment goes.
+pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("sem-{}", std::process::id()));
+    let mut seg = Segment::create(
+        &name,
+        Init {
+            value: 0,
+            slots: a.workers,
+            permits: a.permits,
+        },
+    )?;
+    eprintln!(
+        "counter: segment {name} at {}; {} workers, {} permits, stays {}, inside {} time(s) each",
+        seg.path().display(),
+        a.workers,
+        a.permits,
+        a.enter.stay.show(),
+        a.enter.times
+    );
+    let args = vec![
+        "enter".to_owned(),
+        name.clone(),
+        "--stay".to_owned(),
+        format!(
+            "{}..{}",
+            launch::duration_arg(a.enter.stay.low),
+            launch::duration_arg(a.enter.stay.high)
+        ),
+        "--times".to_owned(),
+        a.enter.times.to_string(),
+    ];
+    let started = Instant::now();
+    let workers = Workers::spawn(a.workers, &args)?;
+    eprintln!("counter: {} workers started", a.workers);
+    let failed = workers.wait();
+    let secs = started.elapsed().as_secs_f64();
+    let s = seg.lock()?.snapshot();
+    say(&format!(
+        "{} entries by {} workers; at most {} inside at once (permits {})",
+        s.entries, s.workers, s.max_inside, s.permits
+    ));
+    eprintln!(
+        "counter: {} entries in {secs:.3}s ({:.1} entries/s)",
+        s.entries,
+        launch::rate(s.entries, secs)
+    );
+    for f in &failed {
+        eprintln!("counter: error: {f}");
+    }
+    if !failed.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    let want = a.workers * a.enter.times;
+    if s.max_inside > s.permits || s.inside != 0 || s.entries != want || s.reclaimed != 0 {
+        return Err(format!(
+            "the semaphore failed: at most {} inside with {} permits, {} still inside, \
+             {} entries of {want}, {} reclaimed",
+            s.max_inside, s.permits, s.inside, s.entries, s.reclaimed
+        )
+        .into());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `enter`: one worker goes inside `--times` times.
+pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
+    if a.watch_stdin {
+        launch::exit_when_stdin_closes(format!("counter worker (pid {})", std::process::id()));
+    }
+    let mut seg = Segment::open(&a.name.name)?;
+    let sem = seg.semaphore()?;
+    let slot = seg.claim_slot()?;
+    let me = label(slot.index());
+    let mut rng = XorShift::seeded();
+    for _ in 0..a.enter.times {
+        let hint = seg.ticket() as usize;
+        let (permit, waited) = sem.acquire(hint, || {
+            say(&format!("{me} waits for a permit"));
+        })?;
+        let i = permit.index();
+        let entered = {
+            let locked = seg.lock()?;
+            if let Some(r) = locked.repaired {
+                eprintln!(
+                    "{me}: undid a decrement left half-done by worker {} (it died holding \
+                     the lock)",
+                    r.slot
+                );
+            }
+            locked.enter(i, slot)
+        };
+        if entered.reclaimed {
+            say(&format!(
+                "{me}: permit {i} came back from a holder that died inside"
+            ));
+        }
+        let waited = if waited == Waited::Yes {
+            ", after waiting"
+        } else {
+            ""
+        };
+        say(&format!(
+            "{me} enters with permit {i}{waited}: {} inside",
+            entered.inside
+        ));
+        let stay = rng.between(a.enter.stay);
+        std::thread::sleep(stay);
+        let inside = seg.lock()?.leave(i);
+        say(&format!(
+            "{me} leaves after {}: {inside} inside",
+            show_duration(stay)
+        ));
+        drop(permit);
+    }
+    seg.finish_slot(slot);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A tiny xorshift64 generator for random stays, seeded from the pid and the clock.
+struct XorShift(u64);
+
+impl XorShift {
+    fn seeded() -> XorShift {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let seed = nanos ^ u64::from(std::process::id()).rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
+        XorShift(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A random duration in the stay's range, to the microsecond.
+    fn between(&mut self, stay: Stay) -> Duration {
+        let span = (stay.high - stay.low).as_micros() as u64;
+        stay.low + Duration::from_micros(self.next() % (span + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_stays_stay_in_their_range() {
+        let mut rng = XorShift::seeded();
+        let stay = Stay {
+            low: Duration::from_micros(1500),
+            high: Duration::from_micros(2500),
+        };
+        let picks: Vec<_> = (0..1000).map(|_| rng.between(stay)).collect();
+        assert!(picks.iter().all(|d| (stay.low..=stay.high).contains(d)));
+        assert!(picks.iter().any(|d| *d < Duration::from_micros(1700)));
+        assert!(picks.iter().any(|d| *d > Duration::from_micros(2300)));
+        let fixed = Stay {
+            low: Duration::from_millis(7),
+            high: Duration::from_millis(7),
+        };
+        assert_eq!(rng.between(fixed), Duration::from_millis(7));
+    }
+}

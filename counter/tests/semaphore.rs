@@ -1,0 +1,172 @@
+//! The semaphore, end to end: at most K of many worker processes inside at once (a gauge in
+//! the segment proves it), and a permit whose holder is killed with `kill -9` comes back.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
+use common::shm::Paths;
+use common::testkit::{Capture, Proc, cmd, run, unique};
+use std::process::{Command, Stdio};
+
+fn counter(args: &[&str]) -> Command {
+    let mut c = cmd("counter");
+    c.args(args).stdin(Stdio::null());
+    c
+}
+
+fn spawn(args: &[&str]) -> Proc {
+    Proc::spawn(counter(args), Capture::Both)
+}
+
+/// The `permits:` line of `counter show NAME`.
+fn permits_line(name: &str) -> String {
+    let out = run(counter(&["show", name])).success();
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("permits: "))
+        .unwrap_or_else(|| panic!("no permits line in\n{}", out.stdout))
+        .to_owned()
+}
+
+#[test]
+fn twenty_workers_five_permits_never_more_than_five_inside() {
+    let name = unique("sem-many");
+    let out = run(counter(&[
+        "semaphore",
+        "--name",
+        &name,
+        "--workers",
+        "20",
+        "--permits",
+        "5",
+        "--stay",
+        "0..5ms",
+        "--times",
+        "10",
+    ]))
+    .success();
+    assert_eq!(out.count_stdout(" enters with permit "), 200);
+    assert_eq!(out.count_stdout(" leaves after "), 200);
+    // The launcher read the max-inside gauge (kept under the segment's lock) and checked it.
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("200 entries by 20 workers; at most "))
+        .unwrap_or_else(|| panic!("no summary in\n{}", out.stdout));
+    let most: u64 = line
+        .split("at most ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!((1..=5).contains(&most), "{line}");
+    // Every enter line says how many were inside then; never more than 5.
+    for l in out
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" enters with permit "))
+    {
+        let n: u64 = l
+            .rsplit(": ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=5).contains(&n), "{l}");
+    }
+    assert!(!Paths::new(&name).unwrap().data.exists());
+}
+
+#[test]
+fn the_tutorials_demo_thirteen_workers_five_permits() {
+    let name = unique("sem-demo");
+    let out = run(counter(&[
+        "semaphore",
+        "--name",
+        &name,
+        "--stay",
+        "0..20ms",
+    ]))
+    .success();
+    assert_eq!(out.count_stdout(" enters with permit "), 13);
+    out.stdout_has("13 entries by 13 workers")
+        .stdout_has("(permits 5)");
+}
+
+#[test]
+fn a_permit_held_by_a_killed_process_comes_back() {
+    let name = unique("sem-kill");
+    run(counter(&["init", &name, "--permits", "1", "--value", "0"])).success();
+    let mut holder = spawn(&["enter", &name, "--stay", "60s"]);
+    holder.wait_for_stdout("enters with permit 0");
+    let waiter = spawn(&["enter", &name, "--stay", "0s"]);
+    waiter.wait_for_stdout("waits for a permit");
+    holder.kill();
+    let out = waiter.finish().success();
+    out.stdout_has("permit 0 came back from a holder that died inside")
+        .stdout_has("enters with permit 0, after waiting: 1 inside");
+    holder.finish();
+    assert_eq!(
+        permits_line(&name),
+        "1 (inside 0, at most 1 at once, 2 entries, 1 reclaimed)"
+    );
+    run(counter(&["clean", &name])).success();
+}
+
+#[test]
+fn show_takes_back_a_permit_whose_holder_died() {
+    let name = unique("sem-show");
+    run(counter(&["init", &name, "--permits", "2"])).success();
+    let mut holder = spawn(&["enter", &name, "--stay", "60s"]);
+    holder.wait_for_stdout("enters with permit");
+    assert!(permits_line(&name).starts_with("2 (inside 1,"));
+    holder.kill();
+    holder.finish();
+    let out = run(counter(&["show", &name])).success();
+    out.stderr_has("came back from a holder that died inside")
+        .stdout_has("permits: 2 (inside 0, at most 1 at once, 1 entries, 1 reclaimed)");
+    run(counter(&["clean", &name]))
+        .success()
+        .stdout_has("permit-1");
+}
+
+#[test]
+fn enter_needs_a_segment_with_permits() {
+    let name = unique("sem-none");
+    run(counter(&["init", &name])).success();
+    run(counter(&["enter", &name]))
+        .failure()
+        .stderr_has("has no permits")
+        .stderr_has("--permits K");
+    run(counter(&["clean", &name])).success();
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_semaphore_launcher_and_its_workers_and_removes_every_file() {
+    let name = unique("sem-int");
+    let l = spawn(&[
+        "semaphore",
+        "--name",
+        &name,
+        "--workers",
+        "3",
+        "--permits",
+        "1",
+        "--stay",
+        "60s",
+    ]);
+    l.wait_for_stderr("3 workers started");
+    l.wait_for_stdout("enters with permit 0");
+    l.wait_for_stdout("waits for a permit");
+    l.interrupt();
+    // finish() also waits for the workers: they share the launcher's stdout.
+    l.finish_within(std::time::Duration::from_secs(20))
+        .code(130)
+        .stderr_has("counter: interrupted");
+    let p = Paths::new(&name).unwrap();
+    for f in [p.data.clone(), p.lock.clone(), p.permit(0)] {
+        assert!(!f.exists(), "{} was left behind", f.display());
+    }
+}
