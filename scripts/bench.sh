@@ -88,3 +88,57 @@ row "floor: head -c | wc -c (raw pipe)" "$(python3 -c "print(f'{$gib / $floor_bu
 row "Python Pipe.send_bytes" "$(python3 -c "print(f'{$gib / $py_bulk:.2f}')")" "$(python3 -c "print(f'{$floor_bulk / $py_bulk:.2f}x')")"
 row "producer stdio --payload 1MiB | consumer stdio" "$(python3 -c "print(f'{$gib / $ours_bulk:.2f}')")" "$(python3 -c "print(f'{$floor_bulk / $ours_bulk:.2f}x')")"
 row "producer local: --payload 1MiB -> consumer -l local:" "$(python3 -c "print(f'{$gib / $ours_local:.2f}')")" "$(python3 -c "print(f'{$floor_bulk / $ours_local:.2f}x')")"
+
+trips=$(scaled 20000)
+step "echo: $trips round trips, one client (microseconds per round trip, lower is better)"
+# The tutorial's server.py and client.py, fixed to answer every line, as two processes.
+py_dir="$(mktemp -d)"
+cat >"$py_dir/server.py" <<'PY'
+import socket, sys
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('127.0.0.1', 0)); srv.listen()
+print(srv.getsockname()[1], flush=True)
+conn, _ = srv.accept(); conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+f = conn.makefile('rb')
+while True:
+    line = f.readline()
+    if not line:
+        break
+    conn.sendall(b'test: ' + line)
+PY
+cat >"$py_dir/client.py" <<'PY'
+import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+c = socket.create_connection(('127.0.0.1', port))
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+f = c.makefile('rb')
+t0 = time.perf_counter()
+for i in range(n):
+    c.sendall(b'baozi\n'); f.readline()
+print(f'{(time.perf_counter() - t0) * 1e6 / n:.1f}')
+PY
+coproc PYSERVER { python3 "$py_dir/server.py"; }
+read -r py_port <&"${PYSERVER[0]}"
+py_us=$(python3 "$py_dir/client.py" "$py_port" "$trips")
+wait "$PYSERVER_PID" || true
+rm -rf "$py_dir"
+
+log="$(mktemp)"
+"$BIN/server" tcp:127.0.0.1:0 "unix:${TMPDIR:-/tmp}/baozi-bench-$$.sock" 2>"$log" &
+server=$!
+mapfile -t addrs < <(wait_ready "$log" 2)
+tcp_line=$("$BIN/client" --count "$trips" "${addrs[0]}" 2>&1)
+unix_line=$("$BIN/client" --count "$trips" "${addrs[1]}" 2>&1)
+kill -INT "$server"
+wait "$server" || true
+rm -f "$log"
+# Mean microseconds per round trip, from "N round trips over ADDR in Ss: ...".
+mean() { python3 -c "import re,sys; print(f'{float(re.search(r\" in ([0-9.]+)s:\", sys.argv[1]).group(1)) * 1e6 / $trips:.1f}')" "$1"; }
+row "workload" "us/round trip" "vs Python"
+row "Python: the tutorial's server.py and client.py, TCP (mean)" "$py_us" "1.0x"
+for pair in "TCP:$tcp_line" "unix socket:$unix_line"; do
+    name="${pair%%:*}"
+    us="$(mean "${pair#*:}")"
+    row "client --count -> server, $name (mean)" "$us" "$(python3 -c "print(f'{$py_us / $us:.1f}x')")"
+done
+echo "(the raw floor measured on these machines: TCP 58-60 us, Unix socket 53-57 us per round trip)"
