@@ -40,11 +40,15 @@ pub fn cmd(name: &str) -> Command {
     Command::new(bin(name))
 }
 
-/// A name unique to this test process and call: `TAG-PID-N`.
+/// A name unique to this test process and call: `TAG-PID-N-T`. The time part keeps names
+/// apart across runs too (wine reuses process ids from one test binary to the next).
 pub fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_micros());
     format!(
-        "{tag}-{}-{}",
+        "{tag}-{}-{}-{t}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
