@@ -520,6 +520,7 @@ fn cmd_server(args: &[&str]) -> Command {
     c
 }
 
+// Unix-only here: the test sends Ctrl-C with `kill -INT`; on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side.
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_the_server_cleanly() {
@@ -551,7 +552,7 @@ fn ctrl_c_stops_the_server_cleanly() {
 // ---- other tools as clients, and our client against another server ----
 
 /// A command for a tool the tests need; `scripts/test.sh` installs it from Debian.
-#[cfg(unix)]
+#[cfg(unix)] // used by the Unix-only interop tests below
 fn tool(name: &str, package: &str, args: &[&str]) -> Command {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
@@ -568,6 +569,7 @@ fn tool(name: &str, package: &str, args: &[&str]) -> Command {
     c
 }
 
+// Unix-only here: nc, socat and python3 are the Linux machine's programs, which a test running under wine cannot start.
 #[cfg(unix)]
 #[test]
 fn openbsd_nc_is_a_client_over_tcp_and_a_unix_socket() {
@@ -594,6 +596,7 @@ fn openbsd_nc_is_a_client_over_tcp_and_a_unix_socket() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+// Unix-only here: nc, socat and python3 are the Linux machine's programs, which a test running under wine cannot start.
 #[cfg(unix)]
 #[test]
 fn socat_is_a_client_over_tcp_and_a_unix_socket() {
@@ -614,6 +617,7 @@ fn socat_is_a_client_over_tcp_and_a_unix_socket() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+// Unix-only here: nc, socat and python3 are the Linux machine's programs, which a test running under wine cannot start.
 #[cfg(unix)]
 #[test]
 fn our_client_against_a_plain_echo_served_by_socat() {
@@ -651,6 +655,7 @@ fn our_client_against_a_plain_echo_served_by_socat() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+// Unix-only here: nc, socat and python3 are the Linux machine's programs, which a test running under wine cannot start.
 #[cfg(unix)]
 #[test]
 fn the_tutorials_client_ported_to_python3_talks_to_our_server() {

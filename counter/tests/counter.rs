@@ -343,6 +343,7 @@ fn a_killed_launchers_segment_is_removed_by_clean() {
     assert_gone(&name);
 }
 
+// Unix-only here: the test sends Ctrl-C with `kill -INT`; on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side.
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_the_launcher_and_its_workers_and_removes_the_segment() {

@@ -142,6 +142,7 @@ fn enter_needs_a_segment_with_permits() {
     run(counter(&["clean", &name])).success();
 }
 
+// Unix-only here: the test sends Ctrl-C with `kill -INT`; on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side.
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_the_semaphore_launcher_and_its_workers_and_removes_every_file() {
