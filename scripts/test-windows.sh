@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Windows, tested on Linux: builds the workspace for x86_64-pc-windows-gnu and runs the
 # whole test suite under wine, so the integration tests spawn the real .exe files and talk
-# over Windows named pipes (local:NAME), TCP and anonymous pipes. Then checks, from the
-# Linux side, that Ctrl-C reaches a Windows binary (exit 130). Closes with one line,
+# over Windows named pipes (local:NAME), TCP and anonymous pipes. Then runs each scenario's
+# Windows launch sequence (scripts/windows/*.cmd) in wine's cmd, and checks from the Linux
+# side that Ctrl-C ends each long-running Windows binary with 130. Closes with one line,
 # "windows tests: N passed, N failed", and exits non-zero on any failure.
 #
 # On a fresh Debian machine it installs what it needs (as root): Debian's Rust (its std
@@ -86,27 +87,41 @@ for script in scripts/windows/*.cmd; do
     fi
 done
 
-step "windows: Ctrl-C reaches a Windows binary (sent from Linux as SIGINT)"
-errlog="$(mktemp)"
-/usr/lib/wine/wine64 "$exe/consumer.exe" -l "local:baozi-winctrlc-$$" 2>"$errlog" &
-pid=$!
-if wait_ready "$errlog" >/dev/null; then
-    kill -INT "$pid"
+step "windows: Ctrl-C reaches each long-running Windows binary (sent from Linux as SIGINT)"
+# ctrl_c_check NEEDLE EXE ARGS...: starts EXE under wine, waits for a stderr line with
+# NEEDLE (its ready line), sends SIGINT and expects exit code 130 with "interrupted".
+ctrl_c_check() {
+    local needle=$1 exe=$2 errlog pid code i
+    shift 2
+    errlog="$(mktemp)"
+    /usr/lib/wine/wine64 "$CARGO_TARGET_DIR/$TARGET/debug/$exe" "$@" 2>"$errlog" >/dev/null &
+    pid=$!
+    for ((i = 0; i < 600; i++)); do
+        grep -q "$needle" "$errlog" && break
+        sleep 0.05 # poll for the ready line
+    done
     code=0
-    wait "$pid" || code=$?
-    if [ "$code" -eq 130 ] && grep -q interrupted "$errlog"; then
-        echo "test result: ok. 1 passed; 0 failed (consumer.exe exited 130 on Ctrl-C)" | tee -a "$log"
+    if grep -q "$needle" "$errlog"; then
+        kill -INT "$pid"
+        wait "$pid" || code=$?
     else
-        echo "test result: FAILED. 0 passed; 1 failed (consumer.exe exited $code on Ctrl-C)" | tee -a "$log"
+        kill "$pid" 2>/dev/null || true
+        code=never-ready
+    fi
+    if [ "$code" = 130 ] && grep -q interrupted "$errlog"; then
+        echo "test result: ok. 1 passed; 0 failed ($exe $* exited 130 on Ctrl-C)" | tee -a "$log"
+    else
+        echo "test result: FAILED. 0 passed; 1 failed ($exe $* exited $code on Ctrl-C)" | tee -a "$log"
         cat "$errlog"
         status=1
     fi
-else
-    kill "$pid" 2>/dev/null || true
-    echo "test result: FAILED. 0 passed; 1 failed (consumer.exe never got ready)" | tee -a "$log"
-    status=1
-fi
-rm -f "$errlog"
+    rm -f "$errlog"
+}
+ctrl_c_check "ready: " consumer.exe -l "local:baozi-winctrlc-$$"
+ctrl_c_check "waiting for" producer.exe "local:baozi-winctrlc-none-$$" --wait 60s
+ctrl_c_check "ready: " server.exe tcp:127.0.0.1:0 "local:baozi-winctrlc-echo-$$" udp:127.0.0.1:0
+ctrl_c_check "workers started" counter.exe run --workers 3 --decrements 100000 --pause 10ms --quiet
+ctrl_c_check "workers started" counter.exe semaphore --workers 3 --permits 1 --stay 60s
 
 printf 'windows '
 summarize_tests "$log"
