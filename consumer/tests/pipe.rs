@@ -435,6 +435,22 @@ fn udp_is_refused_for_a_stream_in_one_line() {
     }
 }
 
+// Unix-only here: util-linux `script` gives the program a terminal.
+#[cfg(unix)]
+#[test]
+fn frames_are_never_written_to_or_read_from_a_terminal() {
+    for (bin, says) in [
+        ("producer", "stdout is a terminal"),
+        ("consumer", "stdin is a terminal"),
+    ] {
+        let line = format!("{} stdio", common::testkit::bin(bin).display());
+        let mut c = Command::new("script");
+        c.args(["-qec", &line, "/dev/null"]);
+        let out = run(c).failure();
+        assert!(out.stdout.contains(says), "{}", out.stdout);
+    }
+}
+
 // Unix-only here: the test sends Ctrl-C with `kill -INT`; on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side.
 #[cfg(unix)]
 #[test]
