@@ -364,7 +364,7 @@ pub fn listen(addr: &Address) -> Result<Listener, TransportError> {
             });
         }
         Address::Tcp { host, port } => {
-            let l = bind_tcp(host, *port).map_err(|e| match e.kind() {
+            let l = first_resolved(host, *port, TcpListener::bind).map_err(|e| match e.kind() {
                 io::ErrorKind::AddrInUse => in_use(),
                 _ => io_err(e),
             })?;
@@ -435,11 +435,17 @@ fn pipe_is_served(name: &str) -> bool {
     exists || io::Error::last_os_error().raw_os_error() != Some(ERROR_FILE_NOT_FOUND as i32)
 }
 
-fn bind_tcp(host: &str, port: u16) -> io::Result<TcpListener> {
+/// Tries `f` on each address `host:port` resolves to, in order: the first success, or the
+/// last failure. One place for every bind and UDP connect by host name.
+fn first_resolved<T>(
+    host: &str,
+    port: u16,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name resolves to nothing");
     for sa in (host, port).to_socket_addrs()? {
-        match TcpListener::bind(sa) {
-            Ok(l) => return Ok(l),
+        match f(sa) {
+            Ok(t) => return Ok(t),
             Err(e) => last = e,
         }
     }
@@ -501,24 +507,16 @@ pub fn bind_udp(addr: &Address) -> Result<(UdpSocket, Address), TransportError> 
         addr: addr.clone(),
         source,
     };
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name resolves to nothing");
-    for sa in (host.as_str(), *port).to_socket_addrs().map_err(io_err)? {
-        match UdpSocket::bind(sa) {
-            Ok(s) => {
-                let local = s.local_addr().map_err(io_err)?;
-                let actual = Address::Udp {
-                    host: local.ip().to_string(),
-                    port: local.port(),
-                };
-                return Ok((s, actual));
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(match last.kind() {
+    let s = first_resolved(host, *port, UdpSocket::bind).map_err(|e| match e.kind() {
         io::ErrorKind::AddrInUse => TransportError::InUse { addr: addr.clone() },
-        _ => io_err(last),
-    })
+        _ => io_err(e),
+    })?;
+    let local = s.local_addr().map_err(io_err)?;
+    let actual = Address::Udp {
+        host: local.ip().to_string(),
+        port: local.port(),
+    };
+    Ok((s, actual))
 }
 
 /// A UDP socket that sends to and hears only from `udp:HOST:PORT`, on an ephemeral local
@@ -537,19 +535,17 @@ pub fn connect_udp(addr: &Address) -> Result<UdpSocket, TransportError> {
         addr: addr.clone(),
         source,
     };
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name resolves to nothing");
-    for sa in (host.as_str(), *port).to_socket_addrs().map_err(io_err)? {
+    first_resolved(host, *port, |sa| {
         let any: SocketAddr = if sa.is_ipv4() {
             (Ipv4Addr::UNSPECIFIED, 0).into()
         } else {
             (Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        match UdpSocket::bind(any).and_then(|s| s.connect(sa).map(|()| s)) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = e,
-        }
-    }
-    Err(io_err(last))
+        let s = UdpSocket::bind(any)?;
+        s.connect(sa)?;
+        Ok(s)
+    })
+    .map_err(io_err)
 }
 
 /// A socket file this process created; removed on drop and on Ctrl-C, but only while it is
