@@ -19,8 +19,8 @@ mod talk;
 
 use clap::Parser;
 use common::Address;
-use common::cli::parse_duration;
 use common::echo;
+use common::units::parse_duration;
 use std::process::ExitCode;
 use std::time::Duration;
 

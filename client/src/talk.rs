@@ -7,9 +7,10 @@
 
 use crate::Cli;
 use common::Address;
-use common::cli::{Result, show_duration};
+use common::cli::{Result, say_waiting};
 use common::echo::{self, LineError, LineReader};
 use common::transport::{self, RecvHalf, SendHalf, TransportError};
+use common::units::{Backoff, show_duration};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::net::UdpSocket;
 use std::process::ExitCode;
@@ -68,7 +69,9 @@ fn open(cli: &Cli) -> Result<Box<dyn Peer>> {
             answered: 0,
         }),
         _ => {
-            let (rx, tx) = transport::connect(addr, cli.wait, "client")?.split();
+            let (rx, tx) =
+                transport::connect(addr, cli.wait, || say_waiting("client", addr, cli.wait))?
+                    .split();
             Box::new(StreamPeer {
                 addr: addr.clone(),
                 replies: LineReader::new(rx, cli.max_line + echo::MAX_PREFIX),
@@ -127,7 +130,7 @@ fn converse(
                 return Err(format!(
                     "line {} of the input is longer than {} (--max-line)",
                     n + 1,
-                    common::cli::show_bytes(max_line as u64)
+                    common::units::show_bytes(max_line as u64)
                 )
                 .into());
             }
@@ -267,7 +270,7 @@ impl Peer for DatagramPeer {
     fn exchange(&mut self, line: &[u8]) -> Result<&[u8]> {
         let patience = self.wait.max(UDP_PATIENCE);
         let started = Instant::now();
-        let mut pause = Duration::from_millis(2);
+        let mut backoff = Backoff::default();
         let mut said_waiting = false;
         loop {
             let left = patience
@@ -293,11 +296,10 @@ impl Peer for DatagramPeer {
                         .into());
                     }
                     if !said_waiting {
-                        transport::say_waiting("client", addr, self.wait);
+                        say_waiting("client", addr, self.wait);
                         said_waiting = true;
                     }
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(50));
+                    backoff.pause(self.wait);
                 }
                 Err(e) if is_refused(&e) => {
                     return Err(format!(

@@ -32,11 +32,11 @@ pub const FAREWELL_DRAIN: Duration = Duration::from_secs(1);
 
 /// `--max-line` value parser: a size from 1 byte to [`MAX_MAX_LINE`].
 pub fn parse_max_line(s: &str) -> Result<usize, String> {
-    let n = crate::cli::parse_size(s)?;
+    let n = crate::units::parse_size(s)?;
     if n == 0 || n > MAX_MAX_LINE {
         return Err(format!(
             "a line limit must be from 1 byte to {}",
-            crate::cli::show_bytes(MAX_MAX_LINE as u64)
+            crate::units::show_bytes(MAX_MAX_LINE as u64)
         ));
     }
     Ok(n)
@@ -98,7 +98,7 @@ impl fmt::Display for LineError {
             LineError::TooLong { limit } => write!(
                 f,
                 "a line longer than {} (--max-line)",
-                crate::cli::show_bytes(*limit as u64)
+                crate::units::show_bytes(*limit as u64)
             ),
             LineError::TimedOut => f.write_str("nothing arrived in time"),
             LineError::Io(e) => e.fmt(f),

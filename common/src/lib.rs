@@ -15,6 +15,7 @@
 //! - [`lock`]: cross-process locks that survive a killed holder: a mutex and a counting
 //!   semaphore made of lock files.
 //! - [`style`]: colours by role, only on a terminal, never with `NO_COLOR`.
+//! - [`units`]: durations, sizes, ranges and counts as people type and read them.
 
 pub mod addr;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod shm;
 pub mod shutdown;
 pub mod style;
 pub mod transport;
+pub mod units;
 pub mod wire;
 
 #[cfg(feature = "testkit")]

@@ -9,6 +9,7 @@
 use crate::addr::Address;
 #[cfg(unix)]
 use crate::shutdown;
+use crate::units::{Backoff, show_duration};
 use interprocess::local_socket::{
     GenericNamespaced, ListenerOptions, Stream as LocalStream, ToNsName, prelude::*,
 };
@@ -49,7 +50,7 @@ impl fmt::Display for TransportError {
             TransportError::NothingThere { addr, waited } => write!(
                 f,
                 "nothing is listening at {addr} (gave up after {}; start the listening side first, or raise --wait)",
-                crate::cli::show_duration(*waited)
+                show_duration(*waited)
             ),
             TransportError::InUse { addr } => {
                 write!(f, "address in use: {addr} is held by a live process")
@@ -240,9 +241,13 @@ fn dup(s: &impl std::os::windows::io::AsHandle) -> io::Result<File> {
 const UDP_IS_NOT_A_STREAM: &str =
     "udp carries datagrams; this needs a stream (tcp:, local:, unix:)";
 
-/// Connects to `addr`, retrying while nobody listens there yet, for up to `wait`.
-/// Prints one `waiting for ...` line on stderr, prefixed by `who`, if it has to wait.
-pub fn connect(addr: &Address, wait: Duration, who: &str) -> Result<Conn, TransportError> {
+/// Connects to `addr`, retrying while nobody listens there yet, for up to `wait`. Calls
+/// `on_wait` once, the first time it has to wait (to say so).
+pub fn connect(
+    addr: &Address,
+    wait: Duration,
+    on_wait: impl FnOnce(),
+) -> Result<Conn, TransportError> {
     if let Address::Udp { .. } = addr {
         return Err(TransportError::Unusable {
             addr: addr.clone(),
@@ -250,8 +255,8 @@ pub fn connect(addr: &Address, wait: Duration, who: &str) -> Result<Conn, Transp
         });
     }
     let deadline = Instant::now() + wait;
-    let mut pause = Duration::from_millis(2);
-    let mut said_waiting = false;
+    let mut backoff = Backoff::default();
+    let mut on_wait = Some(on_wait);
     loop {
         match try_connect(addr) {
             Ok(conn) => return Ok(conn),
@@ -263,12 +268,10 @@ pub fn connect(addr: &Address, wait: Duration, who: &str) -> Result<Conn, Transp
                         waited: wait,
                     });
                 }
-                if !said_waiting {
-                    say_waiting(who, addr, wait);
-                    said_waiting = true;
+                if let Some(say) = on_wait.take() {
+                    say();
                 }
-                std::thread::sleep(pause.min(deadline - now));
-                pause = (pause * 2).min(Duration::from_millis(50));
+                backoff.pause(deadline - now);
             }
             Err(source) => {
                 return Err(TransportError::Io {
@@ -279,14 +282,6 @@ pub fn connect(addr: &Address, wait: Duration, who: &str) -> Result<Conn, Transp
             }
         }
     }
-}
-
-/// Prints the `waiting for ADDRESS` line of a program that has to wait for its peer.
-pub fn say_waiting(who: &str, addr: &Address, wait: Duration) {
-    eprintln!(
-        "{who}: waiting for {addr} (up to {})",
-        crate::cli::show_duration(wait)
-    );
 }
 
 fn try_connect(addr: &Address) -> io::Result<Conn> {

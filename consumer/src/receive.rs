@@ -2,10 +2,11 @@
 
 use crate::Cli;
 use common::Address;
-use common::cli::{Result, show_bytes};
+use common::cli::Result;
 use common::msg::Frame;
 use common::style::Paint;
 use common::transport::{self, Conn};
+use common::units::show_bytes;
 use common::wire::{self, FrameReader, FrameWriter, Role, WireError};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;

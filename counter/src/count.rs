@@ -3,8 +3,9 @@
 
 use crate::launch::{self, Workers, label, say};
 use crate::{InitArgs, LockMode, NameArg, RunArgs, ShowArgs, WorkArgs, WorkOpts};
-use common::cli::{Result, show_duration};
+use common::cli::Result;
 use common::shm::{self, Init, Segment, Snapshot};
+use common::units::show_duration;
 use std::process::ExitCode;
 use std::time::Instant;
 

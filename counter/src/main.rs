@@ -28,7 +28,7 @@ mod launch;
 mod sem;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use common::cli::parse_duration;
+use common::units::parse_duration;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -142,7 +142,7 @@ struct Stay {
 
 impl Stay {
     fn show(self) -> String {
-        use common::cli::show_duration;
+        use common::units::show_duration;
         if self.low == self.high {
             show_duration(self.low)
         } else {

@@ -3,9 +3,10 @@
 
 use crate::launch::{self, Workers, label, say};
 use crate::{EnterArgs, SemaphoreArgs, Stay};
-use common::cli::{Result, show_duration};
+use common::cli::Result;
 use common::lock::Waited;
 use common::shm::{Init, Segment};
+use common::units::show_duration;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -17,7 +17,8 @@
 mod send;
 
 use clap::Parser;
-use common::cli::{Endpoint, parse_duration};
+use common::cli::Endpoint;
+use common::units::parse_duration;
 use std::process::ExitCode;
 use std::time::Duration;
 

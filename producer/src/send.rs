@@ -3,10 +3,11 @@
 
 use crate::Cli;
 use common::Address;
-use common::cli::{Result, show_bytes};
+use common::cli::Result;
 use common::msg::{Baozi, Frame};
 use common::style::Paint;
 use common::transport::RecvHalf;
+use common::units::show_bytes;
 use common::wire::{self, FrameReader, FrameWriter, Role};
 use std::io::{IsTerminal, Write};
 use std::process::{Command, ExitCode, Stdio};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// `--payload` value parser: a size no larger than one frame can carry.
 pub fn parse_payload(s: &str) -> std::result::Result<usize, String> {
-    let n = common::cli::parse_size(s)?;
+    let n = common::units::parse_size(s)?;
     if n > wire::MAX_PAYLOAD {
         return Err(format!(
             "at most {} per baozi",

@@ -4,9 +4,10 @@
 
 use crate::Cli;
 use common::Address;
-use common::cli::{Result, show_bytes, show_duration};
+use common::cli::Result;
 use common::echo::{self, LineError, LineReader};
 use common::transport::{self, Conn, Listener, RecvHalf, SendHalf};
+use common::units::{show_bytes, show_duration};
 use std::io::{self, BufWriter, Read, Write};
 use std::net::UdpSocket;
 use std::process::ExitCode;
