@@ -1,7 +1,7 @@
 //! Colour by role, like the tutorial's `\033[45m` lines: only on a terminal, and never
 //! when `NO_COLOR` is set (<https://no-color.org>). Piped output is always plain.
 
-use crate::wire::Role;
+use crate::msg::Role;
 use std::io::IsTerminal;
 
 /// Whether to colour one output stream.
@@ -28,7 +28,7 @@ impl Paint {
         Paint::when(std::io::stderr().is_terminal())
     }
 
-    /// `text` in the colour of `role` (producers cyan, consumers magenta), or as it is.
+    /// `text` in the colour of `role` (producers cyan, consumers magenta, the broker yellow), or as it is.
     pub fn role(self, role: Role, text: &str) -> String {
         if !self.on {
             return text.to_owned();
@@ -36,6 +36,7 @@ impl Paint {
         let code = match role {
             Role::Producer => 36,
             Role::Consumer => 35,
+            Role::Broker | Role::Observer => 33,
         };
         format!("\x1b[{code}m{text}\x1b[0m")
     }

@@ -70,10 +70,11 @@ impl std::error::Error for TransportError {}
 /// The mechanism under a [`Conn`].
 #[derive(Debug)]
 enum Link {
-    /// Our own stdin and stdout, duplicated so that reads and writes are raw.
-    Stdio {
-        input: File,
-        output: File,
+    /// Anonymous pipes: our own stdin and stdout (duplicated, so that reads and writes are
+    /// raw), or the write end of a child's stdin. One-way: nothing answers on them.
+    Pipe {
+        input: Option<File>,
+        output: Option<File>,
     },
     Tcp(TcpStream),
     #[cfg(unix)]
@@ -92,12 +93,27 @@ impl Conn {
     /// This process's stdin and stdout as a connection.
     pub fn stdio() -> io::Result<Conn> {
         Ok(Conn {
-            link: Arc::new(Link::Stdio {
-                input: dup(&io::stdin())?,
-                output: dup(&io::stdout())?,
+            link: Arc::new(Link::Pipe {
+                input: Some(dup(&io::stdin())?),
+                output: Some(dup(&io::stdout())?),
             }),
             peer: "stdio".into(),
         })
+    }
+
+    /// The write end of a child's stdin pipe, as a one-way connection to that child.
+    pub fn pipe_to(child: std::process::ChildStdin) -> Conn {
+        #[cfg(unix)]
+        let output = File::from(std::os::fd::OwnedFd::from(child));
+        #[cfg(windows)]
+        let output = File::from(std::os::windows::io::OwnedHandle::from(child));
+        Conn {
+            link: Arc::new(Link::Pipe {
+                input: None,
+                output: Some(output),
+            }),
+            peer: "the child's stdin".into(),
+        }
     }
 
     /// Who is at the other end, for log lines.
@@ -107,10 +123,13 @@ impl Conn {
 
     /// Whether the peer can answer on this connection (everything but `stdio`).
     pub fn is_two_way(&self) -> bool {
-        !matches!(*self.link, Link::Stdio { .. })
+        !matches!(*self.link, Link::Pipe { .. })
     }
 
-    /// Splits into halves that can be used from different threads.
+    /// Splits into a reading and a writing half. They may live on different threads, but
+    /// must not block at the same time: on Windows named pipes (`local:`) a read blocked
+    /// on one thread holds up a write on another, so every conversation here is lockstep
+    /// (one side writes, then reads its answer), never a reader and a writer at once.
     pub fn split(self) -> (RecvHalf, SendHalf) {
         (RecvHalf(Arc::clone(&self.link)), SendHalf(self.link))
     }
@@ -130,7 +149,7 @@ impl RecvHalf {
     /// I/O timeouts; there a read waits until data, end of stream, or Ctrl-C.
     pub fn set_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         let r = match &*self.0 {
-            Link::Stdio { .. } => Ok(()),
+            Link::Pipe { .. } => Ok(()),
             Link::Tcp(s) => s.set_read_timeout(t),
             #[cfg(unix)]
             Link::Unix(s) => s.set_read_timeout(t),
@@ -148,7 +167,10 @@ impl Read for RecvHalf {
         // A pipe whose writer is gone reads as end of file on Windows too: std and
         // interprocess both map ERROR_BROKEN_PIPE to Ok(0).
         match &*self.0 {
-            Link::Stdio { input, .. } => (&*input).read(buf),
+            Link::Pipe {
+                input: Some(input), ..
+            } => (&*input).read(buf),
+            Link::Pipe { input: None, .. } => Ok(0),
             Link::Tcp(s) => (&*s).read(buf),
             #[cfg(unix)]
             Link::Unix(s) => (&*s).read(buf),
@@ -162,7 +184,7 @@ impl SendHalf {
     /// reading. No effect on `stdio`; Windows named pipes refuse it (`Unsupported`).
     pub fn set_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match &*self.0 {
-            Link::Stdio { .. } => Ok(()),
+            Link::Pipe { .. } => Ok(()),
             Link::Tcp(s) => s.set_write_timeout(t),
             #[cfg(unix)]
             Link::Unix(s) => s.set_write_timeout(t),
@@ -174,7 +196,7 @@ impl SendHalf {
     /// (including `local:` on Unix) do; Windows named pipes and `stdio` do not.
     pub fn has_half_close(&self) -> bool {
         match &*self.0 {
-            Link::Stdio { .. } => false,
+            Link::Pipe { .. } => false,
             Link::Tcp(_) => true,
             #[cfg(unix)]
             Link::Unix(_) => true,
@@ -186,7 +208,7 @@ impl SendHalf {
     /// answer. A no-op where the transport has none ([`SendHalf::has_half_close`]).
     pub fn shutdown_write(&self) -> io::Result<()> {
         match &*self.0 {
-            Link::Stdio { .. } => Ok(()),
+            Link::Pipe { .. } => Ok(()),
             Link::Tcp(s) => s.shutdown(Shutdown::Write),
             #[cfg(unix)]
             Link::Unix(s) => s.shutdown(Shutdown::Write),
@@ -207,7 +229,11 @@ impl SendHalf {
 impl Write for SendHalf {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &*self.0 {
-            Link::Stdio { output, .. } => (&*output).write(buf),
+            Link::Pipe {
+                output: Some(output),
+                ..
+            } => (&*output).write(buf),
+            Link::Pipe { output: None, .. } => Err(io::ErrorKind::BrokenPipe.into()),
             Link::Tcp(s) => (&*s).write(buf),
             #[cfg(unix)]
             Link::Unix(s) => (&*s).write(buf),
@@ -217,7 +243,11 @@ impl Write for SendHalf {
 
     fn flush(&mut self) -> io::Result<()> {
         match &*self.0 {
-            Link::Stdio { output, .. } => (&*output).flush(),
+            Link::Pipe {
+                output: Some(output),
+                ..
+            } => (&*output).flush(),
+            Link::Pipe { output: None, .. } => Ok(()),
             Link::Tcp(s) => (&*s).flush(),
             #[cfg(unix)]
             Link::Unix(s) => (&*s).flush(),

@@ -1,26 +1,36 @@
-//! The wire format of a baozi stream. Only this module knows it.
+//! The wire format of every baozi-ipc conversation, and only here: the greeting, the
+//! framing, and the one handshake.
 //!
 //! ```text
 //! greeting: "BAOZIIPC"  version:u8  kind:u8  role:u8          (11 bytes, each side sends one)
-//! frame:    length:u32 little-endian  postcard(Frame)         (length <= MAX_FRAME)
-//! stream:   greeting  Baozi*  End{count}     [then, two-way transports: Receipt{received}]
+//! frame:    length:u32 little-endian  postcard(message)       (length <= MAX_FRAME)
 //! ```
+//!
+//! The framing is the same for every conversation; the message types are per conversation
+//! ([`crate::msg::stream`], [`crate::msg::queue`]), chosen by the roles the two greetings
+//! name. Framing is kept apart from encoding the way rust-analyzer's proc-macro transport
+//! is: [`FrameReader::next_frame`] and [`FrameWriter::send`] are generic over the message.
 //!
 //! A clean end of input between frames reads as `Ok(None)`; anywhere else it is an error,
 //! so a producer that dies mid-stream can never pass for one that finished.
 //! Lengths are checked against [`MAX_FRAME`] before anything is allocated, and a frame's
 //! body buffer grows only as bytes actually arrive.
 
-use crate::msg::Frame;
+pub use crate::msg::Role;
+use crate::transport::{Conn, RecvHalf, SendHalf};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::time::Duration;
 
 /// The first bytes of every baozi-ipc conversation.
 pub const MAGIC: [u8; 8] = *b"BAOZIIPC";
-/// Bumped on any incompatible change of the greeting, the framing or [`Frame`].
-pub const VERSION: u8 = 1;
-/// Stream kind byte for a stream of [`Frame`]s.
+/// Bumped on any incompatible change of the greeting, the framing or the messages.
+/// 2: producers name themselves once (`Hello`), not in every item; the queue.
+pub const VERSION: u8 = 2;
+/// The kind byte: baozi-ipc's message family. The conversation itself follows from the
+/// roles (see [`crate::msg`]); another family (a byte ring, say) would get another kind.
 const KIND_BAOZI: u8 = 1;
 /// Largest `--payload` a producer may ask for.
 pub const MAX_PAYLOAD: usize = 16 << 20;
@@ -35,31 +45,10 @@ pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 
 const GREETING_LEN: usize = MAGIC.len() + 3;
 
-/// Which end of a stream is speaking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Role {
-    Producer = 1,
-    Consumer = 2,
-}
-
-impl Role {
-    fn from_byte(b: u8) -> Option<Role> {
-        match b {
-            1 => Some(Role::Producer),
-            2 => Some(Role::Consumer),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Producer => "producer",
-            Role::Consumer => "consumer",
-        })
-    }
+/// "a consumer", "a consumer or a broker".
+fn one_of(roles: &[Role]) -> String {
+    let names: Vec<String> = roles.iter().map(|r| format!("a {r}")).collect();
+    names.join(" or ")
 }
 
 /// What can go wrong reading a baozi stream.
@@ -70,7 +59,7 @@ pub enum WireError {
     /// The peer speaks another protocol version.
     Version { peer: u8 },
     /// The peer is ours but plays the wrong part (a producer talking to a producer).
-    WrongRole { peer: String, expected: Role },
+    WrongRole { peer: String, expected: Vec<Role> },
     /// A length prefix over [`MAX_FRAME`].
     TooLarge { len: u64 },
     /// The input ended inside a frame or inside the greeting.
@@ -96,7 +85,11 @@ impl fmt::Display for WireError {
                 "the peer speaks baozi-ipc protocol version {peer}, this program speaks {VERSION}"
             ),
             WireError::WrongRole { peer, expected } => {
-                write!(f, "the peer is a {peer}, but a {expected} was expected")
+                write!(
+                    f,
+                    "the peer is a {peer}, but {} was expected",
+                    one_of(expected)
+                )
             }
             WireError::TooLarge { len } => write!(
                 f,
@@ -129,7 +122,7 @@ impl From<io::Error> for WireError {
     }
 }
 
-/// Reads a greeting and then [`Frame`]s from a byte stream.
+/// Reads a greeting and then frames, of any message type, from a byte stream.
 pub struct FrameReader<R: Read> {
     inner: BufReader<R>,
     body: Vec<u8>,
@@ -143,8 +136,9 @@ impl<R: Read> FrameReader<R> {
         }
     }
 
-    /// Reads the peer's greeting and checks that it is ours and plays `expect`.
-    pub fn read_greeting(&mut self, expect: Role) -> Result<(), WireError> {
+    /// Reads the peer's greeting, checks that it is ours and plays one of `accept`, and
+    /// returns the part it plays.
+    pub fn read_greeting(&mut self, accept: &[Role]) -> Result<Role, WireError> {
         let mut g = [0u8; GREETING_LEN];
         let got = read_full(&mut self.inner, &mut g)?;
         if got == 0 {
@@ -168,20 +162,20 @@ impl<R: Read> FrameReader<R> {
             return Err(WireError::Version { peer: version });
         }
         match (kind, Role::from_byte(role)) {
-            (KIND_BAOZI, Some(r)) if r == expect => Ok(()),
+            (KIND_BAOZI, Some(r)) if accept.contains(&r) => Ok(r),
             (KIND_BAOZI, Some(r)) => Err(WireError::WrongRole {
                 peer: r.to_string(),
-                expected: expect,
+                expected: accept.to_vec(),
             }),
             _ => Err(WireError::WrongRole {
                 peer: format!("peer of unknown kind {kind}/{role}"),
-                expected: expect,
+                expected: accept.to_vec(),
             }),
         }
     }
 
     /// The next frame, or `None` at a clean end of input between frames.
-    pub fn next_frame(&mut self) -> Result<Option<Frame>, WireError> {
+    pub fn next_frame<M: DeserializeOwned>(&mut self) -> Result<Option<M>, WireError> {
         let mut len = [0u8; 4];
         match read_full(&mut self.inner, &mut len)? {
             0 => return Ok(None),
@@ -228,7 +222,7 @@ impl<R: Read> FrameReader<R> {
     }
 }
 
-/// Writes a greeting and then [`Frame`]s to a byte stream, buffered.
+/// Writes a greeting and then frames, of any message type, to a byte stream, buffered.
 pub struct FrameWriter<W: Write> {
     inner: BufWriter<W>,
     scratch: Vec<u8>,
@@ -249,7 +243,7 @@ impl<W: Write> FrameWriter<W> {
     }
 
     /// Writes (but does not flush) one frame.
-    pub fn send(&mut self, frame: &Frame) -> io::Result<()> {
+    pub fn send<M: Serialize>(&mut self, frame: &M) -> io::Result<()> {
         self.scratch.clear();
         let body = postcard::to_extend(frame, std::mem::take(&mut self.scratch))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
@@ -268,6 +262,57 @@ impl<W: Write> FrameWriter<W> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+
+    /// The underlying writer.
+    pub fn get_ref(&self) -> &W {
+        self.inner.get_ref()
+    }
+}
+
+/// A connection after the handshake: who is at the other end, and the two framed halves.
+pub struct Session {
+    /// The part the peer plays. On a one-way stream (`stdio`), the part it must play.
+    pub peer: Role,
+    /// Where the peer is, for messages (`tcp:127.0.0.1:50312`, `local:baozi`, `stdio`).
+    pub addr: String,
+    /// Whether the peer can answer (everything but `stdio`).
+    pub two_way: bool,
+    pub rx: FrameReader<RecvHalf>,
+    pub tx: FrameWriter<SendHalf>,
+}
+
+/// The one handshake of every conversation: send our greeting as `me`, read the peer's,
+/// which must name one of `accept`. The peer has [`GREETING_TIMEOUT`] to greet (where the
+/// transport has read timeouts), so a stranger that waits for us to speak is refused.
+///
+/// On a one-way stream (`stdio`) only the producer speaks: a producer writes its greeting
+/// and takes the peer for a consumer; anyone else reads the producer's greeting.
+pub fn handshake(conn: Conn, me: Role, accept: &[Role]) -> Result<Session, WireError> {
+    let addr = conn.peer().to_owned();
+    let two_way = conn.is_two_way();
+    let (rx, tx) = conn.split();
+    let mut tx = FrameWriter::new(tx);
+    let mut rx = FrameReader::new(rx);
+    let peer = if two_way {
+        tx.write_greeting(me)?;
+        tx.flush()?;
+        rx.get_ref().set_timeout(Some(GREETING_TIMEOUT))?;
+        let peer = rx.read_greeting(accept)?;
+        rx.get_ref().set_timeout(None)?;
+        peer
+    } else if me == Role::Producer {
+        tx.write_greeting(me)?;
+        Role::Consumer
+    } else {
+        rx.read_greeting(&[Role::Producer])?
+    };
+    Ok(Session {
+        peer,
+        addr,
+        two_way,
+        rx,
+        tx,
+    })
 }
 
 /// Reads until `buf` is full or the input ends; returns how many bytes arrived.
@@ -287,16 +332,14 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::msg::Baozi;
+    use crate::msg::stream::Frame;
     use std::io::Cursor;
 
     fn bun(seq: u64, payload: usize) -> Frame {
-        Frame::Baozi(Baozi {
+        Frame::Baozi {
             seq,
-            producer: "p1".into(),
-            pid: 7,
             payload: vec![0xab; payload],
-        })
+        }
     }
 
     fn stream(frames: &[Frame]) -> Vec<u8> {
@@ -314,38 +357,50 @@ mod tests {
 
     #[test]
     fn round_trips_through_a_cursor() {
-        let frames = vec![bun(0, 0), bun(1, 100_000), Frame::End { count: 2 }];
+        let frames = vec![
+            Frame::Hello {
+                name: "p1".into(),
+                pid: 7,
+            },
+            bun(0, 0),
+            bun(1, 100_000),
+            Frame::End { count: 2 },
+        ];
         let bytes = stream(&frames);
         let mut r = FrameReader::new(Cursor::new(bytes));
-        r.read_greeting(Role::Producer).unwrap();
+        assert_eq!(r.read_greeting(&[Role::Producer]).unwrap(), Role::Producer);
         for f in &frames {
-            assert_eq!(r.next_frame().unwrap().as_ref(), Some(f));
+            assert_eq!(r.next_frame::<Frame>().unwrap().as_ref(), Some(f));
         }
-        assert!(r.next_frame().unwrap().is_none());
+        assert!(r.next_frame::<Frame>().unwrap().is_none());
     }
 
     #[test]
     fn refuses_strangers_wrong_roles_and_versions() {
         let mut r = FrameReader::new(Cursor::new(b"HTTP/1.1 400 Bad Request\r\n".to_vec()));
-        let e = r.read_greeting(Role::Producer).unwrap_err().to_string();
+        let e = r.read_greeting(&[Role::Producer]).unwrap_err().to_string();
         assert!(e.starts_with("not a baozi-ipc peer"), "{e}");
 
         let mut r = FrameReader::new(Cursor::new(Vec::new()));
-        let e = r.read_greeting(Role::Producer).unwrap_err().to_string();
+        let e = r.read_greeting(&[Role::Producer]).unwrap_err().to_string();
         assert_eq!(e, "the stream was cut before anything arrived");
 
         let bytes = stream(&[]);
         let e = FrameReader::new(Cursor::new(bytes.clone()))
-            .read_greeting(Role::Consumer)
+            .read_greeting(&[Role::Consumer, Role::Broker])
             .unwrap_err();
         assert!(matches!(e, WireError::WrongRole { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "the peer is a producer, but a consumer or a broker was expected"
+        );
 
-        let mut v2 = bytes;
-        v2[8] = 2;
-        let e = FrameReader::new(Cursor::new(v2))
-            .read_greeting(Role::Producer)
+        let mut v1 = bytes;
+        v1[8] = 1;
+        let e = FrameReader::new(Cursor::new(v1))
+            .read_greeting(&[Role::Producer])
             .unwrap_err();
-        assert!(matches!(e, WireError::Version { peer: 2 }), "{e}");
+        assert!(matches!(e, WireError::Version { peer: 1 }), "{e}");
     }
 
     #[test]
@@ -353,8 +408,11 @@ mod tests {
         let mut bytes = stream(&[]);
         bytes.extend_from_slice(&u32::MAX.to_le_bytes());
         let mut r = FrameReader::new(Cursor::new(bytes));
-        r.read_greeting(Role::Producer).unwrap();
-        assert!(matches!(r.next_frame(), Err(WireError::TooLarge { .. })));
+        r.read_greeting(&[Role::Producer]).unwrap();
+        assert!(matches!(
+            r.next_frame::<Frame>(),
+            Err(WireError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -362,10 +420,10 @@ mod tests {
         let full = stream(&[bun(0, 10), Frame::End { count: 1 }]);
         for cut in GREETING_LEN..full.len() {
             let mut r = FrameReader::new(Cursor::new(full[..cut].to_vec()));
-            r.read_greeting(Role::Producer).unwrap();
+            r.read_greeting(&[Role::Producer]).unwrap();
             let mut result = Ok(Some(bun(0, 0)));
             while let Ok(Some(_)) = result {
-                result = r.next_frame();
+                result = r.next_frame::<Frame>();
             }
             // The End frame is 6 bytes: a 4-byte length, a variant tag and a one-byte count.
             let boundary = cut == GREETING_LEN || cut == full.len() - 6;
@@ -379,8 +437,11 @@ mod tests {
         bytes.extend_from_slice(&(MAX_FRAME as u32).to_le_bytes());
         bytes.extend_from_slice(&[1, 2, 3]);
         let mut r = FrameReader::new(Cursor::new(bytes));
-        r.read_greeting(Role::Producer).unwrap();
-        assert!(matches!(r.next_frame(), Err(WireError::Cut { .. })));
+        r.read_greeting(&[Role::Producer]).unwrap();
+        assert!(matches!(
+            r.next_frame::<Frame>(),
+            Err(WireError::Cut { .. })
+        ));
         assert!(r.body.capacity() < 1 << 16, "{}", r.body.capacity());
     }
 }

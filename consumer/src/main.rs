@@ -19,6 +19,7 @@ mod receive;
 
 use clap::Parser;
 use common::cli::Endpoint;
+use common::units::{DurationRange, parse_duration_range};
 use std::process::ExitCode;
 
 /// Receives baozi (steamed buns) from producers and prints one line for each.
@@ -44,6 +45,11 @@ struct Cli {
     /// Exit non-zero unless exactly N items arrived (from all producers together).
     #[arg(long, value_name = "N")]
     expect: Option<u64>,
+
+    /// Pause after receiving each item, to simulate eating it: one duration (1s) or a
+    /// random one in a range (1s..3s, as the tutorial's queue section).
+    #[arg(long, default_value = "0", value_name = "RANGE", value_parser = parse_duration_range)]
+    eat: DurationRange,
 
     /// With -l: accept N producers at once, and finish after all N have ended.
     #[arg(long, default_value_t = 1, value_name = "N", requires = "listen",

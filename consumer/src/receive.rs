@@ -1,13 +1,14 @@
-//! Receiving streams of baozi: one per connection, several at once with `--producers`.
+//! Receiving producers' streams of baozi (the pipe): one per connection, several at once
+//! with `--producers`.
 
 use crate::Cli;
 use common::Address;
 use common::cli::Result;
-use common::msg::Frame;
+use common::msg::stream::Frame;
 use common::style::Paint;
 use common::transport::{self, Conn};
-use common::units::show_bytes;
-use common::wire::{self, FrameReader, FrameWriter, Role, WireError};
+use common::units::{XorShift, show_bytes};
+use common::wire::{self, Role, Session, WireError};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let show = Show {
         who: Paint::stdout().role(Role::Consumer, &cli.name),
         quiet: cli.quiet,
+        eat: cli.eat,
     };
 
     let (started, results) = if cli.producers > 1 {
@@ -110,16 +112,19 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     })
 }
 
-/// How to print items.
-struct Show {
-    who: String,
-    quiet: bool,
+/// How to eat and print items.
+pub struct Show {
+    /// This consumer's name, coloured for stdout.
+    pub who: String,
+    pub quiet: bool,
+    /// The pause that simulates eating each item (`--eat`).
+    pub eat: common::units::DurationRange,
 }
 
 #[derive(Default)]
-struct Tally {
-    items: u64,
-    bytes: u64,
+pub struct Tally {
+    pub items: u64,
+    pub bytes: u64,
 }
 
 /// Receives one whole stream. Returns what arrived even when the stream failed.
@@ -131,45 +136,52 @@ fn eat(conn: Conn, show: &Show) -> (Tally, Result<()>) {
 }
 
 fn eat_stream(conn: Conn, show: &Show, tally: &mut Tally) -> Result<()> {
-    let two_way = conn.is_two_way();
-    let (rx, tx) = conn.split();
-    let mut w = FrameWriter::new(tx);
-    if two_way {
-        w.write_greeting(Role::Consumer)?;
-        w.flush()?;
-        rx.set_timeout(Some(wire::GREETING_TIMEOUT))?;
-    }
-    let mut r = FrameReader::new(rx);
-    r.read_greeting(Role::Producer)?;
-    r.get_ref().set_timeout(None)?;
+    let session = wire::handshake(conn, Role::Consumer, &[Role::Producer])?;
+    stream_from(session, show, tally)
+}
 
-    let mut out = Printer::new(!show.quiet);
+/// The pipe: one producer's stream, after the handshake.
+pub fn stream_from(session: Session, show: &Show, tally: &mut Tally) -> Result<()> {
+    let Session {
+        two_way,
+        mut rx,
+        mut tx,
+        ..
+    } = session;
     let cut = |n: u64, e: WireError| format!("{e} after {n} items");
+    let producer = match rx.next_frame::<Frame>().map_err(|e| cut(0, e))? {
+        Some(Frame::Hello { name, .. }) => name,
+        Some(other) => {
+            return Err(format!("the producer began with {other:?} instead of its name").into());
+        }
+        None => return Err("the stream ended before the producer said its name".into()),
+    };
+    let mut out = Printer::new(!show.quiet);
+    let mut rng = XorShift::seeded();
     loop {
-        let frame = r.next_frame().map_err(|e| cut(tally.items, e))?;
+        let frame = rx.next_frame::<Frame>().map_err(|e| cut(tally.items, e))?;
         match frame {
-            Some(Frame::Baozi(b)) => {
-                if b.seq != tally.items {
+            Some(Frame::Baozi { seq, payload }) => {
+                if seq != tally.items {
                     return Err(format!(
-                        "baozi {} from {} arrived where {} was expected (lost or reordered)",
-                        b.seq, b.producer, tally.items
+                        "baozi {seq} from {producer} arrived where {} was expected (lost or reordered)",
+                        tally.items
                     )
                     .into());
                 }
+                if !show.eat.is_zero() {
+                    std::thread::sleep(show.eat.pick(&mut rng));
+                }
                 tally.items += 1;
-                tally.bytes += b.payload.len() as u64;
+                tally.bytes += payload.len() as u64;
                 RECEIVED.fetch_add(1, Ordering::Relaxed);
                 if out.on {
-                    let _ = write!(
-                        out.buf,
-                        "{} received baozi {} from {}",
-                        show.who, b.seq, b.producer
-                    );
-                    if !b.payload.is_empty() {
-                        let _ = write!(out.buf, " ({} bytes)", b.payload.len());
+                    let _ = write!(out.buf, "{} received baozi {seq} from {producer}", show.who);
+                    if !payload.is_empty() {
+                        let _ = write!(out.buf, " ({} bytes)", payload.len());
                     }
                     out.buf.push(b'\n');
-                    if out.buf.len() >= OUT_CHUNK || !r.has_buffered() {
+                    if out.buf.len() >= OUT_CHUNK || !rx.has_buffered() {
                         out.flush();
                     }
                 }
@@ -185,16 +197,18 @@ fn eat_stream(conn: Conn, show: &Show, tally: &mut Tally) -> Result<()> {
                 }
                 if two_way {
                     // The producer waits for this receipt; if it has gone, so be it.
-                    let _ = w
+                    let _ = tx
                         .send(&Frame::Receipt {
                             received: tally.items,
                         })
-                        .and_then(|()| w.flush());
+                        .and_then(|()| tx.flush());
                 }
                 return Ok(());
             }
-            Some(Frame::Receipt { .. }) => {
-                return Err("a producer sent a receipt frame; is it a consumer?".into());
+            Some(other) => {
+                return Err(
+                    format!("the producer sent {other:?} in the middle of its stream").into(),
+                );
             }
             None => {
                 return Err(format!(
@@ -209,13 +223,13 @@ fn eat_stream(conn: Conn, show: &Show, tally: &mut Tally) -> Result<()> {
 
 /// Lines for stdout, written in whole-line chunks; whatever is left is written on drop,
 /// so lines already received are printed even when the stream then fails.
-struct Printer {
-    buf: Vec<u8>,
-    on: bool,
+pub struct Printer {
+    pub buf: Vec<u8>,
+    pub on: bool,
 }
 
 impl Printer {
-    fn new(on: bool) -> Printer {
+    pub fn new(on: bool) -> Printer {
         Printer {
             buf: Vec::with_capacity(OUT_CHUNK + 256),
             on,
@@ -224,7 +238,7 @@ impl Printer {
 
     /// Writes the buffered lines. If stdout is gone (e.g. `| head`), printing stops and
     /// the consumer goes on receiving quietly, so the producer's stream still completes.
-    fn flush(&mut self) {
+    pub fn flush(&mut self) {
         if self.on && !self.buf.is_empty() {
             let mut stdout = std::io::stdout().lock();
             self.on = stdout

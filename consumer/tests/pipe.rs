@@ -2,7 +2,7 @@
 //! every failure mode the issue lists. Each test uses its own socket names and ports.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::msg::{Baozi, Frame};
+use common::msg::stream::Frame;
 use common::testkit::{Capture, Proc, cmd, run, unique};
 use common::wire::{FrameWriter, Role};
 use std::io::Write;
@@ -284,11 +284,16 @@ fn consumer_fed(bytes: &[u8]) -> common::testkit::Finished {
     c.finish()
 }
 
+/// A producer's stream as bytes: greeting, `Hello` from "forger", then `frames`.
 fn crafted(frames: &[Frame]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut w = FrameWriter::new(&mut out);
     w.write_greeting(Role::Producer).unwrap();
-    for f in frames {
+    let hello = Frame::Hello {
+        name: "forger".into(),
+        pid: 1,
+    };
+    for f in std::iter::once(&hello).chain(frames) {
         w.send(f).unwrap();
     }
     w.flush().unwrap();
@@ -297,12 +302,10 @@ fn crafted(frames: &[Frame]) -> Vec<u8> {
 }
 
 fn bun(seq: u64) -> Frame {
-    Frame::Baozi(Baozi {
+    Frame::Baozi {
         seq,
-        producer: "forger".into(),
-        pid: 1,
         payload: Vec::new(),
-    })
+    }
 }
 
 #[test]

@@ -7,6 +7,15 @@
 //! Terminal 2:  cargo run -p producer -- --interval 1s      # 10 baozi, one a second
 //! ```
 //!
+//! Into the queue (section 2): a broker that many producers and consumers share:
+//!
+//! ```text
+//! Terminal 1:  cargo run -p broker -- --producers 2
+//! Terminal 2:  cargo run -p consumer -- local:baozi-queue
+//! Terminal 3:  cargo run -p producer -- local:baozi-queue --delay 1s..3s
+//! Terminal 4:  cargo run -p producer -- local:baozi-queue --delay 1s..3s --name p2
+//! ```
+//!
 //! Or through an anonymous pipe, set up by the shell or by the producer itself:
 //!
 //! ```text
@@ -18,15 +27,16 @@ mod send;
 
 use clap::Parser;
 use common::cli::Endpoint;
-use common::units::parse_duration;
+use common::units::{DurationRange, parse_duration_range};
 use std::process::ExitCode;
-use std::time::Duration;
 
-/// Makes numbered baozi (steamed buns) and sends them to a consumer.
+/// Makes numbered baozi (steamed buns) and sends them to a consumer, or into a broker's queue.
 ///
-/// The end of the stream is explicit, like the tutorial's closing of the pipe: after the
-/// last item the producer sends an end frame with the number of items, so a consumer can
-/// tell a finished producer from a dead one.
+/// The end of the stream is explicit, like the tutorial's closing of the pipe or its `None`
+/// on a queue: after the last item the producer sends an end frame with the number of
+/// items, so a consumer (or the broker) can tell a finished producer from a dead one. On
+/// two-way transports the peer answers with a receipt, so the producer knows every item was
+/// taken in.
 #[derive(Parser, Debug)]
 #[command(version, after_help = EXAMPLES)]
 struct Cli {
@@ -37,10 +47,12 @@ struct Cli {
     #[arg(short = 'n', long, default_value_t = 10, value_name = "N")]
     count: u64,
 
-    /// Pause between baozi (e.g. 1s, as in the tutorial). With a pause each item is sent
-    /// at once and logged on stderr; without one, items are batched for speed.
-    #[arg(long, default_value = "0", value_name = "DURATION", value_parser = parse_duration)]
-    interval: Duration,
+    /// Pause before each baozi: one duration (1s) or a random one in a range (1s..3s, as
+    /// the tutorial's queue section). A bare number is seconds. With a pause each item is
+    /// sent at once and logged on stderr; without one, items are batched for speed.
+    #[arg(long, visible_alias = "interval", default_value = "0", value_name = "RANGE",
+          value_parser = parse_duration_range)]
+    delay: DurationRange,
 
     /// This producer's name, shown by the consumer.
     #[arg(long, default_value = "p1")]
@@ -65,6 +77,7 @@ Examples:
   consumer -l & producer                       # over local:baozi (start order does not matter)
   producer stdio | consumer stdio              # over a shell pipe
   producer --spawn-consumer -- --name kid      # parent feeds its own child
+  producer local:baozi-queue --delay 1s..3s    # into a broker's queue, the tutorial's pace
   producer -n 1000000 -l tcp:127.0.0.1:9000    # listen; run `consumer tcp:127.0.0.1:9000`";
 
 fn main() -> ExitCode {

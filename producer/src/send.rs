@@ -1,17 +1,18 @@
-//! Sending a stream of baozi: greeting, items, end frame, and on two-way transports the
-//! consumer's receipt.
+//! Sending a stream of baozi: greeting, `Hello`, items, end frame, and on two-way transports
+//! the receipt. The same stream goes to a consumer (the pipe) or to a broker (the queue);
+//! the handshake tells which, and only the wording of messages differs.
 
 use crate::Cli;
 use common::Address;
 use common::cli::Result;
-use common::msg::{Baozi, Frame};
+use common::msg::stream::Frame;
 use common::style::Paint;
-use common::transport::RecvHalf;
-use common::units::show_bytes;
-use common::wire::{self, FrameReader, FrameWriter, Role};
-use std::io::{IsTerminal, Write};
+use common::transport::Conn;
+use common::units::{DurationRange, XorShift, show_bytes};
+use common::wire::{self, Role, Session};
+use std::io::IsTerminal;
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// `--payload` value parser: a size no larger than one frame can carry.
 pub fn parse_payload(s: &str) -> std::result::Result<usize, String> {
@@ -28,7 +29,7 @@ pub fn parse_payload(s: &str) -> std::result::Result<usize, String> {
 /// What to send.
 struct Plan {
     count: u64,
-    interval: Duration,
+    delay: DurationRange,
     name: String,
     payload: usize,
 }
@@ -36,7 +37,7 @@ struct Plan {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let plan = Plan {
         count: cli.count,
-        interval: cli.interval,
+        delay: cli.delay,
         name: cli.name,
         payload: cli.payload,
     };
@@ -53,11 +54,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         );
     }
     let conn = cli.endpoint.open_one(&plan.name)?;
-    let peer = conn.peer().to_owned();
-    let two_way = conn.is_two_way();
-    let (rx, tx) = conn.split();
     let started = Instant::now();
-    send(tx, two_way.then_some(rx), &plan)?;
+    let peer = send(conn, &plan)?;
     summary(&plan, &peer, started);
     Ok(ExitCode::SUCCESS)
 }
@@ -70,17 +68,22 @@ fn spawn_consumer(plan: &Plan, args: &[String]) -> Result<ExitCode> {
         .args(args)
         .stdin(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot start {}: {e} (it is looked for next to this program, then on PATH)",
+                exe.display()
+            )
+        })?;
     let pipe = child.stdin.take().ok_or("the child has no stdin pipe")?;
     let started = Instant::now();
-    let sent = send(pipe, None, plan); // dropping the pipe closes it
+    let sent = send(Conn::pipe_to(pipe), plan); // dropping the pipe closes it
     let status = child.wait()?;
     match (sent, status.success()) {
-        (Ok(()), true) => {
+        (Ok(_), true) => {
             summary(plan, "the spawned consumer", started);
             Ok(ExitCode::SUCCESS)
         }
-        (Ok(()), false) => Err(format!("the spawned consumer failed ({status})").into()),
+        (Ok(_), false) => Err(format!("the spawned consumer failed ({status})").into()),
         (Err(e), _) => Err(format!("{e}; the spawned consumer ended with {status}").into()),
     }
 }
@@ -95,77 +98,68 @@ fn sibling(name: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| file.into())
 }
 
-/// Sends the whole stream on `tx`; with `rx` (two-way transports) also checks the
-/// consumer's greeting and, at the end, its receipt.
-fn send(tx: impl Write, rx: Option<RecvHalf>, plan: &Plan) -> Result<()> {
-    let mut w = FrameWriter::new(tx);
+/// Sends the whole stream; on two-way transports also checks the peer's greeting and, at
+/// the end, its receipt. Returns who took the stream, for the summary.
+fn send(conn: Conn, plan: &Plan) -> Result<String> {
+    let Session {
+        peer,
+        addr,
+        two_way,
+        mut rx,
+        mut tx,
+    } = wire::handshake(conn, Role::Producer, &[Role::Consumer, Role::Broker])?;
     let went_away =
-        |sent: u64, e: std::io::Error| format!("consumer went away after {sent} items ({e})");
-    w.write_greeting(Role::Producer)
-        .map_err(|e| went_away(0, e))?;
-    let mut reader = match rx {
-        Some(rx) => {
-            w.flush().map_err(|e| went_away(0, e))?;
-            rx.set_timeout(Some(wire::GREETING_TIMEOUT))?;
-            let mut r = FrameReader::new(rx);
-            r.read_greeting(Role::Consumer)?;
-            r.get_ref().set_timeout(None)?;
-            Some(r)
-        }
-        None => None,
-    };
-    let paint = Paint::stderr();
-    let who = paint.role(Role::Producer, &plan.name);
-    let mut frame = Frame::Baozi(Baozi {
-        seq: 0,
-        producer: plan.name.clone(),
+        |sent: u64, e: std::io::Error| format!("the {peer} went away after {sent} items ({e})");
+    tx.send(&Frame::Hello {
+        name: plan.name.clone(),
         pid: std::process::id(),
+    })
+    .map_err(|e| went_away(0, e))?;
+    let paced = !plan.delay.is_zero();
+    let who = Paint::stderr().role(Role::Producer, &plan.name);
+    let mut rng = XorShift::seeded();
+    let mut frame = Frame::Baozi {
+        seq: 0,
         payload: vec![b'x'; plan.payload],
-    });
+    };
     for seq in 0..plan.count {
-        if let Frame::Baozi(b) = &mut frame {
-            b.seq = seq;
+        if let Frame::Baozi { seq: s, .. } = &mut frame {
+            *s = seq;
         }
-        if !plan.interval.is_zero() && seq > 0 {
-            std::thread::sleep(plan.interval);
+        if paced {
+            std::thread::sleep(plan.delay.pick(&mut rng));
         }
-        w.send(&frame).map_err(|e| went_away(seq, e))?;
-        if !plan.interval.is_zero() {
-            w.flush().map_err(|e| went_away(seq, e))?;
+        tx.send(&frame).map_err(|e| went_away(seq, e))?;
+        if paced {
+            tx.flush().map_err(|e| went_away(seq, e))?;
             eprintln!("{who} made baozi {seq}");
         }
     }
-    w.send(&Frame::End { count: plan.count })
-        .and_then(|()| w.flush())
+    tx.send(&Frame::End { count: plan.count })
+        .and_then(|()| tx.flush())
         .map_err(|e| went_away(plan.count, e))?;
-    if let Some(r) = &mut reader {
-        match r.next_frame() {
-            Ok(Some(Frame::Receipt { received })) if received == plan.count => {}
-            Ok(Some(Frame::Receipt { received })) => {
-                return Err(format!(
-                    "the consumer received {received} of the {} items sent",
-                    plan.count
-                )
-                .into());
-            }
-            Ok(other) => {
-                return Err(format!(
-                    "consumer went away after {} items without confirming receipt ({})",
-                    plan.count,
-                    other.map_or("end of stream".into(), |f| format!("{f:?}"))
-                )
-                .into());
-            }
-            Err(e) => {
-                return Err(format!(
-                    "consumer went away after {} items without confirming receipt ({e})",
-                    plan.count
-                )
-                .into());
-            }
-        }
+    if !two_way {
+        return Ok(addr);
     }
-    Ok(())
+    let unconfirmed = |what: String| {
+        format!(
+            "the {peer} went away after {} items without confirming receipt ({what})",
+            plan.count
+        )
+    };
+    match rx.next_frame::<Frame>() {
+        Ok(Some(Frame::Receipt { received })) if received == plan.count => {
+            Ok(format!("the {peer} at {addr}"))
+        }
+        Ok(Some(Frame::Receipt { received })) => Err(format!(
+            "the {peer} took in {received} of the {} items sent",
+            plan.count
+        )
+        .into()),
+        Ok(Some(other)) => Err(unconfirmed(format!("it sent {other:?}")).into()),
+        Ok(None) => Err(unconfirmed("end of stream".into()).into()),
+        Err(e) => Err(unconfirmed(e.to_string()).into()),
+    }
 }
 
 fn summary(plan: &Plan, to: &str, started: Instant) {
@@ -173,6 +167,6 @@ fn summary(plan: &Plan, to: &str, started: Instant) {
     eprintln!(
         "{}: sent {} baozi to {to} in {secs:.3}s",
         Paint::stderr().role(Role::Producer, &plan.name),
-        plan.count
+        plan.count,
     );
 }

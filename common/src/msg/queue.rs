@@ -1,0 +1,83 @@
+//! The queue's conversation between a consumer and the broker, and the broker's live
+//! numbers for an observer.
+//!
+//! It is lockstep on the consumer's side: the consumer writes a request, then reads one
+//! reply, on one thread, so it works on Windows named pipes (where a read blocked on one
+//! thread holds up a write on another). It keeps two requests in flight, so the broker
+//! prepares the next batch while the consumer eats this one.
+//!
+//! ```text
+//! consumer -> Hello
+//! consumer -> Take{ack: 0, want}          broker -> Items[..] | Idle | End | Stopping
+//! consumer -> Take{ack: last tag eaten, want}   ...
+//! observer <- Status                      (then the broker closes)
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// Consumer to broker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// The consumer's first frame: its name and pid, for the broker's totals.
+    Hello { name: String, pid: u32 },
+    /// "I ate every item up to tag `ack` (0: none yet); send me up to `want` more."
+    /// Tags count up from 1 on each connection, in the order items were handed out, and a
+    /// consumer eats in that order: so one number acknowledges a whole batch.
+    Take { ack: u64, want: u32 },
+}
+
+/// Broker to consumer: one per `Take`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// Items leased to this consumer until it acknowledges them (at least one).
+    Items(Vec<Delivery>),
+    /// Nothing to hand out for a while; ask again. (This is also how the broker learns,
+    /// from the next request, that an idle consumer is still there.)
+    Idle,
+    /// The run is over: every expected producer ended and every item was acknowledged or
+    /// set aside as dead. `eaten`: what this consumer acknowledged, as the broker counts.
+    End { eaten: u64 },
+    /// The broker is shutting down (Ctrl-C) before the end; what is not acknowledged
+    /// stays unacknowledged.
+    Stopping,
+}
+
+/// One item handed to a consumer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// This lease's number on this connection; acknowledged by `Take{ack}`.
+    pub tag: u64,
+    /// Who made it: the producer's name and pid.
+    pub producer: String,
+    pub pid: u32,
+    /// Its number in its producer's stream.
+    pub seq: u64,
+    /// 1 on the first delivery; more when an earlier consumer took it and went away
+    /// without acknowledging it (a redelivery).
+    pub attempt: u32,
+    #[serde(with = "super::serde_bytes_compat")]
+    pub payload: Vec<u8>,
+}
+
+/// The broker's live numbers, for `broker --status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// Items waiting in the queue, and its capacity.
+    pub queued: u64,
+    pub capacity: u64,
+    /// Items handed out and not yet acknowledged.
+    pub leased: u64,
+    /// Items taken in from producers, acknowledged by consumers, handed out again after a
+    /// consumer went away, and set aside after `--max-deliveries`.
+    pub received: u64,
+    pub acknowledged: u64,
+    pub redelivered: u64,
+    pub dead: u64,
+    /// Producers connected now, producers that have ended, and how many are expected
+    /// (`--producers`; 0: serve until stopped).
+    pub producers: u64,
+    pub producers_ended: u64,
+    pub producers_expected: u64,
+    /// Consumers connected now.
+    pub consumers: u64,
+}
