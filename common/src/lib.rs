@@ -9,7 +9,10 @@
 //!   reading that keeps each line's ending, replies, notices.
 //! - [`cli`]: options shared by several binaries, value parsers, and the `main` wrapper
 //!   that turns errors into one line on stderr and an exit code.
-//! - [`shutdown`]: Ctrl-C handling: clean up what we created, exit 130.
+//! - [`serve`]: the serving scaffolding of every server: accept on many addresses, a
+//!   thread per client, a client limit, a [`shutdown::Stop`] handed in.
+//! - [`shutdown`]: Ctrl-C handling: raise the stop, last words, clean up what we created,
+//!   exit 130.
 //! - [`shm`]: the shared segment: a named memory-mapped file with a checked header, the
 //!   count, worker slots, semaphore gauges, and the undo journal of the count.
 //! - [`lock`]: cross-process locks that survive a killed holder: a mutex and a counting
@@ -22,6 +25,7 @@ pub mod cli;
 pub mod echo;
 pub mod lock;
 pub mod msg;
+pub mod serve;
 pub mod shm;
 pub mod shutdown;
 pub mod style;

@@ -1,18 +1,20 @@
-//! Serving the echo: a thread per listening address, a thread per client, a thread per
-//! `udp:` address. All limits are per line and per client, so memory stays bounded whatever
-//! the clients send.
+//! Serving the echo: stream clients through [`common::serve`] (a thread per listening
+//! address and per client), and a thread per `udp:` address. All limits are per line and
+//! per client, so memory stays bounded whatever the clients send.
 
 use crate::Cli;
 use common::Address;
 use common::cli::Result;
 use common::echo::{self, LineError, LineReader};
+use common::serve::{self, Client, Clients, Service};
+use common::shutdown::{InFlight, Stop};
 use common::transport::{self, Conn, Listener, RecvHalf, SendHalf};
-use common::units::{show_bytes, show_duration};
+use common::units::{count, show_bytes, show_duration};
 use std::io::{self, BufWriter, Read, Write};
 use std::net::UdpSocket;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -26,37 +28,16 @@ const MAX_REFUSING: usize = 64;
 /// Larger than any UDP datagram (65,507 bytes over IPv4, 65,527 over IPv6).
 const DATAGRAM_BUF: usize = 64 << 10;
 
-/// Counters for the log and the totals, and the Ctrl-C state.
-struct State {
-    /// Connections accepted so far, refused ones included: the next client's number.
-    accepted: AtomicU64,
-    refused: AtomicU64,
-    /// Clients connected now.
-    connected: AtomicUsize,
-    lines: AtomicU64,
-    datagrams: AtomicU64,
-    /// Batches of replies being written now; Ctrl-C waits for them.
-    in_flight: AtomicUsize,
-    /// Set by Ctrl-C: accept no more clients, start no new replies.
-    stopping: AtomicBool,
-}
-
-static STATE: State = State {
-    accepted: AtomicU64::new(0),
-    refused: AtomicU64::new(0),
-    connected: AtomicUsize::new(0),
-    lines: AtomicU64::new(0),
-    datagrams: AtomicU64::new(0),
-    in_flight: AtomicUsize::new(0),
-    stopping: AtomicBool::new(false),
-};
-
-/// What every thread needs to know.
-struct Config {
+/// The echo service: its settings, and the counters for the totals. Serving many clients
+/// on many addresses is [`common::serve`]'s job; Ctrl-C is handed in as a [`Stop`].
+struct Echo {
     prefix: Vec<u8>,
     max_line: usize,
-    max_clients: usize,
     idle: Option<Duration>,
+    lines: AtomicU64,
+    datagrams: AtomicU64,
+    /// Raised by Ctrl-C: accept no more clients, start no new replies.
+    stop: Arc<Stop>,
 }
 
 /// A bound address, in the order of the command line.
@@ -77,33 +58,43 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             _ => Bound::Stream(transport::listen(addr)?),
         });
     }
-    let config = Arc::new(Config {
+    let stop = Arc::new(Stop::new());
+    let echo = Arc::new(Echo {
         prefix: cli.prefix.as_bytes().to_vec(),
         max_line: cli.max_line,
-        max_clients: cli.max_clients as usize,
         idle: (!cli.idle_timeout.is_zero()).then_some(cli.idle_timeout),
+        lines: AtomicU64::new(0),
+        datagrams: AtomicU64::new(0),
+        stop: Arc::clone(&stop),
     });
-    common::shutdown::on_interrupt(finish_in_flight);
+    let clients = Arc::new(Clients::new(cli.max_clients as usize));
+    {
+        let (echo, clients) = (Arc::clone(&echo), Arc::clone(&clients));
+        common::shutdown::on_interrupt(move || echo.last_words(&clients));
+    }
 
-    let mut threads = Vec::new();
+    // The ready lines in the order of the command line.
+    let (mut listeners, mut sockets) = (Vec::new(), Vec::new());
     for b in bound {
-        let config = Arc::clone(&config);
-        let t = match b {
+        match b {
             Bound::Stream(listener) => {
                 listener.announce();
-                let name = format!("accept {}", listener.address());
-                thread::Builder::new()
-                    .name(name)
-                    .spawn(move || accept_loop(&listener, &config))?
+                listeners.push(listener);
             }
             Bound::Datagram(socket, addr) => {
                 transport::announce(&addr);
-                thread::Builder::new()
-                    .name(format!("answer {addr}"))
-                    .spawn(move || datagram_loop(&socket, &addr, &config))?
+                sockets.push((socket, addr));
             }
-        };
-        threads.push(t);
+        }
+    }
+    let mut threads = serve::spawn_accept_loops("server", listeners, &echo, &clients, &stop)?;
+    for (socket, addr) in sockets {
+        let echo = Arc::clone(&echo);
+        threads.push(
+            thread::Builder::new()
+                .name(format!("answer {addr}"))
+                .spawn(move || echo.datagram_loop(&socket, &addr))?,
+        );
     }
     // The loops run until Ctrl-C ends the process.
     for t in threads {
@@ -112,136 +103,218 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ctrl-C's last words: stop accepting, let the replies in flight go out, print totals.
-fn finish_in_flight() {
-    STATE.stopping.store(true, Ordering::SeqCst);
-    let deadline = Instant::now() + FINISH_IN_FLIGHT;
-    while STATE.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(2));
-    }
-    let accepted = STATE.accepted.load(Ordering::Relaxed);
-    let refused = STATE.refused.load(Ordering::Relaxed);
-    eprintln!(
-        "server: totals: clients served {}, refused {refused}, lines answered {}, datagrams answered {}, still connected {}",
-        accepted.saturating_sub(refused),
-        STATE.lines.load(Ordering::Relaxed),
-        STATE.datagrams.load(Ordering::Relaxed),
-        STATE.connected.load(Ordering::Relaxed),
-    );
-    let cut = STATE.in_flight.load(Ordering::SeqCst);
-    if cut > 0 {
-        eprintln!("server: {cut} clients were not reading their replies; exiting anyway");
-    }
-}
-
-/// A batch of replies being written. Ctrl-C waits until none is left.
-struct InFlight;
-
-impl InFlight {
-    /// `None` once Ctrl-C has come: no new replies then.
-    fn start() -> Option<InFlight> {
-        STATE.in_flight.fetch_add(1, Ordering::SeqCst);
-        if STATE.stopping.load(Ordering::SeqCst) {
-            STATE.in_flight.fetch_sub(1, Ordering::SeqCst);
-            return None;
+impl Echo {
+    /// Ctrl-C's last words: stop accepting, let the replies in flight go out, print totals.
+    fn last_words(&self, clients: &Clients) {
+        let cut = self.stop.finish_in_flight(FINISH_IN_FLIGHT);
+        eprintln!(
+            "server: totals: clients served {}, refused {}, lines answered {}, datagrams answered {}, still connected {}",
+            clients.served(),
+            clients.refused(),
+            self.lines.load(Ordering::Relaxed),
+            self.datagrams.load(Ordering::Relaxed),
+            clients.connected(),
+        );
+        if cut > 0 {
+            eprintln!("server: {cut} clients were not reading their replies; exiting anyway");
         }
-        Some(InFlight)
     }
-}
 
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        STATE.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Accepts clients on one address until the process ends.
-fn accept_loop(listener: &Listener, config: &Arc<Config>) {
-    loop {
-        let conn = match listener.accept() {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Out of file descriptors, say: keep serving the clients we have, retry soon.
-                eprintln!(
-                    "server: error: cannot accept on {}: {e}",
-                    listener.address()
-                );
-                thread::sleep(Duration::from_millis(100));
-                continue;
+    /// Answers one client's lines until it leaves, then logs how it went.
+    fn serve_client(&self, conn: Conn, who: &Client<'_>) {
+        let (rx, tx) = conn.split();
+        let mut lines = 0u64;
+        let ending = match set_idle_timeout(&rx, &tx, self.idle) {
+            Ok(()) => {
+                let mut reader = LineReader::new(rx, self.max_line);
+                let mut out = BufWriter::with_capacity(OUT_BUF, tx);
+                let ending = self.converse(&mut reader, &mut out, &mut lines);
+                let tx = match out.into_inner() {
+                    Ok(tx) => tx,
+                    Err(e) => e.into_inner().into_parts().0,
+                };
+                let rx = reader.into_inner();
+                match &ending {
+                    Ending::TooLong(limit) => farewell(
+                        rx,
+                        tx,
+                        &format!(
+                            "line longer than {} (--max-line); closing the connection",
+                            show_bytes(*limit as u64)
+                        ),
+                    ),
+                    Ending::Idle(t) => farewell(
+                        rx,
+                        tx,
+                        &format!(
+                            "nothing received for {} (--idle-timeout); closing the connection",
+                            show_duration(*t)
+                        ),
+                    ),
+                    _ => {}
+                }
+                ending
             }
+            Err(e) => Ending::Lost(e),
         };
-        if STATE.stopping.load(Ordering::SeqCst) {
-            continue; // Ctrl-C: no new clients; dropping the connection closes it
+        let left = who.connected().saturating_sub(1);
+        let said = match ending {
+            Ending::Left => format!("left after {}", count(lines, "line")),
+            Ending::TooLong(limit) => format!(
+                "sent a line longer than {} (--max-line); told so and disconnected after {}",
+                show_bytes(limit as u64),
+                count(lines, "line")
+            ),
+            Ending::Idle(t) => format!(
+                "sent nothing for {} (--idle-timeout); told so and disconnected after {}",
+                show_duration(t),
+                count(lines, "line")
+            ),
+            Ending::NotReading(t) => format!(
+                "read no replies for {} (--idle-timeout); disconnected after {}",
+                show_duration(t),
+                count(lines, "line")
+            ),
+            Ending::Lost(e) => format!("lost after {}: {e}", count(lines, "line")),
+            Ending::Stopping => return,
+        };
+        eprintln!(
+            "server: client {} {said} ({}; {left} connected)",
+            who.id, who.whence
+        );
+    }
+
+    /// The conversation: a reply for every line, in batches (replies to lines that arrived
+    /// together go out in one write).
+    fn converse(
+        &self,
+        reader: &mut LineReader<RecvHalf>,
+        out: &mut BufWriter<SendHalf>,
+        lines: &mut u64,
+    ) -> Ending {
+        let mut batch: Option<InFlight<'_>> = None;
+        loop {
+            match reader.next_line() {
+                Ok(Some(line)) => {
+                    if batch.is_none() {
+                        batch = self.stop.start();
+                        if batch.is_none() {
+                            return Ending::Stopping;
+                        }
+                    }
+                    if let Err(e) = echo::write_reply(out, &self.prefix, line) {
+                        return self.write_failed(e);
+                    }
+                    *lines += 1;
+                    self.lines.fetch_add(1, Ordering::Relaxed);
+                    if !reader.has_line() {
+                        if let Err(e) = out.flush() {
+                            return self.write_failed(e);
+                        }
+                        batch = None;
+                    }
+                }
+                Ok(None) => {
+                    return match out.flush() {
+                        Ok(()) => Ending::Left,
+                        Err(e) => self.write_failed(e),
+                    };
+                }
+                Err(LineError::TooLong { limit }) => {
+                    // The replies to the lines before it are still owed.
+                    let _ = out.flush();
+                    return Ending::TooLong(limit);
+                }
+                Err(LineError::TimedOut) => {
+                    return Ending::Idle(self.idle.unwrap_or_default());
+                }
+                Err(LineError::Io(e)) => return Ending::Lost(e),
+            }
         }
-        let id = STATE.accepted.fetch_add(1, Ordering::Relaxed) + 1;
-        let who = Who::new(id, &conn, listener.address());
-        let before = STATE.connected.fetch_add(1, Ordering::SeqCst);
-        if before >= config.max_clients {
-            STATE.connected.fetch_sub(1, Ordering::SeqCst);
-            STATE.refused.fetch_add(1, Ordering::Relaxed);
-            let why = format!(
-                "busy: the server has its maximum of {0} clients (--max-clients {0}); try again later",
-                config.max_clients
-            );
-            eprintln!("server: {} refused: {why}", who.full());
-            refuse(conn, why);
-            continue;
+    }
+
+    /// A reply could not be written: the client stopped reading (the write timed out), or went.
+    fn write_failed(&self, e: io::Error) -> Ending {
+        match self.idle {
+            Some(t) if echo::is_timeout(&e) => Ending::NotReading(t),
+            _ => Ending::Lost(e),
         }
+    }
+
+    /// Answers every datagram on one `udp:` address, to its sender, until the process ends.
+    fn datagram_loop(&self, socket: &UdpSocket, addr: &Address) {
+        let mut buf = vec![0u8; DATAGRAM_BUF];
+        let mut reply = Vec::with_capacity(DATAGRAM_BUF + self.prefix.len());
+        loop {
+            let (n, from) = match socket.recv_from(&mut buf) {
+                Ok(got) => got,
+                // Windows reports an earlier reply's "port unreachable" here; nothing to do.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    eprintln!("server: error: cannot receive on {addr}: {e}");
+                    thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            let Some(_answering) = self.stop.start() else {
+                continue; // Ctrl-C: no new replies
+            };
+            reply.clear();
+            let datagram = &buf[..n];
+            if echo::content(datagram).len() > self.max_line {
+                reply.extend_from_slice(&echo::notice(&format!(
+                    "datagram longer than {} (--max-line)",
+                    show_bytes(self.max_line as u64)
+                )));
+            } else {
+                reply.extend_from_slice(&self.prefix);
+                reply.extend_from_slice(datagram);
+            }
+            match socket.send_to(&reply, from) {
+                Ok(_) => {
+                    self.datagrams.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => eprintln!("server: cannot answer a datagram from {from} on {addr}: {e}"),
+            }
+        }
+    }
+}
+
+impl Service for Echo {
+    fn serve(&self, conn: Conn, client: &Client<'_>) {
         eprintln!(
             "server: {} connected ({} connected)",
-            who.full(),
-            before + 1
+            client.describe(),
+            client.connected()
         );
-        let config = Arc::clone(config);
-        let spawned = thread::Builder::new()
-            .name(format!("client {id}"))
-            .spawn(move || serve_client(conn, &who, &config));
-        if let Err(e) = spawned {
-            STATE.connected.fetch_sub(1, Ordering::SeqCst);
-            eprintln!("server: error: client {id} dropped: cannot start a thread: {e}");
+        self.serve_client(conn, client);
+    }
+
+    /// Sends a refused client its notice. The farewell takes a thread for up to
+    /// [`echo::FAREWELL_DRAIN`]; past [`MAX_REFUSING`] at once (a flood of connections),
+    /// the notice is written at once and the connection dropped.
+    fn refuse(&self, conn: Conn, why: String) {
+        static REFUSING: AtomicUsize = AtomicUsize::new(0);
+        let (rx, mut tx) = conn.split();
+        if REFUSING.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING {
+            REFUSING.fetch_sub(1, Ordering::SeqCst);
+            let _ = tx.write_all(&echo::notice(&why));
+            return;
         }
-    }
-}
-
-/// Sends a refused client its notice. The farewell takes a thread for up to
-/// [`echo::FAREWELL_DRAIN`]; past [`MAX_REFUSING`] at once (a flood of connections), the
-/// notice is written at once and the connection dropped.
-fn refuse(conn: Conn, why: String) {
-    static REFUSING: AtomicUsize = AtomicUsize::new(0);
-    let (rx, mut tx) = conn.split();
-    if REFUSING.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING {
-        REFUSING.fetch_sub(1, Ordering::SeqCst);
-        let _ = tx.write_all(&echo::notice(&why));
-        return;
-    }
-    let spawned = thread::Builder::new().name("refuse".into()).spawn(move || {
-        farewell(rx, tx, &why);
-        REFUSING.fetch_sub(1, Ordering::SeqCst);
-    });
-    if spawned.is_err() {
-        REFUSING.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// A client, for log lines: its number and where it came from.
-struct Who {
-    id: u64,
-    whence: String,
-}
-
-impl Who {
-    fn new(id: u64, conn: &Conn, listening: &Address) -> Who {
-        // Unix and local sockets have no peer address: name the address it came in on.
-        let whence = if conn.peer() == listening.to_string() {
-            format!("on {}", conn.peer())
-        } else {
-            format!("from {}", conn.peer())
-        };
-        Who { id, whence }
-    }
-
-    fn full(&self) -> String {
-        format!("client {} {}", self.id, self.whence)
+        let spawned = thread::Builder::new().name("refuse".into()).spawn(move || {
+            farewell(rx, tx, &why);
+            REFUSING.fetch_sub(1, Ordering::SeqCst);
+        });
+        if spawned.is_err() {
+            REFUSING.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -258,70 +331,6 @@ enum Ending {
     Stopping,
 }
 
-/// Answers one client's lines until it leaves, then logs how it went.
-fn serve_client(conn: Conn, who: &Who, config: &Config) {
-    let (rx, tx) = conn.split();
-    let mut lines = 0u64;
-    let ending = match set_idle_timeout(&rx, &tx, config.idle) {
-        Ok(()) => {
-            let mut reader = LineReader::new(rx, config.max_line);
-            let mut out = BufWriter::with_capacity(OUT_BUF, tx);
-            let ending = converse(&mut reader, &mut out, config, &mut lines);
-            let tx = match out.into_inner() {
-                Ok(tx) => tx,
-                Err(e) => e.into_inner().into_parts().0,
-            };
-            let rx = reader.into_inner();
-            match &ending {
-                Ending::TooLong(limit) => farewell(
-                    rx,
-                    tx,
-                    &format!(
-                        "line longer than {} (--max-line); closing the connection",
-                        show_bytes(*limit as u64)
-                    ),
-                ),
-                Ending::Idle(t) => farewell(
-                    rx,
-                    tx,
-                    &format!(
-                        "nothing received for {} (--idle-timeout); closing the connection",
-                        show_duration(*t)
-                    ),
-                ),
-                _ => {}
-            }
-            ending
-        }
-        Err(e) => Ending::Lost(e),
-    };
-    let left = STATE.connected.fetch_sub(1, Ordering::SeqCst) - 1;
-    let said = match ending {
-        Ending::Left => format!("left after {}", lines_(lines)),
-        Ending::TooLong(limit) => format!(
-            "sent a line longer than {} (--max-line); told so and disconnected after {}",
-            show_bytes(limit as u64),
-            lines_(lines)
-        ),
-        Ending::Idle(t) => format!(
-            "sent nothing for {} (--idle-timeout); told so and disconnected after {}",
-            show_duration(t),
-            lines_(lines)
-        ),
-        Ending::NotReading(t) => format!(
-            "read no replies for {} (--idle-timeout); disconnected after {}",
-            show_duration(t),
-            lines_(lines)
-        ),
-        Ending::Lost(e) => format!("lost after {}: {e}", lines_(lines)),
-        Ending::Stopping => return,
-    };
-    eprintln!(
-        "server: client {} {said} ({}; {left} connected)",
-        who.id, who.whence
-    );
-}
-
 /// Bounds how long a read or a write may wait, for `--idle-timeout`: a client that sends
 /// nothing, or stops reading its replies, for that long is disconnected. Windows named pipes
 /// have no timeouts: a `local:` client there is served without one.
@@ -335,72 +344,6 @@ fn set_idle_timeout(rx: &RecvHalf, tx: &SendHalf, idle: Option<Duration>) -> io:
     {
         Err(e) if e.kind() == io::ErrorKind::Unsupported => Ok(()),
         other => other,
-    }
-}
-
-/// "1 line", "2 lines".
-fn lines_(n: u64) -> String {
-    if n == 1 {
-        "1 line".into()
-    } else {
-        format!("{n} lines")
-    }
-}
-
-/// The conversation: a reply for every line, in batches (replies to lines that arrived
-/// together go out in one write).
-fn converse(
-    reader: &mut LineReader<RecvHalf>,
-    out: &mut BufWriter<SendHalf>,
-    config: &Config,
-    lines: &mut u64,
-) -> Ending {
-    let mut batch: Option<InFlight> = None;
-    loop {
-        match reader.next_line() {
-            Ok(Some(line)) => {
-                if batch.is_none() {
-                    batch = InFlight::start();
-                    if batch.is_none() {
-                        return Ending::Stopping;
-                    }
-                }
-                if let Err(e) = echo::write_reply(out, &config.prefix, line) {
-                    return write_failed(e, config);
-                }
-                *lines += 1;
-                STATE.lines.fetch_add(1, Ordering::Relaxed);
-                if !reader.has_line() {
-                    if let Err(e) = out.flush() {
-                        return write_failed(e, config);
-                    }
-                    batch = None;
-                }
-            }
-            Ok(None) => {
-                return match out.flush() {
-                    Ok(()) => Ending::Left,
-                    Err(e) => write_failed(e, config),
-                };
-            }
-            Err(LineError::TooLong { limit }) => {
-                // The replies to the lines before it are still owed.
-                let _ = out.flush();
-                return Ending::TooLong(limit);
-            }
-            Err(LineError::TimedOut) => {
-                return Ending::Idle(config.idle.unwrap_or_default());
-            }
-            Err(LineError::Io(e)) => return Ending::Lost(e),
-        }
-    }
-}
-
-/// A reply could not be written: the client stopped reading (the write timed out), or went.
-fn write_failed(e: io::Error, config: &Config) -> Ending {
-    match config.idle {
-        Some(t) if echo::is_timeout(&e) => Ending::NotReading(t),
-        _ => Ending::Lost(e),
     }
 }
 
@@ -423,51 +366,6 @@ fn farewell(mut rx: RecvHalf, mut tx: SendHalf, why: &str) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return,
-        }
-    }
-}
-
-/// Answers every datagram on one `udp:` address, to its sender, until the process ends.
-fn datagram_loop(socket: &UdpSocket, addr: &Address, config: &Config) {
-    let mut buf = vec![0u8; DATAGRAM_BUF];
-    let mut reply = Vec::with_capacity(DATAGRAM_BUF + config.prefix.len());
-    loop {
-        let (n, from) = match socket.recv_from(&mut buf) {
-            Ok(got) => got,
-            // Windows reports an earlier reply's "port unreachable" here; nothing to do.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => {
-                eprintln!("server: error: cannot receive on {addr}: {e}");
-                thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
-        let Some(_answering) = InFlight::start() else {
-            continue; // Ctrl-C: no new replies
-        };
-        reply.clear();
-        let datagram = &buf[..n];
-        if echo::content(datagram).len() > config.max_line {
-            reply.extend_from_slice(&echo::notice(&format!(
-                "datagram longer than {} (--max-line)",
-                show_bytes(config.max_line as u64)
-            )));
-        } else {
-            reply.extend_from_slice(&config.prefix);
-            reply.extend_from_slice(datagram);
-        }
-        match socket.send_to(&reply, from) {
-            Ok(_) => {
-                STATE.datagrams.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => eprintln!("server: cannot answer a datagram from {from} on {addr}: {e}"),
         }
     }
 }
