@@ -140,7 +140,23 @@ impl<R: Read> FrameReader<R> {
     /// returns the part it plays.
     pub fn read_greeting(&mut self, accept: &[Role]) -> Result<Role, WireError> {
         let mut g = [0u8; GREETING_LEN];
-        let got = read_full(&mut self.inner, &mut g)?;
+        // Byte by byte as they come, so that a stranger whose first bytes already differ
+        // (an echo client's "hello\n") is told at once, not after the greeting timeout.
+        let mut got = 0;
+        while got < GREETING_LEN {
+            let n = read_full(&mut self.inner, &mut g[got..=got])?;
+            if n == 0 {
+                break;
+            }
+            got += 1;
+            if got <= MAGIC.len() && g[got - 1] != MAGIC[got - 1] {
+                // Show what else is already here, for the error message.
+                let more = self.inner.buffer().len().min(GREETING_LEN - got);
+                g[got..got + more].copy_from_slice(&self.inner.buffer()[..more]);
+                got += more;
+                break;
+            }
+        }
         if got == 0 {
             return Err(WireError::Cut {
                 during: "before anything arrived",
