@@ -30,8 +30,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         (Some(n), message) => round_trips(peer, n, message.as_deref().unwrap_or(DEFAULT_MESSAGE)),
         (None, Some(message)) => {
             let line = format!("{message}\n");
+            let addr = peer.address().clone();
             let reply = peer.exchange(line.as_bytes())?;
             refused(reply, line.as_bytes())?;
+            not_an_echo(reply, line.as_bytes(), &addr)?;
             let mut out = io::stdout().lock();
             out.write_all(reply)?;
             out.flush()?;
@@ -88,6 +90,24 @@ fn refused(reply: &[u8], line: &[u8]) -> Result<()> {
         Some(why) => Err(format!("the server says: {why}").into()),
         None => Ok(()),
     }
+}
+
+/// Fails if `reply` does not end with the line sent: whatever answered is not an echo
+/// server (a baozi-ipc broker or consumer answers with its binary greeting, say).
+fn not_an_echo(reply: &[u8], line: &[u8], addr: &Address) -> Result<()> {
+    if echo::is_echo_of(reply, line) {
+        return Ok(());
+    }
+    let shown: String = String::from_utf8_lossy(&reply[..reply.len().min(40)])
+        .chars()
+        .flat_map(char::escape_default)
+        .collect();
+    let hint = if reply.starts_with(b"BAOZIIPC") {
+        " (a baozi-ipc greeting: that is a broker, producer or consumer, not an echo server)"
+    } else {
+        ""
+    };
+    Err(format!("{addr} answered \"{shown}\", which is not an echo of the line sent{hint}").into())
 }
 
 /// Every line of stdin, each answered before the next goes.
