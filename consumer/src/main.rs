@@ -15,6 +15,7 @@
 //! Terminal 3:  cargo run -p producer -- --name p2
 //! ```
 
+mod queue;
 mod receive;
 
 use clap::Parser;
@@ -22,9 +23,11 @@ use common::cli::Endpoint;
 use common::units::{DurationRange, parse_duration_range};
 use std::process::ExitCode;
 
-/// Receives baozi (steamed buns) from producers and prints one line for each.
+/// Receives baozi (steamed buns) from producers, or from a broker's queue, and prints one
+/// line for each.
 ///
-/// A stream ends well only with the producer's end frame, whose count must match what
+/// From a broker (see `broker --help`), each item is acknowledged after it is eaten, and
+/// the consumer ends when the broker says the run is over. From a producer, a stream ends well only with the producer's end frame, whose count must match what
 /// arrived; a stream that stops without one (a killed producer) is reported with the
 /// number of items that did arrive, and the exit code is non-zero. A summary (items,
 /// bytes, seconds, items/s) goes to stderr.
@@ -51,6 +54,18 @@ struct Cli {
     #[arg(long, default_value = "0", value_name = "RANGE", value_parser = parse_duration_range)]
     eat: DurationRange,
 
+    /// From a broker's queue: at most N items leased to this consumer at once (handed
+    /// out, not yet acknowledged). Small keeps the work spread over consumers; larger
+    /// moves more per round trip.
+    #[arg(long, default_value_t = 64, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    prefetch: u32,
+
+    /// Test-only: die at once, without acknowledging, on receiving baozi SEQ (a poison
+    /// item: the broker gives it to the next consumer until --max-deliveries).
+    #[arg(long, hide = true, value_name = "SEQ")]
+    die_on: Option<u64>,
+
     /// With -l: accept N producers at once, and finish after all N have ended.
     #[arg(long, default_value_t = 1, value_name = "N", requires = "listen",
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -61,7 +76,8 @@ const EXAMPLES: &str = "\
 Examples:
   consumer -l & producer                       # over local:baozi (start order does not matter)
   producer stdio | consumer stdio              # over a shell pipe
-  consumer -l tcp:127.0.0.1:9000 --producers 3 -q --expect 30";
+  consumer -l tcp:127.0.0.1:9000 --producers 3 -q --expect 30
+  consumer local:baozi-queue --eat 1s..3s      # from a broker's queue, the tutorial's pace";
 
 fn main() -> ExitCode {
     common::cli::main("consumer", || receive::run(&Cli::parse()))

@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Items received so far by all streams, for the Ctrl-C message.
-static RECEIVED: AtomicU64 = AtomicU64::new(0);
+pub static RECEIVED: AtomicU64 = AtomicU64::new(0);
 
 /// Print output in chunks of about this size when items arrive faster than a terminal.
-const OUT_CHUNK: usize = 32 << 10;
+pub const OUT_CHUNK: usize = 32 << 10;
 
 pub fn run(cli: &Cli) -> Result<ExitCode> {
     if cli.endpoint.address == Address::Stdio && std::io::stdin().is_terminal() {
@@ -36,9 +36,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         );
     });
     let show = Show {
+        name: cli.name.clone(),
         who: Paint::stdout().role(Role::Consumer, &cli.name),
         quiet: cli.quiet,
         eat: cli.eat,
+        prefetch: cli.prefetch,
+        die_on: cli.die_on,
     };
 
     let (started, results) = if cli.producers > 1 {
@@ -48,10 +51,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         let started = Instant::now();
         let results = std::thread::scope(|s| {
             let show = &show;
-            let mut workers = vec![s.spawn(move || eat(first, show))];
+            let mut workers = vec![s.spawn(move || eat(first, &[Role::Producer], show))];
             for _ in 1..cli.producers {
                 match listener.accept() {
-                    Ok(conn) => workers.push(s.spawn(move || eat(conn, show))),
+                    Ok(conn) => workers.push(s.spawn(move || eat(conn, &[Role::Producer], show))),
                     Err(e) => workers.push(s.spawn(move || (Tally::default(), Err(e.into())))),
                 }
             }
@@ -68,7 +71,13 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     } else {
         let conn = cli.endpoint.open_one(&cli.name)?;
         let started = Instant::now();
-        (started, vec![eat(conn, &show)])
+        // Listening, only producers come; connecting, we may reach a producer or a broker.
+        let accept: &[Role] = if cli.endpoint.listen {
+            &[Role::Producer]
+        } else {
+            &[Role::Producer, Role::Broker]
+        };
+        (started, vec![eat(conn, accept, &show)])
     };
 
     let mut total = Tally::default();
@@ -114,11 +123,17 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
 
 /// How to eat and print items.
 pub struct Show {
+    /// This consumer's name, as typed.
+    pub name: String,
     /// This consumer's name, coloured for stdout.
     pub who: String,
     pub quiet: bool,
     /// The pause that simulates eating each item (`--eat`).
     pub eat: common::units::DurationRange,
+    /// The queue: at most this many items leased at once (`--prefetch`).
+    pub prefetch: u32,
+    /// Test-only: die on receiving the item with this number (`--die-on`).
+    pub die_on: Option<u64>,
 }
 
 #[derive(Default)]
@@ -128,16 +143,22 @@ pub struct Tally {
 }
 
 /// Receives one whole stream. Returns what arrived even when the stream failed.
-fn eat(conn: Conn, show: &Show) -> (Tally, Result<()>) {
+fn eat(conn: Conn, accept: &[Role], show: &Show) -> (Tally, Result<()>) {
     let peer = conn.peer().to_owned();
     let mut tally = Tally::default();
-    let result = eat_stream(conn, show, &mut tally).map_err(|e| format!("{peer}: {e}").into());
+    let result =
+        eat_from(conn, accept, show, &mut tally).map_err(|e| format!("{peer}: {e}").into());
     (tally, result)
 }
 
-fn eat_stream(conn: Conn, show: &Show, tally: &mut Tally) -> Result<()> {
-    let session = wire::handshake(conn, Role::Consumer, &[Role::Producer])?;
-    stream_from(session, show, tally)
+/// The handshake, then the pipe (a producer's stream) or the queue (a broker).
+fn eat_from(conn: Conn, accept: &[Role], show: &Show, tally: &mut Tally) -> Result<()> {
+    let session = wire::handshake(conn, Role::Consumer, accept)?;
+    if session.peer == Role::Broker {
+        crate::queue::take_from(session, show, tally)
+    } else {
+        stream_from(session, show, tally)
+    }
 }
 
 /// The pipe: one producer's stream, after the handshake.

@@ -1,0 +1,472 @@
+//! The broker's glue: [`common::serve`] accepts, [`wire::handshake`] tells producers,
+//! consumers and observers apart, and each connection's thread feeds the pure
+//! [`Queue`] under one lock. Nothing here decides what happens to an item: `queue.rs` does.
+//!
+//! Each conversation is lockstep, so it works on Windows named pipes: a producer's thread
+//! only reads (then writes one receipt); a consumer's thread reads a request, then writes
+//! one reply; an observer's thread writes one status.
+
+use crate::Cli;
+use crate::queue::{Config, ConsumerId, Dead, ProducerId, Queue, Stream};
+use common::cli::{Result, say_waiting};
+use common::msg::queue::{Reply, Request, Status};
+use common::msg::stream::Frame;
+use common::serve::{self, Client, Clients, Service};
+use common::shutdown::Stop;
+use common::transport::{self, Conn};
+use common::units::count;
+use common::wire::{self, Role, Session};
+use std::process::ExitCode;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// A consumer waiting for items is answered `Idle` after this long, and its next request
+/// shows that it is still there (a dead one's connection then reads as closed).
+const IDLE_PROBE: Duration = Duration::from_millis(250);
+/// At most this many items in one reply, and in one batch taken in from a producer.
+const MAX_BATCH: usize = 1024;
+/// On Ctrl-C, how long to wait for waiting consumers to be told before exiting anyway.
+const FINISH_IN_FLIGHT: Duration = Duration::from_millis(500);
+/// After the end of the run, how long to wait for every client to hear it and leave.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// What the connection threads share, under one lock.
+struct State {
+    queue: Queue,
+    /// Consumer threads between reading a request and writing its reply.
+    answering: usize,
+    /// Ctrl-C: reply `Stopping`, take nothing more in.
+    stopping: bool,
+}
+
+struct Broker {
+    state: Mutex<State>,
+    /// Rung on every change of the queue: items put or taken, acknowledgements, a
+    /// consumer gone, a producer ended, the stop.
+    changed: Condvar,
+    quiet: bool,
+    max_deliveries: u32,
+    /// Raised by Ctrl-C: the accept loops take no new clients.
+    stop: Arc<Stop>,
+}
+
+pub fn run(cli: &Cli) -> Result<ExitCode> {
+    if cli.status {
+        return status(cli);
+    }
+    // Bind everything before announcing anything: a bad address fails the whole start.
+    let listeners = cli
+        .addresses
+        .iter()
+        .map(transport::listen)
+        .collect::<Result<Vec<_>, _>>()?;
+    let stop = Arc::new(Stop::new());
+    let broker = Arc::new(Broker {
+        state: Mutex::new(State {
+            queue: Queue::new(Config {
+                capacity: usize::try_from(cli.capacity)?,
+                max_deliveries: cli.max_deliveries,
+                producers: cli.producers,
+            }),
+            answering: 0,
+            stopping: false,
+        }),
+        changed: Condvar::new(),
+        quiet: cli.quiet,
+        max_deliveries: cli.max_deliveries,
+        stop: Arc::clone(&stop),
+    });
+    let clients = Arc::new(Clients::new(cli.max_clients as usize));
+    {
+        let broker = Arc::clone(&broker);
+        common::shutdown::on_interrupt(move || broker.last_words());
+    }
+    for l in &listeners {
+        l.announce();
+    }
+    let threads = serve::spawn_accept_loops("broker", listeners, &broker, &clients, &stop)?;
+    if cli.producers == 0 {
+        // Serves until Ctrl-C ends the process.
+        for t in threads {
+            t.join().map_err(|_| "a listening thread panicked")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    broker.wait_until_finished();
+    stop.raise();
+    // Every consumer hears the end with its next reply; then its thread leaves.
+    let deadline = Instant::now() + DRAIN;
+    while clients.connected() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let totals = broker.lock().queue.totals();
+    eprintln!("broker: {}", report(&totals));
+    let cut = totals
+        .producers
+        .iter()
+        .filter(|p| p.3 == Stream::Cut)
+        .count();
+    match (totals.dead.len(), cut) {
+        (0, 0) => Ok(ExitCode::SUCCESS),
+        (dead, cut) => Err(format!(
+            "the run ended with {} set aside (after --max-deliveries {}) and {} cut short",
+            count(dead as u64, "dead item"),
+            broker.max_deliveries,
+            count(cut as u64, "producer"),
+        )
+        .into()),
+    }
+}
+
+/// The final line: per producer, items sent; per consumer, items eaten; redelivered; dead.
+fn report(t: &crate::queue::Totals) -> String {
+    let producers: Vec<String> = t
+        .producers
+        .iter()
+        .map(|(name, _, put, stream)| match stream {
+            Stream::Cut => format!("{name} {put}, cut short"),
+            _ => format!("{name} {put}"),
+        })
+        .collect();
+    let consumers: Vec<String> = t
+        .consumers
+        .iter()
+        .map(|(name, _, eaten)| format!("{name} {eaten}"))
+        .collect();
+    format!(
+        "totals: received {} from {} ({}); eaten {} by {} ({}); redelivered {}; dead {}",
+        t.status.received,
+        count(t.producers.len() as u64, "producer"),
+        producers.join(", "),
+        t.status.acknowledged,
+        count(t.consumers.len() as u64, "consumer"),
+        consumers.join(", "),
+        t.status.redelivered,
+        t.status.dead,
+    )
+}
+
+impl Broker {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed
+            .wait(st)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn log(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("broker: {line}");
+        }
+    }
+
+    fn wait_until_finished(&self) {
+        let mut st = self.lock();
+        while !st.queue.is_finished() {
+            st = self.wait(st);
+        }
+    }
+
+    /// Ctrl-C's last words: tell the waiting consumers, take nothing more in, print the
+    /// numbers so far.
+    fn last_words(&self) {
+        self.stop.raise();
+        let mut st = self.lock();
+        st.stopping = true;
+        self.changed.notify_all();
+        let deadline = Instant::now() + FINISH_IN_FLIGHT;
+        while st.answering > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st = self
+                .changed
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        eprintln!(
+            "broker: {} (stopped before the end)",
+            report(&st.queue.totals())
+        );
+    }
+
+    /// A producer's stream: every item into the queue, waiting for room; then its receipt.
+    fn take_in(&self, mut s: Session, client: &Client<'_>) {
+        let (name, pid) = match s.rx.next_frame::<Frame>() {
+            Ok(Some(Frame::Hello { name, pid })) => (name, pid),
+            other => return self.refused(client, "producer", &first_frame(other)),
+        };
+        let joined = self.lock().queue.join_producer(&name, pid);
+        let id = match joined {
+            Ok(id) => id,
+            Err(e) => return self.refused(client, &format!("producer {name}"), &e.to_string()),
+        };
+        self.log(&format!(
+            "producer {name} (pid {pid}) joined {}",
+            client.whence
+        ));
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut next_seq = 0u64;
+        let ending = loop {
+            // One frame (it may block), then whatever is already buffered: one lock a batch.
+            let mut frame = s.rx.next_frame::<Frame>();
+            let last = loop {
+                match frame {
+                    Ok(Some(Frame::Baozi { seq, payload })) if seq == next_seq => {
+                        next_seq += 1;
+                        batch.push((seq, payload));
+                    }
+                    other => break Some(other),
+                }
+                if batch.len() >= MAX_BATCH || !s.rx.has_buffered() {
+                    break None;
+                }
+                frame = s.rx.next_frame::<Frame>();
+            };
+            if !batch.is_empty() && !self.put_all(id, &mut batch) {
+                return; // Ctrl-C: the process is exiting
+            }
+            match last {
+                None => {}
+                Some(Ok(Some(Frame::End { count }))) => break Ok(count),
+                Some(Ok(Some(Frame::Baozi { seq, .. }))) => {
+                    break Err(format!(
+                        "baozi {seq} arrived where {next_seq} was expected (lost or reordered)"
+                    ));
+                }
+                Some(Ok(Some(other))) => break Err(format!("it sent {other:?} among its items")),
+                Some(Ok(None)) => break Err("it went away without an end (killed?)".into()),
+                Some(Err(e)) => break Err(e.to_string()),
+            }
+        };
+        let mut st = self.lock();
+        let put = st.queue.put_by(id);
+        let ended = match ending {
+            Ok(count) => st.queue.end_producer(id, count).map_err(|e| e.to_string()),
+            Err(why) => {
+                st.queue.cut_producer(id);
+                Err(why)
+            }
+        };
+        self.changed.notify_all();
+        drop(st);
+        match ended {
+            Ok(()) => {
+                self.log(&format!(
+                    "producer {name} ended after {}",
+                    count(put, "item")
+                ));
+                // It waits for this receipt; if it has gone, so be it.
+                let _ =
+                    s.tx.send(&Frame::Receipt { received: put })
+                        .and_then(|()| s.tx.flush());
+            }
+            Err(why) => eprintln!(
+                "broker: producer {name} cut short after {}: {why}; what it sent stays queued",
+                count(put, "item")
+            ),
+        }
+    }
+
+    /// Puts a batch, waiting for room as needed. `false` once stopping.
+    fn put_all(&self, id: ProducerId, batch: &mut Vec<(u64, Vec<u8>)>) -> bool {
+        let mut st = self.lock();
+        for (seq, payload) in batch.drain(..) {
+            while !st.queue.has_room() {
+                if st.stopping {
+                    return false;
+                }
+                st = self.wait(st);
+            }
+            st.queue.put(id, seq, payload);
+        }
+        self.changed.notify_all();
+        true
+    }
+
+    /// A consumer's conversation: its requests, each answered with one reply.
+    fn hand_out(&self, mut s: Session, client: &Client<'_>) {
+        let (name, pid) = match s.rx.next_frame::<Request>() {
+            Ok(Some(Request::Hello { name, pid })) => (name, pid),
+            other => return self.refused(client, "consumer", &first_frame(other)),
+        };
+        let id = self.lock().queue.join_consumer(&name, pid);
+        self.log(&format!(
+            "consumer {name} (pid {pid}) joined {}",
+            client.whence
+        ));
+        let gone = loop {
+            let (ack, want) = match s.rx.next_frame::<Request>() {
+                Ok(Some(Request::Take { ack, want })) => (ack, want),
+                Ok(Some(other)) => break format!("it sent {other:?}"),
+                Ok(None) => break "it went away".into(),
+                Err(e) => break e.to_string(),
+            };
+            let reply = match self.next_reply(id, ack, want) {
+                Ok(reply) => reply,
+                Err(why) => break why,
+            };
+            let sent = s.tx.send(&reply).and_then(|()| s.tx.flush());
+            let mut st = self.lock();
+            st.answering -= 1;
+            self.changed.notify_all();
+            drop(st);
+            match (sent, &reply) {
+                (Err(e), _) => break format!("it went away ({e})"),
+                (Ok(()), &Reply::End { eaten }) => {
+                    self.log(&format!(
+                        "consumer {name} told the run is over, after eating {}",
+                        count(eaten, "item")
+                    ));
+                    // Its other request may still be on its way: answer it in kind, and
+                    // let the consumer close first, so that nothing it sends meets a
+                    // closed connection.
+                    while let Ok(Some(_)) = s.rx.next_frame::<Request>() {
+                        if s.tx.send(&reply).and_then(|()| s.tx.flush()).is_err() {
+                            break;
+                        }
+                    }
+                    return;
+                }
+                (Ok(()), Reply::Stopping) => return,
+                (Ok(()), _) => {}
+            }
+        };
+        let mut st = self.lock();
+        let held = st.queue.leased_by(id);
+        let (back, dead) = st.queue.consumer_gone(id);
+        self.changed.notify_all();
+        drop(st);
+        if held == 0 {
+            self.log(&format!("consumer {name} left: {gone}"));
+        } else {
+            eprintln!(
+                "broker: consumer {name} left holding {}: {gone}; {back} given back for redelivery",
+                count(held as u64, "unacknowledged item")
+            );
+        }
+        for d in dead {
+            self.report_dead(&d);
+        }
+    }
+
+    /// Acknowledges, then waits for what to answer: items, the end, `Idle`, `Stopping`.
+    /// Counts the consumer as answering; the caller uncounts it once the reply is written.
+    fn next_reply(&self, id: ConsumerId, ack: u64, want: u32) -> Result<Reply, String> {
+        let want = usize::try_from(want)
+            .unwrap_or(MAX_BATCH)
+            .clamp(1, MAX_BATCH);
+        let mut st = self.lock();
+        if st.queue.ack(id, ack).map_err(|e| e.to_string())? > 0 {
+            self.changed.notify_all();
+        }
+        st.answering += 1;
+        let started = Instant::now();
+        loop {
+            if st.stopping {
+                return Ok(Reply::Stopping);
+            }
+            let items = st.queue.take(id, want);
+            if !items.is_empty() {
+                self.changed.notify_all(); // room for producers
+                return Ok(Reply::Items(items));
+            }
+            if st.queue.is_finished() {
+                return Ok(Reply::End {
+                    eaten: st.queue.eaten_by(id),
+                });
+            }
+            // Nothing can come but given-back items, and it holds some: let it acknowledge.
+            if st.queue.producers_done() && st.queue.leased_by(id) > 0 {
+                return Ok(Reply::Idle);
+            }
+            let left = IDLE_PROBE.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Ok(Reply::Idle);
+            }
+            st = self
+                .changed
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    fn report_dead(&self, d: &Dead) {
+        eprintln!(
+            "broker: baozi {} from {} is dead: handed out {} (--max-deliveries {}), never acknowledged",
+            d.seq,
+            d.producer,
+            count(u64::from(d.deliveries), "time"),
+            self.max_deliveries
+        );
+    }
+
+    fn refused(&self, client: &Client<'_>, who: &str, why: &str) {
+        eprintln!("broker: {} ({who}) refused: {why}", client.describe());
+    }
+
+    fn observe(&self, mut s: Session) {
+        let status = self.lock().queue.status();
+        let _ = s.tx.send(&status).and_then(|()| s.tx.flush());
+    }
+}
+
+/// Why a conversation did not start with the expected hello.
+fn first_frame<M: std::fmt::Debug>(got: std::result::Result<Option<M>, wire::WireError>) -> String {
+    match got {
+        Ok(Some(other)) => format!("it began with {other:?} instead of its name"),
+        Ok(None) => "it left before saying its name".into(),
+        Err(e) => e.to_string(),
+    }
+}
+
+impl Service for Broker {
+    fn serve(&self, conn: Conn, client: &Client<'_>) {
+        let accept = [Role::Producer, Role::Consumer, Role::Observer];
+        match wire::handshake(conn, Role::Broker, &accept) {
+            Ok(s) if s.peer == Role::Producer => self.take_in(s, client),
+            Ok(s) if s.peer == Role::Consumer => self.hand_out(s, client),
+            Ok(s) => self.observe(s),
+            Err(e) => eprintln!("broker: {} refused: {e}", client.describe()),
+        }
+    }
+
+    /// Past --max-clients: closed at once (the client then says the broker went away).
+    fn refuse(&self, _conn: Conn, _why: String) {}
+}
+
+/// `broker --status`: one observer's look at a running broker.
+fn status(cli: &Cli) -> Result<ExitCode> {
+    let addr = cli.addresses.first().ok_or("--status needs an address")?;
+    let conn = transport::connect(addr, cli.wait, || say_waiting("broker", addr, cli.wait))?;
+    let mut s = wire::handshake(conn, Role::Observer, &[Role::Broker])?;
+    let st: Status =
+        s.rx.next_frame()?
+            .ok_or("the broker closed without giving its numbers")?;
+    let expected = if st.producers_expected > 0 {
+        format!(" of {} expected", st.producers_expected)
+    } else {
+        String::new()
+    };
+    println!(
+        "queued {} (capacity {}), leased {}, received {}, acknowledged {}, redelivered {}, dead {}; \
+         producers {} connected, {} ended{expected}; consumers {}",
+        st.queued,
+        st.capacity,
+        st.leased,
+        st.received,
+        st.acknowledged,
+        st.redelivered,
+        st.dead,
+        st.producers,
+        st.producers_ended,
+        st.consumers
+    );
+    Ok(ExitCode::SUCCESS)
+}

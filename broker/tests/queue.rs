@@ -1,0 +1,306 @@
+//! The queue, end to end: a real broker, producers and consumers as separate processes, over
+//! local sockets (named pipes on Windows), TCP and Unix sockets. Each test uses its own
+//! names and ports; every wait is for a line or an exit, never a fixed sleep.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
+use common::testkit::{Capture, Finished, Proc, cmd, run, unique};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A broker listening on `addr` (plus `extra` args); returns it with the address it bound.
+fn broker(addr: &str, extra: &[&str]) -> (Proc, String) {
+    let mut c = cmd("broker");
+    c.arg(addr).args(extra).stdin(Stdio::null());
+    let p = Proc::spawn(c, Capture::Both);
+    let actual = p.wait_ready();
+    (p, actual)
+}
+
+fn local(tag: &str) -> String {
+    format!("local:{}", unique(tag))
+}
+
+fn client(name: &str, args: &[&str]) -> Command {
+    let mut c = cmd(name);
+    c.args(args).stdin(Stdio::null());
+    c
+}
+
+fn spawn(name: &str, args: &[&str]) -> Proc {
+    Proc::spawn(client(name, args), Capture::Both)
+}
+
+/// An item: its producer's name and its number.
+type Item = (String, u64);
+
+/// Every `CONSUMER received baozi SEQ from PRODUCER` line: item -> how many times it was
+/// eaten, and the set of those marked as redeliveries.
+fn eaten(outputs: &[&str]) -> (BTreeMap<Item, u32>, BTreeSet<Item>) {
+    let mut times = BTreeMap::new();
+    let mut redelivered = BTreeSet::new();
+    for line in outputs.iter().flat_map(|o| o.lines()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["received", "baozi", seq, "from", producer, ..] = words[1..] {
+            let key = (producer.to_string(), seq.parse::<u64>().unwrap());
+            *times.entry(key.clone()).or_insert(0) += 1;
+            if line.contains("(redelivered, attempt ") {
+                redelivered.insert(key);
+            }
+        }
+    }
+    (times, redelivered)
+}
+
+/// Asserts that every item of every producer was eaten at least once and nothing else was.
+fn all_eaten(times: &BTreeMap<Item, u32>, producers: &[&str], n: u64) {
+    for p in producers {
+        for seq in 0..n {
+            assert!(
+                times.contains_key(&(p.to_string(), seq)),
+                "baozi {seq} from {p} was never eaten"
+            );
+        }
+    }
+    assert_eq!(times.len() as u64, producers.len() as u64 * n, "{times:?}");
+}
+
+#[test]
+fn three_producers_two_consumers_every_item_eaten_once() {
+    let (b, addr) = broker(&local("q-3x2"), &["--producers", "3"]);
+    let consumers: Vec<Proc> = ["c1", "c2"]
+        .iter()
+        .map(|c| spawn("consumer", &[&addr, "--name", c]))
+        .collect();
+    let producers: Vec<Proc> = ["p1", "p2", "p3"]
+        .iter()
+        .map(|p| spawn("producer", &[&addr, "-n", "1000", "--name", p]))
+        .collect();
+    for p in producers {
+        p.finish()
+            .success()
+            .stderr_has("sent 1000 baozi to the broker");
+    }
+    let c: Vec<Finished> = consumers
+        .into_iter()
+        .map(|c| c.finish().success())
+        .collect();
+    let (times, redelivered) = eaten(&[&c[0].stdout, &c[1].stdout]);
+    all_eaten(&times, &["p1", "p2", "p3"], 1000);
+    assert!(times.values().all(|&n| n == 1), "nothing was eaten twice");
+    assert!(redelivered.is_empty());
+    let b = b.finish().success();
+    b.stderr_has("received 3000 from 3 producers (")
+        .stderr_has("eaten 3000 by 2 consumers (")
+        .stderr_has("redelivered 0; dead 0");
+}
+
+#[test]
+fn over_tcp_with_the_tutorials_pace_and_start_order_left_to_wait() {
+    // Consumers first, before any broker: their --wait retries cover it.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("tcp:127.0.0.1:{port}");
+    let c = spawn("consumer", &[&addr, "--eat", "0..5ms", "--prefetch", "1"]);
+    c.wait_for_stderr("waiting for");
+    let p = spawn(
+        "producer",
+        &[&addr, "-n", "10", "--delay", "0..5ms", "--wait", "30s"],
+    );
+    let (b, _) = broker(&addr, &["--producers", "1"]);
+    p.finish().success();
+    let c = c.finish().success();
+    let (times, _) = eaten(&[&c.stdout]);
+    all_eaten(&times, &["p1"], 10);
+    b.finish()
+        .success()
+        .stderr_has("eaten 10 by 1 consumer (c1 10)");
+}
+
+#[test]
+fn a_consumer_killed_while_holding_items_loses_none() {
+    let (b, addr) = broker(&local("q-kill"), &["--producers", "1"]);
+    let mut doomed = spawn("consumer", &[&addr, "--name", "doomed", "--eat", "2ms"]);
+    let p = spawn("producer", &[&addr, "-n", "400"]);
+    // It holds a window of leased items while it eats them, slowly.
+    doomed.wait_for_stdout("doomed received baozi 5 ");
+    doomed.kill();
+    let doomed = doomed.finish();
+    let survivor = spawn("consumer", &[&addr, "--name", "survivor"]);
+    p.finish().success();
+    let survivor = survivor.finish().success();
+    let (times, redelivered) = eaten(&[&doomed.stdout, &survivor.stdout]);
+    all_eaten(&times, &["p1"], 400);
+    assert!(!redelivered.is_empty(), "the doomed one held leased items");
+    // Eaten twice only if it was given back, and then marked so.
+    for (key, n) in &times {
+        assert!(*n <= 2, "{key:?} eaten {n} times");
+        if *n == 2 {
+            assert!(redelivered.contains(key), "{key:?} eaten twice, not marked");
+        }
+    }
+    let b = b.finish().success();
+    b.stderr_has("consumer doomed left holding")
+        .stderr_has("given back for redelivery")
+        .stderr_has("received 400 from 1 producer");
+}
+
+#[test]
+fn a_poison_item_ends_up_dead_and_the_run_still_ends() {
+    let (b, addr) = broker(
+        &local("q-poison"),
+        &["--producers", "1", "--max-deliveries", "3"],
+    );
+    run(client("producer", &[&addr, "-n", "20"])).success();
+    // Each consumer eats up to the poison item (7), then dies on it without acknowledging.
+    let mut victims = 0;
+    let last = loop {
+        let c = run(client(
+            "consumer",
+            &[&addr, "--prefetch", "1", "--die-on", "7"],
+        ));
+        if c.status.code() != Some(3) {
+            break c;
+        }
+        victims += 1;
+        assert!(
+            victims <= 3,
+            "the poison item was handed out more than 3 times"
+        );
+    };
+    assert_eq!(victims, 3, "--max-deliveries 3");
+    let last = last.success();
+    assert!(
+        !last.stdout.contains("received baozi 7 "),
+        "{}",
+        last.stdout
+    );
+    let b = b.finish().failure();
+    b.stderr_has("baozi 7 from p1 is dead: handed out 3 times (--max-deliveries 3)")
+        .stderr_has("redelivered 2; dead 1")
+        .stderr_has("the run ended with 1 dead item set aside");
+}
+
+/// The resident memory of a process in KiB, where /proc tells.
+#[cfg(target_os = "linux")]
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_full_queue_holds_producers_back_and_memory_stays_bounded() {
+    let (b, addr) = broker(&local("q-full"), &["--producers", "1", "--capacity", "100"]);
+    // 1,000 items of 64 KiB: 64 MiB if the broker took them all in.
+    let p = spawn("producer", &[&addr, "-n", "1000", "--payload", "64KiB"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let s = run(client("broker", &["--status", &addr])).success();
+        if s.stdout.contains("queued 100 (capacity 100)") {
+            break s.stdout;
+        }
+        assert!(Instant::now() < deadline, "never full: {}", s.stdout);
+        std::thread::sleep(Duration::from_millis(20)); // polling the live numbers
+    };
+    assert!(
+        status.contains("producers 1 connected, 0 ended of 1 expected"),
+        "{status}"
+    );
+    #[cfg(target_os = "linux")]
+    {
+        let rss = rss_kib(b.pid());
+        assert!(
+            rss < 40 << 10,
+            "broker RSS {rss} KiB with a full queue of 100 x 64 KiB"
+        );
+    }
+    let c = spawn("consumer", &[&addr, "-q", "--expect", "1000"]);
+    p.finish().success();
+    c.finish().success();
+    b.finish()
+        .success()
+        .stderr_has("received 1000 from 1 producer");
+}
+
+#[test]
+fn a_killed_broker_fails_its_clients_in_bounded_time() {
+    let (mut b, addr) = broker(&local("q-dead"), &[]);
+    let c = spawn("consumer", &[&addr]);
+    let p = spawn("producer", &[&addr, "-n", "100000", "--delay", "20ms"]);
+    c.wait_for_stdout("received baozi 1 ");
+    b.kill();
+    let limit = Duration::from_secs(20);
+    c.finish_within(limit)
+        .failure()
+        .stderr_has("the broker at ")
+        .stderr_has("went away after");
+    p.finish_within(limit)
+        .failure()
+        .stderr_has("the broker went away after");
+}
+
+// Unix-only here: the test sends Ctrl-C with `kill -INT` and checks a unix: socket file;
+// on Windows, scripts/test-windows.sh checks the broker's Ctrl-C from the Linux side.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_tells_the_consumers_and_removes_the_socket_file() {
+    let dir = std::env::temp_dir().join(unique("q-ctrlc"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("broker.sock");
+    let (b, addr) = broker(&format!("unix:{}", path.display()), &[]);
+    let c = spawn("consumer", &[&addr]);
+    b.wait_for_stderr("consumer c1");
+    b.interrupt();
+    let b = b.finish().code(130);
+    b.stderr_has("(stopped before the end)");
+    c.finish()
+        .failure()
+        .stderr_has("was stopped before the end of the run");
+    assert!(!path.exists(), "the socket file is left behind");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn strangers_are_refused_in_one_line_and_the_broker_keeps_serving() {
+    let (b, addr) = broker("tcp:127.0.0.1:0", &["--producers", "1"]);
+    let hostport = addr.strip_prefix("tcp:").unwrap().to_owned();
+    for junk in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"\x00\x01\x02garbage that is not a greeting at all",
+    ] {
+        let mut s = std::net::TcpStream::connect(&hostport).unwrap();
+        s.write_all(junk).unwrap();
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply); // the broker's greeting, then it closes
+    }
+    // The echo client says a line where a greeting belongs.
+    run(client("client", &["--message", "hello", &addr]))
+        .failure()
+        .stderr_has("error");
+    b.wait_for_stderr("refused: not a baozi-ipc peer");
+    // A producer meeting a producer is one clear line too.
+    let (lonely, paddr) = {
+        let p = spawn("producer", &["-l", "tcp:127.0.0.1:0"]);
+        let a = p.wait_ready();
+        (p, a)
+    };
+    run(client("producer", &[&paddr]))
+        .failure()
+        .stderr_has("the peer is a producer, but a consumer or a broker was expected");
+    drop(lonely);
+    // And the broker still serves a real run.
+    let c = spawn("consumer", &[&addr, "-q", "--expect", "50"]);
+    run(client("producer", &[&addr, "-n", "50"])).success();
+    c.finish().success();
+    let b = b.finish().success();
+    assert_eq!(
+        b.stderr.matches("refused: not a baozi-ipc peer").count(),
+        3,
+        "{}",
+        b.stderr
+    );
+}
