@@ -303,6 +303,11 @@ impl Queue {
             && self.producers.iter().all(|p| p.stream != Stream::Open)
     }
 
+    /// How many items are ready now.
+    pub fn ready(&self) -> usize {
+        self.ready.len()
+    }
+
     /// The end of the run: every expected producer gone, and every item acknowledged or
     /// dead.
     pub fn is_finished(&self) -> bool {

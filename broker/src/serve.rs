@@ -371,7 +371,10 @@ impl Broker {
             if st.stopping {
                 return Ok(Reply::Stopping);
             }
-            let items = st.queue.take(id, want);
+            // Fair shares: when several consumers are asking at once, each gets its part
+            // of what is ready, so the first to wake does not take everything.
+            let share = st.queue.ready().div_ceil(st.answering.max(1)).max(1);
+            let items = st.queue.take(id, want.min(share));
             if !items.is_empty() {
                 self.changed.notify_all(); // room for producers
                 return Ok(Reply::Items(items));
