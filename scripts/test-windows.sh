@@ -119,6 +119,7 @@ ctrl_c_check() {
 }
 ctrl_c_check "ready: " consumer.exe -l "local:baozi-winctrlc-$$"
 ctrl_c_check "waiting for" producer.exe "local:baozi-winctrlc-none-$$" --wait 60s
+ctrl_c_check "ready: " broker.exe "local:baozi-winctrlc-queue-$$"
 ctrl_c_check "ready: " server.exe tcp:127.0.0.1:0 "local:baozi-winctrlc-echo-$$" udp:127.0.0.1:0
 ctrl_c_check "workers started" counter.exe run --workers 3 --decrements 100000 --pause 10ms --quiet
 ctrl_c_check "workers started" counter.exe semaphore --workers 3 --permits 1 --stay 60s
