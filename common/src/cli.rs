@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// The error type of the binaries' `run` functions: anything, shown as one line.
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::Error;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where a producer or consumer talks: `nc`-style, connect by default, `-l` to listen.
@@ -65,25 +65,28 @@ pub fn main(program: &'static str, body: impl FnOnce() -> Result<ExitCode>) -> E
     match body() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{program}: error: {}", chain(&*e));
+            print_error(program, &*e);
             ExitCode::FAILURE
         }
     }
 }
 
-/// An error and its sources, joined with ": ", skipping repeats.
+/// An error and its sources, joined with ": ". Errors here never show their source in
+/// their own `Display` as well (the one rule), so nothing repeats.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
+        out.push_str(": ");
+        out.push_str(&s.to_string());
         cur = s.source();
     }
     out
+}
+
+/// Prints an error as the one line every program uses: `program: error: what: why`.
+pub fn print_error(program: &str, e: &(dyn std::error::Error + 'static)) {
+    eprintln!("{program}: error: {}", chain(e));
 }
 
 #[cfg(test)]

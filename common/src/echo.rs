@@ -106,14 +106,9 @@ impl fmt::Display for LineError {
     }
 }
 
-impl std::error::Error for LineError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            LineError::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// Its `Display` already shows the I/O error (the one rule: a `Display` shows its cause or
+/// `source()` returns it, never both), so there is no `source()`.
+impl std::error::Error for LineError {}
 
 /// Whether a read error means "the read timeout ran out" (Unix says would-block, Windows
 /// says timed out).

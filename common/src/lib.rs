@@ -37,3 +37,45 @@ pub mod wire;
 pub mod testkit;
 
 pub use addr::Address;
+
+/// The error type of the layers that report to people as one line (`shm`, the binaries'
+/// `run`): anything, shown with its sources.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[cfg(test)]
+mod layers {
+    //! ARCHITECTURE.md's layers, checked on the sources: the leaves import nothing of this
+    //! crate, and nothing but the binaries imports `cli`.
+
+    const LEAVES: [(&str, &str); 4] = [
+        ("units.rs", include_str!("units.rs")),
+        ("addr.rs", include_str!("addr.rs")),
+        ("msg/stream.rs", include_str!("msg/stream.rs")),
+        ("msg/queue.rs", include_str!("msg/queue.rs")),
+    ];
+    const BELOW_CLI: [(&str, &str); 9] = [
+        ("transport.rs", include_str!("transport.rs")),
+        ("wire.rs", include_str!("wire.rs")),
+        ("echo.rs", include_str!("echo.rs")),
+        ("serve.rs", include_str!("serve.rs")),
+        ("shutdown.rs", include_str!("shutdown.rs")),
+        ("lock.rs", include_str!("lock.rs")),
+        ("shm.rs", include_str!("shm.rs")),
+        ("style.rs", include_str!("style.rs")),
+        ("msg/mod.rs", include_str!("msg/mod.rs")),
+    ];
+
+    #[test]
+    fn leaves_import_nothing_of_the_crate() {
+        for (file, text) in LEAVES {
+            assert!(!text.contains("crate::"), "{file} imports from the crate");
+        }
+    }
+
+    #[test]
+    fn nothing_below_cli_imports_it() {
+        for (file, text) in BELOW_CLI.iter().chain(&LEAVES) {
+            assert!(!text.contains("crate::cli"), "{file} imports cli");
+        }
+    }
+}

@@ -75,7 +75,7 @@ const STATE_RUNNING: u64 = 1;
 const STATE_FINISHED: u64 = 2;
 
 /// The error type of this module: a message for the user.
-pub type Error = crate::cli::Error;
+pub type Error = crate::Error;
 
 /// What a segment file holds besides its header: how many worker slots and permits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -96,7 +96,7 @@ impl fmt::Display for WireError {
                 "corrupt stream: a frame claims {len} bytes, over the {MAX_FRAME}-byte limit"
             ),
             WireError::Cut { during } => write!(f, "the stream was cut {during}"),
-            WireError::Corrupt(e) => write!(f, "corrupt stream: a frame does not decode ({e})"),
+            WireError::Corrupt(_) => write!(f, "corrupt stream: a frame does not decode"),
             WireError::Io(e)
                 if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock =>
             {
@@ -107,6 +107,8 @@ impl fmt::Display for WireError {
     }
 }
 
+/// The one rule for every error here: a `Display` shows its cause, or `source()` returns
+/// it, never both; `cli` joins the chain with ": ".
 impl std::error::Error for WireError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -86,7 +86,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         total.items += tally.items;
         total.bytes += tally.bytes;
         if let Err(e) = result {
-            eprintln!("consumer: error: {}", common::cli::chain(&*e));
+            common::cli::print_error("consumer", &*e);
             failed += 1;
         }
     }
