@@ -6,6 +6,7 @@
 //! - [`unique`] makes names no other test, or other run, uses: tests run in parallel.
 //! - [`Proc`] captures a child's output line by line, waits for a ready line with a
 //!   deadline (never a fixed sleep), and on failure shows the command, status and output.
+//!   Every check is `#[track_caller]`: a failure points at the test's line, not here.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -143,21 +144,25 @@ impl Proc {
     }
 
     /// Waits for a stderr line that contains `needle` and returns it.
+    #[track_caller]
     pub fn wait_for_stderr(&self, needle: &str) -> String {
         self.wait_for(&self.err, needle, "stderr")
     }
 
     /// Waits for a stdout line that contains `needle` and returns it.
+    #[track_caller]
     pub fn wait_for_stdout(&self, needle: &str) -> String {
         self.wait_for(self.out.as_ref().unwrap(), needle, "stdout")
     }
 
     /// Waits for the ready line and returns the address it names.
+    #[track_caller]
     pub fn wait_ready(&self) -> String {
         let line = self.wait_for_stderr("ready: ");
         line.split_once("ready: ").unwrap().1.trim().to_owned()
     }
 
+    #[track_caller]
     fn wait_for(&self, s: &Stream, needle: &str, which: &str) -> String {
         let deadline = Instant::now() + PATIENCE;
         loop {
@@ -210,11 +215,13 @@ impl Proc {
     }
 
     /// Waits for the child to exit (at most [`PATIENCE`]) and collects its output.
+    #[track_caller]
     pub fn finish(self) -> Finished {
         self.finish_within(PATIENCE)
     }
 
     /// Like [`Proc::finish`] with a tighter bound, for "exits promptly" checks.
+    #[track_caller]
     pub fn finish_within(mut self, limit: Duration) -> Finished {
         let deadline = Instant::now() + limit;
         let status = loop {
@@ -256,6 +263,7 @@ impl Drop for Proc {
 }
 
 /// Runs `cmd` with no stdin to completion.
+#[track_caller]
 pub fn run(mut cmd: Command) -> Finished {
     cmd.stdin(Stdio::null());
     Proc::spawn(cmd, Capture::Both).finish()
@@ -270,12 +278,14 @@ impl Finished {
     }
 
     /// Exit code 0, and no panic.
+    #[track_caller]
     pub fn success(self) -> Self {
         assert!(self.status.success(), "expected success\n{}", self.dump());
         self.no_panic()
     }
 
     /// Exactly this exit code, and no panic.
+    #[track_caller]
     pub fn code(self, code: i32) -> Self {
         assert_eq!(
             self.status.code(),
@@ -287,6 +297,7 @@ impl Finished {
     }
 
     /// A non-zero exit code (not a signal), and no panic.
+    #[track_caller]
     pub fn failure(self) -> Self {
         assert!(
             matches!(self.status.code(), Some(c) if c != 0),
@@ -296,6 +307,7 @@ impl Finished {
         self.no_panic()
     }
 
+    #[track_caller]
     fn no_panic(self) -> Self {
         assert!(
             !self.stderr.contains("panicked"),
@@ -306,6 +318,7 @@ impl Finished {
     }
 
     /// stderr contains `needle`.
+    #[track_caller]
     pub fn stderr_has(self, needle: &str) -> Self {
         assert!(
             self.stderr.contains(needle),
@@ -316,6 +329,7 @@ impl Finished {
     }
 
     /// stdout contains `needle`.
+    #[track_caller]
     pub fn stdout_has(self, needle: &str) -> Self {
         assert!(
             self.stdout.contains(needle),
