@@ -9,6 +9,7 @@
 use crate::Cli;
 use crate::queue::{Config, ConsumerId, Dead, ProducerId, Queue, Stream};
 use common::cli::{Result, say_waiting};
+use common::msg::check_name;
 use common::msg::queue::{Reply, Request, Status};
 use common::msg::stream::Frame;
 use common::serve::{self, Client, Clients, Service};
@@ -198,7 +199,11 @@ impl Broker {
     /// A producer's stream: every item into the queue, waiting for room; then its receipt.
     fn take_in(&self, mut s: Session, client: &Client<'_>) {
         let (name, pid) = match s.rx.next_frame::<Frame>() {
-            Ok(Some(Frame::Hello { name, pid })) => (name, pid),
+            Ok(Some(Frame::Hello { name, pid })) if check_name(&name).is_ok() => (name, pid),
+            Ok(Some(Frame::Hello { name, .. })) => {
+                let why = check_name(&name).err().unwrap_or_default();
+                return self.refused(client, "producer", &why);
+            }
             other => return self.refused(client, "producer", &first_frame(other)),
         };
         let joined = self.lock().queue.join_producer(&name, pid);
@@ -239,7 +244,9 @@ impl Broker {
                         "baozi {seq} arrived where {next_seq} was expected (lost or reordered)"
                     ));
                 }
-                Some(Ok(Some(other))) => break Err(format!("it sent {other:?} among its items")),
+                Some(Ok(Some(other))) => {
+                    break Err(format!("it sent a {} frame among its items", other.kind()));
+                }
                 Some(Ok(None)) => break Err("it went away without an end (killed?)".into()),
                 Some(Err(e)) => break Err(e.to_string()),
             }
@@ -292,7 +299,11 @@ impl Broker {
     /// A consumer's conversation: its requests, each answered with one reply.
     fn hand_out(&self, mut s: Session, client: &Client<'_>) {
         let (name, pid) = match s.rx.next_frame::<Request>() {
-            Ok(Some(Request::Hello { name, pid })) => (name, pid),
+            Ok(Some(Request::Hello { name, pid })) if check_name(&name).is_ok() => (name, pid),
+            Ok(Some(Request::Hello { name, .. })) => {
+                let why = check_name(&name).err().unwrap_or_default();
+                return self.refused(client, "consumer", &why);
+            }
             other => return self.refused(client, "consumer", &first_frame(other)),
         };
         let id = self.lock().queue.join_consumer(&name, pid);
@@ -303,7 +314,7 @@ impl Broker {
         let gone = loop {
             let (ack, want) = match s.rx.next_frame::<Request>() {
                 Ok(Some(Request::Take { ack, want })) => (ack, want),
-                Ok(Some(other)) => break format!("it sent {other:?}"),
+                Ok(Some(other)) => break format!("it sent a {} request", other.kind()),
                 Ok(None) => break "it went away".into(),
                 Err(e) => break e.to_string(),
             };
@@ -421,9 +432,9 @@ impl Broker {
 }
 
 /// Why a conversation did not start with the expected hello.
-fn first_frame<M: std::fmt::Debug>(got: std::result::Result<Option<M>, wire::WireError>) -> String {
+fn first_frame<M>(got: std::result::Result<Option<M>, wire::WireError>) -> String {
     match got {
-        Ok(Some(other)) => format!("it began with {other:?} instead of its name"),
+        Ok(Some(_)) => "it began with another frame than its name".into(),
         Ok(None) => "it left before saying its name".into(),
         Err(e) => e.to_string(),
     }

@@ -98,10 +98,7 @@ fn not_an_echo(reply: &[u8], line: &[u8], addr: &Address) -> Result<()> {
     if echo::is_echo_of(reply, line) {
         return Ok(());
     }
-    let shown: String = String::from_utf8_lossy(&reply[..reply.len().min(40)])
-        .chars()
-        .flat_map(char::escape_default)
-        .collect();
+    let shown = common::units::excerpt(reply, 40);
     let hint = if reply.starts_with(b"BAOZIIPC") {
         " (a baozi-ipc greeting: that is a broker, producer or consumer, not an echo server)"
     } else {
@@ -190,8 +187,8 @@ fn round_trips(peer: &mut dyn Peer, n: u64, message: &str) -> Result<ExitCode> {
         if !echo::is_echo_of(reply, &line) {
             refused(reply, &line)?;
             return Err(format!(
-                "reply {i} from {addr} does not echo the message: {:?}",
-                String::from_utf8_lossy(reply)
+                "reply {i} from {addr} does not echo the message: \"{}\"",
+                common::units::excerpt(reply, 80)
             )
             .into());
         }

@@ -67,7 +67,8 @@ pub fn notice(why: &str) -> Vec<u8> {
 /// If `reply` is a server's notice rather than the echo of `sent`, the reason it gives.
 pub fn notice_in(reply: &[u8], sent: &[u8]) -> Option<String> {
     let why = reply.strip_prefix(NOTICE.as_bytes())?;
-    (!is_echo_of(reply, sent)).then(|| String::from_utf8_lossy(content(why)).into_owned())
+    // Escaped: a peer's words never reach the terminal as control characters.
+    (!is_echo_of(reply, sent)).then(|| crate::units::escape(&String::from_utf8_lossy(content(why))))
 }
 
 /// Whether `reply` answers `sent`: it ends with the line as sent (after any prefix).

@@ -90,6 +90,37 @@ pub fn count(n: u64, noun: &str) -> String {
     }
 }
 
+/// Text a peer sent, made safe to print on one line: control characters (newlines,
+/// terminal escape sequences) are shown escaped, so a peer cannot forge lines or drive the
+/// terminal.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// At most `max` bytes of what a peer sent, escaped, with how many more there were: an
+/// error that quotes a peer quotes a bounded excerpt.
+pub fn excerpt(bytes: &[u8], max: usize) -> String {
+    let shown = &bytes[..bytes.len().min(max)];
+    let text: String = shown
+        .iter()
+        .flat_map(|b| b.escape_ascii())
+        .map(char::from)
+        .collect();
+    if bytes.len() > max {
+        format!("{text}... ({} more bytes)", bytes.len() - max)
+    } else {
+        text
+    }
+}
+
 /// A pause drawn at random from `LOW..HIGH`, or one fixed duration: the tutorial's
 /// `random.randint(1, 3)` seconds between items, or how long a worker stays inside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -232,6 +263,18 @@ mod tests {
         }
         assert_eq!(show_bytes(512), "512 B");
         assert_eq!(show_bytes(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn peers_text_is_escaped_and_bounded() {
+        assert_eq!(
+            escape("p1\nc1 received baozi 0"),
+            "p1\\nc1 received baozi 0"
+        );
+        assert_eq!(escape("\u{1b}[2Jred"), "\\u{1b}[2Jred");
+        assert_eq!(escape("包子"), "包子");
+        assert_eq!(excerpt(b"BAOZIIPC\x02", 40), "BAOZIIPC\\x02");
+        assert_eq!(excerpt(&[b'a'; 100], 3), "aaa... (97 more bytes)");
     }
 
     #[test]

@@ -38,7 +38,7 @@ struct Cli {
     endpoint: Endpoint,
 
     /// This consumer's name, at the start of every line it prints.
-    #[arg(long, default_value = "c1")]
+    #[arg(long, default_value = "c1", value_parser = common::msg::parse_name)]
     name: String,
 
     /// Print no line per item, only the summary.

@@ -171,9 +171,17 @@ pub fn stream_from(session: Session, show: &Show, tally: &mut Tally) -> Result<(
     } = session;
     let cut = |n: u64, e: WireError| format!("{e} after {n} items");
     let producer = match rx.next_frame::<Frame>().map_err(|e| cut(0, e))? {
-        Some(Frame::Hello { name, .. }) => name,
+        Some(Frame::Hello { name, .. }) => {
+            common::msg::check_name(&name)
+                .map_err(|e| format!("the producer's name is refused: {e}"))?;
+            name
+        }
         Some(other) => {
-            return Err(format!("the producer began with {other:?} instead of its name").into());
+            return Err(format!(
+                "the producer began with a {} frame instead of its name",
+                other.kind()
+            )
+            .into());
         }
         None => return Err("the stream ended before the producer said its name".into()),
     };
@@ -227,9 +235,11 @@ pub fn stream_from(session: Session, show: &Show, tally: &mut Tally) -> Result<(
                 return Ok(());
             }
             Some(other) => {
-                return Err(
-                    format!("the producer sent {other:?} in the middle of its stream").into(),
-                );
+                return Err(format!(
+                    "the producer sent a {} frame in the middle of its stream",
+                    other.kind()
+                )
+                .into());
             }
             None => {
                 return Err(format!(

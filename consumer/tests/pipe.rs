@@ -486,3 +486,51 @@ fn ctrl_c_removes_the_socket_file() {
     assert!(!path.exists(), "Ctrl-C left the socket file behind");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_producer_name_that_would_drive_the_terminal_is_refused() {
+    let mut out = Vec::new();
+    let mut w = FrameWriter::new(&mut out);
+    w.write_greeting(Role::Producer).unwrap();
+    w.send(&Frame::Hello {
+        name: "p1\nc1 received baozi 99 from \u{1b}[2Jnobody".into(),
+        pid: 1,
+    })
+    .unwrap();
+    w.send(&Frame::End { count: 0 }).unwrap();
+    w.flush().unwrap();
+    drop(w);
+    let c = consumer_fed(&out)
+        .failure()
+        .stderr_has("the producer's name is refused: a name has no control characters");
+    assert!(!c.stdout.contains("received"), "{}", c.stdout);
+    assert!(!c.stderr.contains('\u{1b}'), "{}", c.stderr);
+}
+
+#[test]
+fn a_hostile_consumers_huge_frame_is_quoted_by_kind_not_contents() {
+    // A "consumer" that greets properly, then answers the stream with a 4 MiB item.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fake = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let mut w = FrameWriter::new(s.try_clone().unwrap());
+        w.write_greeting(Role::Consumer).unwrap();
+        w.send(&Frame::Baozi {
+            seq: 0,
+            payload: vec![b'A'; 4 << 20],
+        })
+        .unwrap();
+        w.flush().unwrap();
+        let _ = std::io::copy(&mut &s, &mut std::io::sink()); // until the producer leaves
+    });
+    let out = run(producer(&[&format!("tcp:127.0.0.1:{port}"), "-n", "3"]))
+        .failure()
+        .stderr_has("it sent a Baozi frame");
+    fake.join().unwrap();
+    assert!(
+        out.stderr.len() < 1000,
+        "{} bytes of stderr",
+        out.stderr.len()
+    );
+}

@@ -55,7 +55,7 @@ struct Cli {
     delay: DurationRange,
 
     /// This producer's name, shown by the consumer.
-    #[arg(long, default_value = "p1")]
+    #[arg(long, default_value = "p1", value_parser = common::msg::parse_name)]
     name: String,
 
     /// Bytes of filling in each baozi, for bulk runs (e.g. 64KiB; at most 16MiB).

@@ -156,7 +156,7 @@ fn send(conn: Conn, plan: &Plan) -> Result<String> {
             plan.count
         )
         .into()),
-        Ok(Some(other)) => Err(unconfirmed(format!("it sent {other:?}")).into()),
+        Ok(Some(other)) => Err(unconfirmed(format!("it sent a {} frame", other.kind())).into()),
         Ok(None) => Err(unconfirmed("end of stream".into()).into()),
         Err(e) => Err(unconfirmed(e.to_string()).into()),
     }

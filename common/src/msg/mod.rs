@@ -16,6 +16,30 @@ pub mod stream;
 
 use std::fmt;
 
+/// The longest name a producer or consumer may give itself (`--name`), in bytes. A peer's
+/// name is printed on every line and kept by the broker: a longer one is refused.
+pub const MAX_NAME: usize = 64;
+
+/// Checks a `--name`, or a name a peer sent: 1 to [`MAX_NAME`] bytes, no control
+/// characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_NAME {
+        return Err(format!(
+            "a name has 1 to {MAX_NAME} bytes; this one has {}",
+            name.len()
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a name has no control characters (newlines, escapes)".into());
+    }
+    Ok(())
+}
+
+/// `--name` value parser.
+pub fn parse_name(s: &str) -> Result<String, String> {
+    check_name(s).map(|()| s.to_owned())
+}
+
 /// Which part a program plays in a conversation; sent in the greeting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]

@@ -81,3 +81,13 @@ pub struct Status {
     /// Consumers connected now.
     pub consumers: u64,
 }
+
+impl Request {
+    /// What kind of request this is, for messages (never its contents).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "Hello",
+            Request::Take { .. } => "Take",
+        }
+    }
+}

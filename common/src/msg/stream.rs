@@ -36,3 +36,15 @@ pub enum Frame {
     /// the broker) took in.
     Receipt { received: u64 },
 }
+
+impl Frame {
+    /// What kind of frame this is, for messages (never its contents, which a peer chose).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Frame::Hello { .. } => "Hello",
+            Frame::Baozi { .. } => "Baozi",
+            Frame::End { .. } => "End",
+            Frame::Receipt { .. } => "Receipt",
+        }
+    }
+}
