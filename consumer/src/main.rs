@@ -57,7 +57,7 @@ struct Cli {
     /// From a broker's queue: at most N items leased to this consumer at once (handed
     /// out, not yet acknowledged). Small keeps the work spread over consumers; larger
     /// moves more per round trip.
-    #[arg(long, default_value_t = 64, value_name = "N",
+    #[arg(long, default_value_t = 256, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     prefetch: u32,
 
