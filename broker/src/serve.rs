@@ -101,7 +101,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let totals = broker.lock().queue.totals();
-    eprintln!("broker: {}", report(&totals));
+    common::elog!("broker: {}", report(&totals));
     let cut = totals
         .producers
         .iter()
@@ -160,7 +160,7 @@ impl Broker {
 
     fn log(&self, line: &str) {
         if !self.quiet {
-            eprintln!("broker: {line}");
+            common::elog!("broker: {line}");
         }
     }
 
@@ -190,7 +190,7 @@ impl Broker {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        eprintln!(
+        common::elog!(
             "broker: {} (stopped before the end)",
             report(&st.queue.totals())
         );
@@ -273,7 +273,7 @@ impl Broker {
                     s.tx.send(&Frame::Receipt { received: put })
                         .and_then(|()| s.tx.flush());
             }
-            Err(why) => eprintln!(
+            Err(why) => common::elog!(
                 "broker: producer {name} cut short after {}: {why}; what it sent stays queued",
                 count(put, "item")
             ),
@@ -356,7 +356,7 @@ impl Broker {
         if held == 0 {
             self.log(&format!("consumer {name} left: {gone}"));
         } else {
-            eprintln!(
+            common::elog!(
                 "broker: consumer {name} left holding {}: {gone}; {back} given back for redelivery",
                 count(held as u64, "unacknowledged item")
             );
@@ -412,7 +412,7 @@ impl Broker {
     }
 
     fn report_dead(&self, d: &Dead) {
-        eprintln!(
+        common::elog!(
             "broker: baozi {} from {} is dead: handed out {} (--max-deliveries {}), never acknowledged",
             d.seq,
             d.producer,
@@ -422,7 +422,7 @@ impl Broker {
     }
 
     fn refused(&self, client: &Client<'_>, who: &str, why: &str) {
-        eprintln!("broker: {} ({who}) refused: {why}", client.describe());
+        common::elog!("broker: {} ({who}) refused: {why}", client.describe());
     }
 
     fn observe(&self, mut s: Session) {
@@ -447,7 +447,7 @@ impl Service for Broker {
             Ok(s) if s.peer == Role::Producer => self.take_in(s, client),
             Ok(s) if s.peer == Role::Consumer => self.hand_out(s, client),
             Ok(s) => self.observe(s),
-            Err(e) => eprintln!("broker: {} refused: {e}", client.describe()),
+            Err(e) => common::elog!("broker: {} refused: {e}", client.describe()),
         }
     }
 
@@ -468,7 +468,7 @@ fn status(cli: &Cli) -> Result<ExitCode> {
     } else {
         String::new()
     };
-    println!(
+    common::say::out_line(&format!(
         "queued {} (capacity {}), leased {}, received {}, acknowledged {}, redelivered {}, dead {}; \
          producers {} connected, {} ended{expected}; consumers {}",
         st.queued,
@@ -481,6 +481,6 @@ fn status(cli: &Cli) -> Result<ExitCode> {
         st.producers,
         st.producers_ended,
         st.consumers
-    );
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use crate::Cli;
 use common::Address;
 use common::cli::{Result, say_waiting};
 use common::echo::{self, LineError, LineReader};
+use common::say;
 use common::transport::{self, RecvHalf, SendHalf, TransportError};
 use common::units::{Backoff, show_duration};
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -34,9 +35,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             let reply = peer.exchange(line.as_bytes())?;
             refused(reply, line.as_bytes())?;
             not_an_echo(reply, line.as_bytes(), &addr)?;
-            let mut out = io::stdout().lock();
-            out.write_all(reply)?;
-            out.flush()?;
+            say::out_bytes(reply)?;
             Ok(ExitCode::SUCCESS)
         }
         (None, None) => interactive(peer, cli),
@@ -116,7 +115,7 @@ fn interactive(peer: &mut dyn Peer, cli: &Cli) -> Result<ExitCode> {
         } else {
             "Ctrl-D"
         };
-        eprintln!(
+        common::elog!(
             "client: talking to {}; type lines, {end} to end",
             peer.address()
         );
@@ -127,7 +126,7 @@ fn interactive(peer: &mut dyn Peer, cli: &Cli) -> Result<ExitCode> {
     // Replies that came are printed even when the conversation then failed.
     let flushed = out.flush();
     result?;
-    flushed.map_err(|e| format!("cannot write to stdout: {e}"))?;
+    flushed.map_err(|e| stdout_error(&e))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -165,12 +164,19 @@ fn converse(
         };
         let reply = peer.exchange(line)?;
         refused(reply, line)?;
-        out.write_all(reply)
-            .map_err(|e| format!("cannot write to stdout: {e}"))?;
+        out.write_all(reply).map_err(|e| stdout_error(&e))?;
         if !input.has_line() {
-            out.flush()
-                .map_err(|e| format!("cannot write to stdout: {e}"))?;
+            out.flush().map_err(|e| stdout_error(&e))?;
         }
+    }
+}
+
+/// A failed write to stdout: its reader gone is the quiet end ([`say::StdoutClosed`]).
+fn stdout_error(e: &io::Error) -> common::Error {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Box::new(say::StdoutClosed)
+    } else {
+        format!("cannot write to stdout: {e}").into()
     }
 }
 
@@ -196,14 +202,14 @@ fn round_trips(peer: &mut dyn Peer, n: u64, message: &str) -> Result<ExitCode> {
     let total = started.elapsed();
     times.sort_unstable();
     let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
-    println!(
+    say::out_line(&format!(
         "client: {n} round trips over {addr} in {:.3}s: min {}, median {}, p99 {}, max {}",
         total.as_secs_f64(),
         micros(times[0]),
         micros(at(0.5)),
         micros(at(0.99)),
         micros(times[times.len() - 1]),
-    );
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

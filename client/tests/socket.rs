@@ -673,3 +673,42 @@ fn the_tutorials_client_ported_to_python3_talks_to_our_server() {
     .success();
     assert_eq!(out.stdout, "test: hello from the tutorial\n");
 }
+
+#[test]
+fn a_server_whose_log_reader_dies_keeps_serving() {
+    // `server 2>&1 | head -1`: the ready line is read, then the log's reader is gone.
+    let mut c = cmd("server");
+    c.args(["tcp:127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let mut ready = String::new();
+    log.read_line(&mut ready).unwrap();
+    drop(log);
+    let addr = ready.trim().strip_prefix("ready: ").unwrap().to_owned();
+    for _ in 0..3 {
+        run(client(&["--message", "still there", &addr]))
+            .success()
+            .stdout_has("test: still there");
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the server stopped");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_closed_stdout_ends_the_client_quietly() {
+    let (s, ready) = server(&["tcp:127.0.0.1:0"], &[]);
+    for args in [&["--count", "50"][..], &["--message", "hello"]] {
+        // `client ... | true`: stdout's reader is gone before the client writes.
+        let mut c = client(args);
+        c.arg(&ready[0]).stdin(Stdio::null()).stdout(Stdio::piped());
+        let mut p = Proc::spawn(c, Capture::Stderr);
+        drop(p.child().stdout.take());
+        let out = p.finish().success();
+        assert!(out.stderr.is_empty(), "{}", out.stderr);
+    }
+    drop(s);
+}

@@ -52,18 +52,20 @@ impl Endpoint {
 
 /// Prints the `waiting for ADDRESS` line of a program that has to wait for its peer.
 pub fn say_waiting(who: &str, addr: &Address, wait: Duration) {
-    eprintln!("{who}: waiting for {addr} (up to {})", show_duration(wait));
+    crate::elog!("{who}: waiting for {addr} (up to {})", show_duration(wait));
 }
 
 /// Runs a binary's body: installs Ctrl-C handling, and prints an error as one line
 /// (`program: error: what: why`) with exit code 1.
 pub fn main(program: &'static str, body: impl FnOnce() -> Result<ExitCode>) -> ExitCode {
     if let Err(e) = shutdown::install(program) {
-        eprintln!("{program}: error: cannot install the Ctrl-C handler: {e}");
+        crate::elog!("{program}: error: cannot install the Ctrl-C handler: {e}");
         return ExitCode::FAILURE;
     }
     match body() {
         Ok(code) => code,
+        // Stdout's reader has gone (`| head`): the end of our output, not a failure.
+        Err(e) if crate::say::is_stdout_closed(&*e) => ExitCode::SUCCESS,
         Err(e) => {
             print_error(program, &*e);
             ExitCode::FAILURE
@@ -86,7 +88,7 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Prints an error as the one line every program uses: `program: error: what: why`.
 pub fn print_error(program: &str, e: &(dyn std::error::Error + 'static)) {
-    eprintln!("{program}: error: {}", chain(e));
+    crate::elog!("{program}: error: {}", chain(e));
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ fn accept_loop<S: Service>(
             Ok(conn) => conn,
             Err(e) => {
                 // Out of file descriptors, say: keep serving the clients we have, retry soon.
-                eprintln!(
+                crate::elog!(
                     "{program}: error: cannot accept on {}: {e}",
                     listener.address()
                 );
@@ -141,7 +141,7 @@ fn accept_loop<S: Service>(
                 "busy: the {program} has its maximum of {0} clients (--max-clients {0}); try again later",
                 clients.max
             );
-            eprintln!("{program}: client {id} {whence} refused: {why}");
+            crate::elog!("{program}: client {id} {whence} refused: {why}");
             service.refuse(conn, why);
             continue;
         }
@@ -159,7 +159,7 @@ fn accept_loop<S: Service>(
             });
         if let Err(e) = spawned {
             clients.connected.fetch_sub(1, Ordering::SeqCst);
-            eprintln!("{program}: error: client {id} dropped: cannot start a thread: {e}");
+            crate::elog!("{program}: error: client {id} dropped: cannot start a thread: {e}");
         }
     }
 }

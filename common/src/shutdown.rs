@@ -33,7 +33,7 @@ pub fn install(program: &'static str) -> Result<(), ctrlc::Error> {
         for path in lock(&FILES).drain(..) {
             let _ = std::fs::remove_file(path);
         }
-        eprintln!("{program}: interrupted");
+        crate::elog!("{program}: interrupted");
         std::process::exit(INTERRUPTED.into());
     })
 }

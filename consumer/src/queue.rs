@@ -62,9 +62,11 @@ pub fn take_from(session: Session, show: &Show, tally: &mut Tally) -> Result<()>
                 for d in items {
                     if show.die_on == Some(d.seq) {
                         out.flush();
-                        eprintln!(
+                        common::elog!(
                             "{}: dying on baozi {} from {} without acknowledging it (--die-on)",
-                            show.name, d.seq, d.producer
+                            show.name,
+                            d.seq,
+                            d.producer
                         );
                         std::process::exit(3);
                     }

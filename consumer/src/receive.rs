@@ -30,7 +30,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     }
     let name = cli.name.clone();
     common::shutdown::on_interrupt(move || {
-        eprintln!(
+        common::elog!(
             "{name}: interrupted after {} items",
             RECEIVED.load(Ordering::Relaxed)
         );
@@ -104,11 +104,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             show_bytes((total.bytes as f64 / secs) as u64)
         );
     }
-    eprintln!("{line})");
+    common::elog!("{line})");
     if let Some(expect) = cli.expect
         && expect != total.items
     {
-        eprintln!(
+        common::elog!(
             "consumer: error: expected {expect} items, {} arrived",
             total.items
         );

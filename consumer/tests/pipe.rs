@@ -534,3 +534,26 @@ fn a_hostile_consumers_huge_frame_is_quoted_by_kind_not_contents() {
         out.stderr.len()
     );
 }
+
+#[test]
+fn a_consumer_whose_output_readers_die_still_takes_the_whole_stream() {
+    // `consumer 2>&1 | head -1`: stdout and stderr both go to a reader that leaves at once.
+    let (rd, wr) = std::io::pipe().unwrap();
+    drop(rd);
+    let mut c = cmd("consumer");
+    c.args(["-l", "tcp:127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(wr.try_clone().unwrap())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut err, &mut ready).unwrap();
+    drop(err); // now its stderr is closed too
+    let addr = ready.trim().strip_prefix("ready: ").unwrap().to_owned();
+    run(producer(&[&addr, "-n", "1000"]))
+        .success()
+        .stderr_has("sent 1000 baozi to the consumer");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}

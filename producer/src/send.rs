@@ -132,7 +132,7 @@ fn send(conn: Conn, plan: &Plan) -> Result<String> {
         tx.send(&frame).map_err(|e| went_away(seq, e))?;
         if paced {
             tx.flush().map_err(|e| went_away(seq, e))?;
-            eprintln!("{who} made baozi {seq}");
+            common::elog!("{who} made baozi {seq}");
         }
     }
     tx.send(&Frame::End { count: plan.count })
@@ -164,7 +164,7 @@ fn send(conn: Conn, plan: &Plan) -> Result<String> {
 
 fn summary(plan: &Plan, to: &str, started: Instant) {
     let secs = started.elapsed().as_secs_f64();
-    eprintln!(
+    common::elog!(
         "{}: sent {} baozi to {to} in {secs:.3}s",
         Paint::stderr().role(Role::Producer, &plan.name),
         plan.count,

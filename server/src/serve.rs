@@ -107,7 +107,7 @@ impl Echo {
     /// Ctrl-C's last words: stop accepting, let the replies in flight go out, print totals.
     fn last_words(&self, clients: &Clients) {
         let cut = self.stop.finish_in_flight(FINISH_IN_FLIGHT);
-        eprintln!(
+        common::elog!(
             "server: totals: clients served {}, refused {}, lines answered {}, datagrams answered {}, still connected {}",
             clients.served(),
             clients.refused(),
@@ -116,7 +116,7 @@ impl Echo {
             clients.connected(),
         );
         if cut > 0 {
-            eprintln!("server: {cut} clients were not reading their replies; exiting anyway");
+            common::elog!("server: {cut} clients were not reading their replies; exiting anyway");
         }
     }
 
@@ -178,9 +178,10 @@ impl Echo {
             Ending::Lost(e) => format!("lost after {}: {e}", count(lines, "line")),
             Ending::Stopping => return,
         };
-        eprintln!(
+        common::elog!(
             "server: client {} {said} ({}; {left} connected)",
-            who.id, who.whence
+            who.id,
+            who.whence
         );
     }
 
@@ -258,7 +259,7 @@ impl Echo {
                     continue;
                 }
                 Err(e) => {
-                    eprintln!("server: error: cannot receive on {addr}: {e}");
+                    common::elog!("server: error: cannot receive on {addr}: {e}");
                     thread::sleep(Duration::from_millis(100));
                     continue;
                 }
@@ -281,7 +282,9 @@ impl Echo {
                 Ok(_) => {
                     self.datagrams.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(e) => eprintln!("server: cannot answer a datagram from {from} on {addr}: {e}"),
+                Err(e) => {
+                    common::elog!("server: cannot answer a datagram from {from} on {addr}: {e}");
+                }
             }
         }
     }
@@ -289,7 +292,7 @@ impl Echo {
 
 impl Service for Echo {
     fn serve(&self, conn: Conn, client: &Client<'_>) {
-        eprintln!(
+        common::elog!(
             "server: {} connected ({} connected)",
             client.describe(),
             client.connected()
