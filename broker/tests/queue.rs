@@ -304,3 +304,22 @@ fn strangers_are_refused_in_one_line_and_the_broker_keeps_serving() {
         b.stderr
     );
 }
+
+// Unix-only here: signals by name, and a unix: socket file.
+#[cfg(unix)]
+#[test]
+fn sigterm_and_sighup_end_the_broker_like_ctrl_c_with_their_own_codes() {
+    for (signal, code, words) in [("TERM", 143, "terminated"), ("HUP", 129, "hung up")] {
+        let dir = std::env::temp_dir().join(unique("q-sig"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("broker.sock");
+        let (b, _) = broker(&format!("unix:{}", path.display()), &[]);
+        b.signal(signal);
+        b.finish()
+            .code(code)
+            .stderr_has(&format!("broker: {words}"))
+            .stderr_has("(stopped before the end)");
+        assert!(!path.exists(), "SIG{signal} left the socket file behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -549,6 +549,24 @@ fn ctrl_c_stops_the_server_cleanly() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+// Unix-only here: signals by name, and unix: socket files.
+#[cfg(unix)]
+#[test]
+fn a_signal_removes_the_socket_file_only_while_it_is_still_the_servers() {
+    let dir = temp_dir("echo-replaced");
+    let path = dir.join("s.sock");
+    let (srv, _) = server(&[&format!("unix:{}", path.display())], &[]);
+    // Someone replaces the socket file with a file of their own while the server runs.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, "not yours").unwrap();
+    srv.signal("TERM");
+    srv.finish()
+        .code(143)
+        .stderr_has("server: terminated (SIGTERM)");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "not yours");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // ---- other tools as clients, and our client against another server ----
 
 /// A command for a tool the tests need; `scripts/test.sh` installs it from Debian.

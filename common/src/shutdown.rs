@@ -1,6 +1,9 @@
-//! Ctrl-C, the same in every binary: raise the [`Stop`] that servers were handed, run the
-//! program's last words, remove the files it created, and exit with 130 (128 + SIGINT),
-//! at once, even while other threads are blocked in a read.
+//! Ctrl-C, `kill`, a closed terminal, the same in every binary: run the program's last
+//! words (a server raises the [`Stop`] it was handed), remove the files it created, and exit
+//! with the conventional code, at once, even while other threads are blocked in a read:
+//! 130 for SIGINT (Ctrl-C), 143 for SIGTERM (`kill`, `timeout`, systemd), 129 for SIGHUP
+//! (the terminal closed). On Unix a thread waits for the signals (signal-hook); on Windows,
+//! ctrlc takes Ctrl-C and Ctrl-Break.
 //!
 //! Blocking reads cannot be cancelled, so a [`Stop`] does not replace the final exit: it
 //! orders the steps before it. A server that was handed one stops accepting, starts no new
@@ -15,27 +18,82 @@ use std::time::{Duration, Instant};
 /// The exit code after Ctrl-C.
 pub const INTERRUPTED: u8 = 130;
 
+/// How the program was asked to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// SIGINT, Ctrl-C.
+    Interrupted,
+    /// SIGTERM: `kill`, `timeout`, systemd.
+    Terminated,
+    /// SIGHUP: its terminal closed.
+    HungUp,
+}
+
+impl Ending {
+    /// The conventional exit code: 128 + the signal's number.
+    pub fn code(self) -> u8 {
+        match self {
+            Ending::Interrupted => INTERRUPTED,
+            Ending::Terminated => 143,
+            Ending::HungUp => 129,
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Ending::Interrupted => "interrupted",
+            Ending::Terminated => "terminated (SIGTERM)",
+            Ending::HungUp => "hung up (SIGHUP: the terminal closed)",
+        }
+    }
+}
+
 type Hook = Box<dyn Fn() + Send + Sync>;
 
-static FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static FILES: Mutex<Vec<Created>> = Mutex::new(Vec::new());
 static LAST_WORDS: Mutex<Vec<Hook>> = Mutex::new(Vec::new());
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Installs the handler. `program` prefixes the "interrupted" line.
-pub fn install(program: &'static str) -> Result<(), ctrlc::Error> {
-    ctrlc::set_handler(move || {
-        for words in lock(&LAST_WORDS).iter() {
-            words();
-        }
-        for path in lock(&FILES).drain(..) {
-            let _ = std::fs::remove_file(path);
-        }
-        crate::elog!("{program}: interrupted");
-        std::process::exit(INTERRUPTED.into());
-    })
+/// Installs the handlers. `program` prefixes the line that says how it ended.
+#[cfg(unix)]
+pub fn install(program: &'static str) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let how = match signal {
+                    SIGTERM => Ending::Terminated,
+                    SIGHUP => Ending::HungUp,
+                    _ => Ending::Interrupted,
+                };
+                finish(program, how);
+            }
+        })?;
+    Ok(())
+}
+
+/// Installs the handler (Ctrl-C and Ctrl-Break). `program` prefixes the line that says
+/// how it ended.
+#[cfg(windows)]
+pub fn install(program: &'static str) -> std::io::Result<()> {
+    ctrlc::set_handler(move || finish(program, Ending::Interrupted)).map_err(std::io::Error::other)
+}
+
+/// The end: last words, files removed, one line, the exit code.
+fn finish(program: &str, how: Ending) -> ! {
+    for words in lock(&LAST_WORDS).iter() {
+        words();
+    }
+    for file in lock(&FILES).drain(..) {
+        file.remove_if_same();
+    }
+    crate::elog!("{program}: {}", how.words());
+    std::process::exit(how.code().into());
 }
 
 /// Something to do when Ctrl-C arrives, before the files go and the process exits:
@@ -44,14 +102,54 @@ pub fn on_interrupt(words: impl Fn() + Send + Sync + 'static) {
     lock(&LAST_WORDS).push(Box::new(words));
 }
 
-/// Removes `path` if Ctrl-C arrives. Normal exits remove their files by `Drop`.
+/// Removes `path` if the program is stopped by a signal, but only while it is still the
+/// file that was there when this was called (on Unix: the same device and inode), never a
+/// file that replaced it since, such as a newer server's socket. Call it once the file
+/// exists; a path registered before is removed by name. Normal exits remove their files by
+/// `Drop`.
 pub fn remove_file_on_interrupt(path: &Path) {
-    lock(&FILES).push(path.to_owned());
+    lock(&FILES).push(Created {
+        path: path.to_owned(),
+        id: file_id(path),
+    });
 }
 
 /// Takes `path` back off the list (it was removed, or is no longer ours).
 pub fn forget_file(path: &Path) {
-    lock(&FILES).retain(|p| p != path);
+    lock(&FILES).retain(|f| f.path != path);
+}
+
+/// A file this process created, and what it was when it was created.
+struct Created {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl Created {
+    /// Removes it if it is still the same file; a path registered before its file existed
+    /// (or where files have no identity here) is removed by name.
+    fn remove_if_same(&self) {
+        if self.id.is_none() || file_id(&self.path) == self.id {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A file's identity, without following a link: (device, inode) on Unix. Elsewhere none
+/// (Windows holds its files open, so a name cannot be taken over while we run).
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// A stop signal handed to a server, and the count of its work in flight (replies being

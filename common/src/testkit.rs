@@ -201,12 +201,19 @@ impl Proc {
     /// Sends SIGINT, as Ctrl-C in a terminal does.
     #[cfg(unix)]
     pub fn interrupt(&self) {
+        self.signal("INT");
+    }
+
+    /// Sends a signal by name (`TERM`, `HUP`, ...), as `kill -NAME PID` does.
+    #[cfg(unix)]
+    #[track_caller]
+    pub fn signal(&self, name: &str) {
         let ok = Command::new("kill")
-            .args(["-INT", &self.pid().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
             .unwrap()
             .success();
-        assert!(ok, "kill -INT failed");
+        assert!(ok, "kill -{name} failed");
     }
 
     /// Kills the child (SIGKILL on Unix, TerminateProcess on Windows).
