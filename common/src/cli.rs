@@ -3,9 +3,11 @@
 //! exit code. Nothing in this crate imports it.
 
 use crate::addr::Address;
+use crate::msg::Role;
 use crate::shutdown;
-use crate::transport::{self, Conn};
+use crate::transport::{self, Listener};
 use crate::units::{parse_duration, show_duration};
+use crate::wire::{self, Session};
 use clap::Args;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,19 +35,39 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Opens the one connection this endpoint describes: accepts the first peer when
-    /// listening (after the ready line), otherwise connects with retries.
-    pub fn open_one(&self, who: &str) -> Result<Conn> {
+    /// Opens the one conversation this endpoint describes, through the handshake: as `me`,
+    /// with a peer playing one of `accept`. Listening, it prints the ready line and takes
+    /// the first peer that greets properly: a connection that says nothing (a port scan, a
+    /// liveness probe) or is not ours is told in one line and the next one is awaited.
+    /// Connecting, it retries for `--wait`, and a wrong peer is an error.
+    pub fn open_session(&self, who: &str, me: Role, accept: &[Role]) -> Result<Session> {
         if self.listen {
             let listener = transport::listen(&self.address)?;
             listener.announce();
-            Ok(listener.accept()?)
+            accept_session(&listener, who, me, accept)
         } else {
             let wait = self.wait;
             let addr = &self.address;
-            Ok(transport::connect(addr, wait, || {
-                say_waiting(who, addr, wait);
-            })?)
+            let conn = transport::connect(addr, wait, || say_waiting(who, addr, wait))?;
+            Ok(wire::handshake(conn, me, accept)?)
+        }
+    }
+}
+
+/// The next connection on `listener` that passes the handshake; the others are told in one
+/// line each and dropped. Only the listener failing ends it.
+pub fn accept_session(
+    listener: &Listener,
+    who: &str,
+    me: Role,
+    accept: &[Role],
+) -> Result<Session> {
+    loop {
+        let conn = listener.accept()?;
+        let peer = conn.peer().to_owned();
+        match wire::handshake(conn, me, accept) {
+            Ok(session) => return Ok(session),
+            Err(e) => crate::elog!("{who}: ignored a connection from {peer}: {e}"),
         }
     }
 }

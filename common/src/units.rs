@@ -28,8 +28,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("'{s}': {e}"))
+    let d = Duration::try_from_secs_f64(value * scale).map_err(|e| format!("'{s}': {e}"))?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "'{s}' is longer than 100 years; use 0 where it means none"
+        ));
+    }
+    Ok(d)
 }
+
+/// The longest duration accepted: far beyond any wait, and far from where adding it to
+/// the clock would overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Shows a duration the way [`parse_duration`] reads it.
 pub fn show_duration(d: Duration) -> String {
@@ -246,7 +256,15 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        for bad in ["", "s", "1x", "-1s", "1.2.3s"] {
+        for bad in [
+            "",
+            "s",
+            "1x",
+            "-1s",
+            "1.2.3s",
+            "10000000000000000000",
+            "999999h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(show_duration(Duration::from_secs(10)), "10s");

@@ -3,12 +3,12 @@
 
 use crate::Cli;
 use common::Address;
-use common::cli::Result;
+use common::cli::{Result, accept_session};
 use common::msg::stream::Frame;
 use common::style::Paint;
-use common::transport::{self, Conn};
+use common::transport;
 use common::units::{XorShift, show_bytes};
-use common::wire::{self, Role, Session, WireError};
+use common::wire::{Role, Session, WireError};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,15 +47,15 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let (started, results) = if cli.producers > 1 {
         let listener = transport::listen(&cli.endpoint.address)?;
         listener.announce();
-        let first = listener.accept()?;
+        let first = accept_session(&listener, &cli.name, Role::Consumer, &[Role::Producer])?;
         let started = Instant::now();
         let results = std::thread::scope(|s| {
             let show = &show;
-            let mut workers = vec![s.spawn(move || eat(first, &[Role::Producer], show))];
+            let mut workers = vec![s.spawn(move || eat(first, show))];
             for _ in 1..cli.producers {
-                match listener.accept() {
-                    Ok(conn) => workers.push(s.spawn(move || eat(conn, &[Role::Producer], show))),
-                    Err(e) => workers.push(s.spawn(move || (Tally::default(), Err(e.into())))),
+                match accept_session(&listener, &cli.name, Role::Consumer, &[Role::Producer]) {
+                    Ok(session) => workers.push(s.spawn(move || eat(session, show))),
+                    Err(e) => workers.push(s.spawn(move || (Tally::default(), Err(e)))),
                 }
             }
             workers
@@ -69,15 +69,17 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         });
         (started, results)
     } else {
-        let conn = cli.endpoint.open_one(&cli.name)?;
-        let started = Instant::now();
         // Listening, only producers come; connecting, we may reach a producer or a broker.
         let accept: &[Role] = if cli.endpoint.listen {
             &[Role::Producer]
         } else {
             &[Role::Producer, Role::Broker]
         };
-        (started, vec![eat(conn, accept, &show)])
+        let session = cli
+            .endpoint
+            .open_session(&cli.name, Role::Consumer, accept)?;
+        let started = Instant::now();
+        (started, vec![eat(session, &show)])
     };
 
     let mut total = Tally::default();
@@ -143,22 +145,17 @@ pub struct Tally {
 }
 
 /// Receives one whole stream. Returns what arrived even when the stream failed.
-fn eat(conn: Conn, accept: &[Role], show: &Show) -> (Tally, Result<()>) {
-    let peer = conn.peer().to_owned();
+/// One whole conversation, after the handshake: the pipe (a producer's stream) or the
+/// queue (a broker). Returns what arrived even when it failed.
+fn eat(session: Session, show: &Show) -> (Tally, Result<()>) {
+    let peer = session.addr.clone();
     let mut tally = Tally::default();
-    let result =
-        eat_from(conn, accept, show, &mut tally).map_err(|e| format!("{peer}: {e}").into());
-    (tally, result)
-}
-
-/// The handshake, then the pipe (a producer's stream) or the queue (a broker).
-fn eat_from(conn: Conn, accept: &[Role], show: &Show, tally: &mut Tally) -> Result<()> {
-    let session = wire::handshake(conn, Role::Consumer, accept)?;
-    if session.peer == Role::Broker {
-        crate::queue::take_from(session, show, tally)
+    let result = if session.peer == Role::Broker {
+        crate::queue::take_from(session, show, &mut tally)
     } else {
-        stream_from(session, show, tally)
-    }
+        stream_from(session, show, &mut tally)
+    };
+    (tally, result.map_err(|e| format!("{peer}: {e}").into()))
 }
 
 /// The pipe: one producer's stream, after the handshake.

@@ -334,8 +334,8 @@ fn random_bytes_are_not_a_peer() {
         .stderr_has("not a baozi-ipc peer");
     assert_eq!(
         out.stderr.lines().count(),
-        2,
-        "one error line plus the summary:\n{}",
+        1,
+        "one error line (no stream began, so no summary):\n{}",
         out.stderr
     );
 }
@@ -556,4 +556,49 @@ fn a_consumer_whose_output_readers_die_still_takes_the_whole_stream() {
         .stderr_has("sent 1000 baozi to the consumer");
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn an_absurd_wait_is_a_usage_error_not_a_panic() {
+    run(producer(&["--wait", "10000000000000000000"]))
+        .code(2)
+        .stderr_has("longer than 100 years");
+}
+
+// Unix-only by nature: unix:PATH sockets.
+#[cfg(unix)]
+#[test]
+fn a_second_listener_probing_a_live_path_does_not_end_the_first() {
+    let dir = std::env::temp_dir().join(unique("pipe-probe"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let addr = format!("unix:{}", dir.join("s.sock").display());
+    let (c, _) = listening_consumer(&addr, &["--expect", "3"]);
+    // Its liveness probe connects to the first consumer, then goes.
+    run(cmd_consumer(&["-l", &addr]))
+        .failure()
+        .stderr_has("address in use");
+    run(producer(&[&addr, "-n", "3"])).success();
+    c.finish()
+        .success()
+        .stderr_has("ignored a connection")
+        .stderr_has("c1: 3 items");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_port_scan_does_not_end_a_listening_consumer_or_producer() {
+    // `nc -z`: connect, say nothing, leave.
+    let (c, addr) = listening_consumer("tcp:127.0.0.1:0", &["--expect", "2"]);
+    let hostport = addr.strip_prefix("tcp:").unwrap();
+    drop(std::net::TcpStream::connect(hostport).unwrap());
+    run(producer(&[&addr, "-n", "2"])).success();
+    c.finish().success().stderr_has("ignored a connection");
+
+    let mut p = producer(&["-l", "tcp:127.0.0.1:0", "-n", "2"]);
+    p.stdin(Stdio::null());
+    let p = Proc::spawn(p, Capture::Both);
+    let addr = p.wait_ready();
+    drop(std::net::TcpStream::connect(addr.strip_prefix("tcp:").unwrap()).unwrap());
+    run(cmd_consumer(&[&addr, "--expect", "2"])).success();
+    p.finish().success().stderr_has("ignored a connection");
 }

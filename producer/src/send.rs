@@ -53,9 +53,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 .into(),
         );
     }
-    let conn = cli.endpoint.open_one(&plan.name)?;
+    let session =
+        cli.endpoint
+            .open_session(&plan.name, Role::Producer, &[Role::Consumer, Role::Broker])?;
     let started = Instant::now();
-    let peer = send(conn, &plan)?;
+    let peer = send(session, &plan)?;
     summary(&plan, &peer, started);
     Ok(ExitCode::SUCCESS)
 }
@@ -76,7 +78,10 @@ fn spawn_consumer(plan: &Plan, args: &[String]) -> Result<ExitCode> {
         })?;
     let pipe = child.stdin.take().ok_or("the child has no stdin pipe")?;
     let started = Instant::now();
-    let sent = send(Conn::pipe_to(pipe), plan); // dropping the pipe closes it
+    // One-way: the handshake only writes our greeting. Dropping the pipe closes it.
+    let sent = wire::handshake(Conn::pipe_to(pipe), Role::Producer, &[Role::Consumer])
+        .map_err(Into::into)
+        .and_then(|session| send(session, plan));
     let status = child.wait()?;
     match (sent, status.success()) {
         (Ok(_), true) => {
@@ -98,16 +103,16 @@ fn sibling(name: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| file.into())
 }
 
-/// Sends the whole stream; on two-way transports also checks the peer's greeting and, at
-/// the end, its receipt. Returns who took the stream, for the summary.
-fn send(conn: Conn, plan: &Plan) -> Result<String> {
+/// Sends the whole stream, after the handshake; on two-way transports also checks the
+/// receipt at the end. Returns who took the stream, for the summary.
+fn send(session: Session, plan: &Plan) -> Result<String> {
     let Session {
         peer,
         addr,
         two_way,
         mut rx,
         mut tx,
-    } = wire::handshake(conn, Role::Producer, &[Role::Consumer, Role::Broker])?;
+    } = session;
     let went_away =
         |sent: u64, e: std::io::Error| format!("the {peer} went away after {sent} items ({e})");
     tx.send(&Frame::Hello {
