@@ -54,6 +54,11 @@ pub struct Cli {
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     pub wait: Duration,
 
+    /// How long to wait for each reply before giving up (e.g. 10s; 0: for ever). Not on
+    /// local: under Windows, where named pipes have no timeouts.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Duration,
+
     /// The longest line to send (a longer input line is an error); replies may be longer
     /// by a prefix.
     #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = echo::parse_max_line)]

@@ -73,11 +73,14 @@ fn open(cli: &Cli) -> Result<Box<dyn Peer>> {
             let (rx, tx) =
                 transport::connect(addr, cli.wait, || say_waiting("client", addr, cli.wait))?
                     .split();
+            let timeout = (!cli.timeout.is_zero()).then_some(cli.timeout);
+            rx.set_timeout(timeout)?;
             Box::new(StreamPeer {
                 addr: addr.clone(),
                 replies: LineReader::new(rx, cli.max_line + echo::MAX_PREFIX),
                 tx,
                 sent: 0,
+                timeout,
             })
         }
     })
@@ -229,6 +232,8 @@ struct StreamPeer {
     replies: LineReader<RecvHalf>,
     tx: SendHalf,
     sent: u64,
+    /// `--timeout` for each reply, where the transport has read timeouts.
+    timeout: Option<Duration>,
 }
 
 impl Peer for StreamPeer {
@@ -254,6 +259,11 @@ impl Peer for StreamPeer {
             .into()),
             Err(LineError::Io(e)) => Err(format!(
                 "lost the connection to {addr} waiting for the reply to line {n}: {e} (did the server stop?)"
+            )
+            .into()),
+            Err(LineError::TimedOut) => Err(format!(
+                "no reply from {addr} to line {n} within {} (--timeout; is it an echo server?)",
+                show_duration(self.timeout.unwrap_or_default())
             )
             .into()),
             Err(e) => Err(format!("the reply to line {n} from {addr}: {e}").into()),

@@ -730,3 +730,40 @@ fn a_closed_stdout_ends_the_client_quietly() {
     }
     drop(s);
 }
+
+#[test]
+fn a_datagram_whose_reply_would_not_fit_gets_a_notice_not_silence() {
+    // Within --max-line (64 KiB), but with the prefix over what one datagram carries.
+    let (_srv, ready) = server(&["udp:127.0.0.1:0"], &[]);
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.send_to(&[b'x'; 65_505], host_port(&ready[0])).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let n = s.recv(&mut buf).unwrap();
+    let reply = String::from_utf8_lossy(&buf[..n.min(200)]);
+    assert!(
+        reply.starts_with("server: error: the reply would be 65511 bytes"),
+        "{n} bytes: {reply}"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_is_given_up_on_after_the_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("tcp:{}", listener.local_addr().unwrap());
+    let silent = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let _ = std::io::copy(&mut &s, &mut std::io::sink()); // reads, never answers
+    });
+    run(client(&[
+        "--message",
+        "anyone?",
+        "--timeout",
+        "300ms",
+        &addr,
+    ]))
+    .failure()
+    .stderr_has("no reply from")
+    .stderr_has("within 300ms (--timeout");
+    silent.join().unwrap();
+}

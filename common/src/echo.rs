@@ -22,6 +22,9 @@ pub const DEFAULT_PREFIX: &str = "test: ";
 pub const MAX_PREFIX: usize = 1024;
 /// The default `--max-line`: the longest line, not counting its ending.
 pub const DEFAULT_MAX_LINE: usize = 64 << 10;
+/// The largest UDP datagram that can be sent everywhere (65,507 bytes of payload over IPv4;
+/// IPv6 allows 65,527): a datagram reply never exceeds it.
+pub const MAX_DATAGRAM: usize = 65_507;
 /// The largest `--max-line` anyone may ask for.
 pub const MAX_MAX_LINE: usize = 64 << 20;
 /// How a server's notice line starts (then why, then "\n"); it closes the connection after.

@@ -25,7 +25,7 @@ const FINISH_IN_FLIGHT: Duration = Duration::from_millis(500);
 const OUT_BUF: usize = 16 << 10;
 /// Refused clients told why at the same time, each in a thread of its own.
 const MAX_REFUSING: usize = 64;
-/// Larger than any UDP datagram (65,507 bytes over IPv4, 65,527 over IPv6).
+/// Larger than any UDP datagram (see [`echo::MAX_DATAGRAM`]).
 const DATAGRAM_BUF: usize = 64 << 10;
 
 /// The echo service: its settings, and the counters for the totals. Serving many clients
@@ -273,6 +273,13 @@ impl Echo {
                 reply.extend_from_slice(&echo::notice(&format!(
                     "datagram longer than {} (--max-line)",
                     show_bytes(self.max_line as u64)
+                )));
+            } else if self.prefix.len() + datagram.len() > echo::MAX_DATAGRAM {
+                // The answer would not fit in a datagram: say so rather than stay silent.
+                reply.extend_from_slice(&echo::notice(&format!(
+                    "the reply would be {} bytes with the prefix, over the {} a datagram can carry; send a shorter line",
+                    self.prefix.len() + datagram.len(),
+                    echo::MAX_DATAGRAM
                 )));
             } else {
                 reply.extend_from_slice(&self.prefix);
