@@ -71,6 +71,9 @@ pub struct Cli {
     #[arg(short, long)]
     pub quiet: bool,
 
+    #[command(flatten)]
+    pub peers: common::cli::Peers,
+
     /// Ask the broker at ADDRESS for its live numbers (queued, leased, acknowledged,
     /// redelivered, dead, producers, consumers), print them, and exit.
     #[arg(long)]

@@ -59,7 +59,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let listeners = cli
         .addresses
         .iter()
-        .map(transport::listen)
+        .map(|a| transport::listen(a, cli.peers.access()))
         .collect::<Result<Vec<_>, _>>()?;
     let stop = Arc::new(Stop::new());
     let broker = Arc::new(Broker {
@@ -458,7 +458,10 @@ impl Service for Broker {
 /// `broker --status`: one observer's look at a running broker.
 fn status(cli: &Cli) -> Result<ExitCode> {
     let addr = cli.addresses.first().ok_or("--status needs an address")?;
-    let conn = transport::connect(addr, cli.wait, || say_waiting("broker", addr, cli.wait))?;
+    let access = cli.peers.access();
+    let conn = transport::connect(addr, cli.wait, access, || {
+        say_waiting("broker", addr, cli.wait);
+    })?;
     let mut s = wire::handshake(conn, Role::Observer, &[Role::Broker])?;
     let st: Status =
         s.rx.next_frame()?

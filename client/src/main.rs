@@ -59,6 +59,9 @@ pub struct Cli {
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Duration,
 
+    #[command(flatten)]
+    pub peers: common::cli::Peers,
+
     /// The longest line to send (a longer input line is an error); replies may be longer
     /// by a prefix.
     #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = echo::parse_max_line)]

@@ -70,9 +70,10 @@ fn open(cli: &Cli) -> Result<Box<dyn Peer>> {
             answered: 0,
         }),
         _ => {
-            let (rx, tx) =
-                transport::connect(addr, cli.wait, || say_waiting("client", addr, cli.wait))?
-                    .split();
+            let (rx, tx) = transport::connect(addr, cli.wait, cli.peers.access(), || {
+                say_waiting("client", addr, cli.wait);
+            })?
+            .split();
             let timeout = (!cli.timeout.is_zero()).then_some(cli.timeout);
             rx.set_timeout(timeout)?;
             Box::new(StreamPeer {

@@ -5,7 +5,7 @@
 use crate::addr::Address;
 use crate::msg::Role;
 use crate::shutdown;
-use crate::transport::{self, Listener};
+use crate::transport::{self, Access, Listener};
 use crate::units::{parse_duration, show_duration};
 use crate::wire::{self, Session};
 use clap::Args;
@@ -15,6 +15,27 @@ use std::time::Duration;
 /// The error type of the binaries' `run` functions: anything, shown as one line.
 pub use crate::Error;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Who may talk to us over `local:` and `unix:` sockets; flattened into every program's
+/// command line.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct Peers {
+    /// Talk to processes of any local user over local: and unix: sockets. By default only
+    /// this user's own processes are let through (the kernel says who the peer is), and a
+    /// unix: socket file is made owner-only; with this it is made 0666.
+    #[arg(long)]
+    pub any_user: bool,
+}
+
+impl Peers {
+    pub fn access(self) -> Access {
+        if self.any_user {
+            Access::AnyUser
+        } else {
+            Access::OwnUser
+        }
+    }
+}
 
 /// Where a producer or consumer talks: `nc`-style, connect by default, `-l` to listen.
 #[derive(Args, Debug, Clone)]
@@ -32,6 +53,9 @@ pub struct Endpoint {
     /// How long to keep retrying to connect while nobody listens yet (e.g. 10s, 500ms, 0).
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     pub wait: Duration,
+
+    #[command(flatten)]
+    pub peers: Peers,
 }
 
 impl Endpoint {
@@ -42,13 +66,14 @@ impl Endpoint {
     /// Connecting, it retries for `--wait`, and a wrong peer is an error.
     pub fn open_session(&self, who: &str, me: Role, accept: &[Role]) -> Result<Session> {
         if self.listen {
-            let listener = transport::listen(&self.address)?;
+            let listener = transport::listen(&self.address, self.peers.access())?;
             listener.announce();
             accept_session(&listener, who, me, accept)
         } else {
             let wait = self.wait;
             let addr = &self.address;
-            let conn = transport::connect(addr, wait, || say_waiting(who, addr, wait))?;
+            let access = self.peers.access();
+            let conn = transport::connect(addr, wait, access, || say_waiting(who, addr, wait))?;
             Ok(wire::handshake(conn, me, accept)?)
         }
     }
@@ -63,7 +88,14 @@ pub fn accept_session(
     accept: &[Role],
 ) -> Result<Session> {
     loop {
-        let conn = listener.accept()?;
+        let conn = match listener.accept() {
+            Ok(conn) => conn,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                crate::elog!("{who}: {e}");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let peer = conn.peer().to_owned();
         match wire::handshake(conn, me, accept) {
             Ok(session) => return Ok(session),

@@ -118,6 +118,11 @@ fn accept_loop<S: Service>(
     loop {
         let conn = match listener.accept() {
             Ok(conn) => conn,
+            // Another user's process, where only ours are let through: told, then the next.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                crate::elog!("{program}: {e}");
+                continue;
+            }
             Err(e) => {
                 // Out of file descriptors, say: keep serving the clients we have, retry soon.
                 crate::elog!(

@@ -27,6 +27,19 @@ use std::os::unix::net::{UnixListener, UnixStream};
 #[cfg(unix)]
 use std::path::{Path, PathBuf};
 
+/// Who may be at the other end of a `local:` or `unix:` socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Only processes of this program's own user (the default): the kernel says who the
+    /// peer is (its credentials on the socket), so another local user can neither take a
+    /// stream meant for us by taking the name first, nor feed a listener of ours. A
+    /// `unix:` socket file is created readable and writable by its owner only (0600).
+    #[default]
+    OwnUser,
+    /// Any local user (`--any-user`); a `unix:` socket file is created 0666.
+    AnyUser,
+}
+
 /// Why connecting or listening failed, worded for the person who typed the address.
 #[derive(Debug)]
 pub enum TransportError {
@@ -36,6 +49,8 @@ pub enum TransportError {
     InUse { addr: Address },
     /// The address cannot be listened on (`stdio`), or a path is in the way.
     Unusable { addr: Address, why: &'static str },
+    /// The peer is a process of another user (see [`Access`]).
+    OtherUser { addr: Address, uid: u32 },
     /// Any other failure of the operating system.
     Io {
         action: &'static str,
@@ -56,6 +71,11 @@ impl fmt::Display for TransportError {
                 write!(f, "address in use: {addr} is held by a live process")
             }
             TransportError::Unusable { addr, why } => write!(f, "cannot use {addr}: {why}"),
+            TransportError::OtherUser { addr, uid } => write!(
+                f,
+                "the process at {addr} runs as another user (uid {uid}); refusing to talk to it \
+                 (--any-user allows peers of every local user)"
+            ),
             TransportError::Io {
                 action,
                 addr,
@@ -119,6 +139,30 @@ impl Conn {
     /// Who is at the other end, for log lines.
     pub fn peer(&self) -> &str {
         &self.peer
+    }
+
+    /// The peer's user id if it is not ours and `access` wants our own (`local:` and
+    /// `unix:` on Unix, where the kernel tells); `None` when it is fine.
+    pub fn peer_uid_if_other(&self, access: Access) -> io::Result<Option<u32>> {
+        if access == Access::AnyUser {
+            return Ok(None);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsFd;
+            let fd = match &*self.link {
+                Link::Unix(s) => s.as_fd(),
+                Link::Local(LocalStream::UdSocket(s)) => s.as_fd(),
+                _ => return Ok(None),
+            };
+            let peer = rustix::net::sockopt::socket_peercred(fd)?.uid.as_raw();
+            let me = rustix::process::geteuid().as_raw();
+            Ok((peer != me).then_some(peer))
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(None)
+        }
     }
 
     /// Whether the peer can answer on this connection (everything but `stdio`).
@@ -273,9 +317,13 @@ const UDP_IS_NOT_A_STREAM: &str =
 
 /// Connects to `addr`, retrying while nobody listens there yet, for up to `wait`. Calls
 /// `on_wait` once, the first time it has to wait (to say so).
+///
+/// On `local:` and `unix:` the peer must be a process of our own user unless `access`
+/// says otherwise.
 pub fn connect(
     addr: &Address,
     wait: Duration,
+    access: Access,
     on_wait: impl FnOnce(),
 ) -> Result<Conn, TransportError> {
     if let Address::Udp { .. } = addr {
@@ -289,7 +337,20 @@ pub fn connect(
     let mut on_wait = Some(on_wait);
     loop {
         match try_connect(addr) {
-            Ok(conn) => return Ok(conn),
+            Ok(conn) => {
+                return match conn.peer_uid_if_other(access) {
+                    Ok(None) => Ok(conn),
+                    Ok(Some(uid)) => Err(TransportError::OtherUser {
+                        addr: addr.clone(),
+                        uid,
+                    }),
+                    Err(source) => Err(TransportError::Io {
+                        action: "check the peer of",
+                        addr: addr.clone(),
+                        source,
+                    }),
+                };
+            }
             Err(e) if is_not_there_yet(&e) => {
                 let now = Instant::now();
                 if now >= deadline {
@@ -352,6 +413,7 @@ pub fn is_not_there_yet(e: &io::Error) -> bool {
 pub struct Listener {
     kind: ListenKind,
     addr: Address,
+    access: Access,
 }
 
 #[derive(Debug)]
@@ -367,8 +429,9 @@ enum ListenKind {
 }
 
 /// Binds `addr` and starts listening. Never steals an address from a live process; a
-/// `unix:PATH` socket file left by a dead one is reclaimed.
-pub fn listen(addr: &Address) -> Result<Listener, TransportError> {
+/// `unix:PATH` socket file left by a dead one is reclaimed. `access` says which local
+/// users' processes [`Listener::accept`] lets through on `local:` and `unix:`.
+pub fn listen(addr: &Address, access: Access) -> Result<Listener, TransportError> {
     let io_err = |source| TransportError::Io {
         action: "listen on",
         addr: addr.clone(),
@@ -402,7 +465,7 @@ pub fn listen(addr: &Address) -> Result<Listener, TransportError> {
         }
         #[cfg(unix)]
         Address::Unix(path) => {
-            let (l, file) = bind_unix(addr, path)?;
+            let (l, file) = bind_unix(addr, path, access)?;
             (
                 ListenKind::Unix {
                     listener: l,
@@ -438,7 +501,11 @@ pub fn listen(addr: &Address) -> Result<Listener, TransportError> {
             (ListenKind::Local(l), addr.clone())
         }
     };
-    Ok(Listener { kind, addr: actual })
+    Ok(Listener {
+        kind,
+        addr: actual,
+        access,
+    })
 }
 
 /// Whether some process already serves the named pipe `\\.\pipe\NAME`, asked without
@@ -489,7 +556,9 @@ impl Listener {
         announce(&self.addr);
     }
 
-    /// Waits for the next connection.
+    /// Waits for the next connection. One from a process of another user, where the
+    /// listener's [`Access`] does not let it through, is closed and reported as a
+    /// `PermissionDenied` error naming its user: report it and accept the next.
     pub fn accept(&self) -> io::Result<Conn> {
         let (link, peer) = match &self.kind {
             ListenKind::Tcp(l) => {
@@ -503,10 +572,20 @@ impl Listener {
             }
             ListenKind::Local(l) => (Link::Local(l.accept()?), self.addr.to_string()),
         };
-        Ok(Conn {
+        let conn = Conn {
             link: Arc::new(link),
             peer,
-        })
+        };
+        match conn.peer_uid_if_other(self.access)? {
+            None => Ok(conn),
+            Some(uid) => Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "refused a connection from a process of another user (uid {uid}); \
+                     --any-user lets every local user in"
+                ),
+            )),
+        }
     }
 }
 
@@ -594,8 +673,12 @@ impl Drop for SocketFile {
 }
 
 #[cfg(unix)]
-fn bind_unix(addr: &Address, path: &Path) -> Result<(UnixListener, SocketFile), TransportError> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+fn bind_unix(
+    addr: &Address,
+    path: &Path,
+    access: Access,
+) -> Result<(UnixListener, SocketFile), TransportError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
     let io_err = |source| TransportError::Io {
         action: "listen on",
         addr: addr.clone(),
@@ -624,6 +707,12 @@ fn bind_unix(addr: &Address, path: &Path) -> Result<(UnixListener, SocketFile), 
         }
         other => other.map_err(io_err)?,
     };
+    // The mode is set, not left to the umask: owner only, unless every user is welcome.
+    let mode = match access {
+        Access::OwnUser => 0o600,
+        Access::AnyUser => 0o666,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io_err)?;
     let ino = std::fs::symlink_metadata(path).map_err(io_err)?.ino();
     shutdown::remove_file_on_interrupt(path);
     Ok((

@@ -45,7 +45,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     };
 
     let (started, results) = if cli.producers > 1 {
-        let listener = transport::listen(&cli.endpoint.address)?;
+        let listener = transport::listen(&cli.endpoint.address, cli.endpoint.peers.access())?;
         listener.announce();
         let first = accept_session(&listener, &cli.name, Role::Consumer, &[Role::Producer])?;
         let started = Instant::now();

@@ -602,3 +602,133 @@ fn a_port_scan_does_not_end_a_listening_consumer_or_producer() {
     run(cmd_consumer(&[&addr, "--expect", "2"])).success();
     p.finish().success().stderr_has("ignored a connection");
 }
+
+// ---- other users on the same machine (Linux: needs root to make a second user) ----
+
+/// A second local user to run programs as, made when missing; `None` (with the reason
+/// printed) when this test process cannot make one.
+#[cfg(target_os = "linux")]
+fn other_user() -> Option<&'static str> {
+    const NAME: &str = "baozi-other";
+    let me = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&me.stdout).trim() != "0" {
+        eprintln!("skipped: making a second user needs root");
+        return None;
+    }
+    let exists = Command::new("id")
+        .arg(NAME)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        let made = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                NAME,
+            ])
+            .status();
+        // Another test may have made it at the same moment: check again.
+        let exists = Command::new("id")
+            .arg(NAME)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        if !exists {
+            eprintln!("skipped: cannot make user {NAME} ({made:?})");
+            return None;
+        }
+    }
+    Some(NAME)
+}
+
+/// `name` (a workspace binary) run as `user`, from a copy every user may execute.
+#[cfg(target_os = "linux")]
+fn as_user(user: &str, name: &str, args: &[&str]) -> Command {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(unique("bin"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.join(name);
+    std::fs::copy(common::testkit::bin(name), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // setpriv execs the program itself (runuser would stay its parent, and a kill would
+    // reach only runuser).
+    let mut c = Command::new("setpriv");
+    c.args([
+        &format!("--reuid={user}"),
+        &format!("--regid={user}"),
+        "--clear-groups",
+    ])
+    .arg(exe)
+    .args(args)
+    .stdin(Stdio::null());
+    c
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn another_users_producer_is_not_let_into_a_listening_consumer() {
+    let Some(user) = other_user() else { return };
+    let name = format!("local:{}", unique("pipe-users"));
+    let (c, _) = listening_consumer(&name, &["--expect", "2"]);
+    run(as_user(
+        user,
+        "producer",
+        &[&name, "-n", "5", "--wait", "0"],
+    ))
+    .failure();
+    c.wait_for_stderr("refused a connection from a process of another user (uid");
+    run(producer(&[&name, "-n", "2"])).success();
+    c.finish().success().stderr_has("c1: 2 items");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_name_taken_first_by_another_user_gets_no_stream() {
+    let Some(user) = other_user() else { return };
+    let name = format!("local:{}", unique("pipe-squat"));
+    let mut squatter = Proc::spawn(
+        as_user(user, "consumer", &["-l", &name, "--any-user"]),
+        Capture::Both,
+    );
+    squatter.wait_ready();
+    run(producer(&[&name, "-n", "3"]))
+        .failure()
+        .stderr_has("runs as another user (uid")
+        .stderr_has("--any-user allows");
+    squatter.kill();
+    let squatter = squatter.finish();
+    assert!(!squatter.stdout.contains("received"), "{}", squatter.stdout);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn unix_socket_files_get_their_mode_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(unique("pipe-mode"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (extra, mode) in [(None, 0o600), (Some("--any-user"), 0o666)] {
+        let path = dir.join("s.sock");
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg("umask 000; exec \"$@\"")
+            .arg("sh")
+            .arg(common::testkit::bin("consumer"))
+            .args(["-l", &format!("unix:{}", path.display())])
+            .args(extra)
+            .stdin(Stdio::null());
+        let mut p = Proc::spawn(c, Capture::Both);
+        p.wait_ready();
+        let got = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(got, mode, "{extra:?}: mode {got:o}");
+        p.kill();
+        drop(p.finish());
+        let _ = std::fs::remove_file(&path);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -60,6 +60,9 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_clients: u32,
 
+    #[command(flatten)]
+    pub peers: common::cli::Peers,
+
     /// Disconnect a client that sends nothing, or reads none of its replies, for this long
     /// (e.g. 5m, 30s); 0, the default, never does. (Not on local: under Windows: named
     /// pipes have no timeouts.)

@@ -55,7 +55,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 let (socket, actual) = transport::bind_udp(addr)?;
                 Bound::Datagram(socket, actual)
             }
-            _ => Bound::Stream(transport::listen(addr)?),
+            _ => Bound::Stream(transport::listen(addr, cli.peers.access())?),
         });
     }
     let stop = Arc::new(Stop::new());
