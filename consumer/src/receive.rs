@@ -44,7 +44,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         die_on: cli.die_on,
     };
 
-    let (started, results) = if cli.producers > 1 {
+    let producers = cli.producers.unwrap_or(1);
+    let (started, results) = if let Address::Redis { .. } = cli.endpoint.address {
+        (Instant::now(), vec![crate::redis::eat(cli, &show)])
+    } else if producers > 1 {
         let listener = transport::listen(&cli.endpoint.address)?;
         listener.announce();
         let first = listener.accept()?;
@@ -52,7 +55,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         let results = std::thread::scope(|s| {
             let show = &show;
             let mut workers = vec![s.spawn(move || eat(first, &[Role::Producer], show))];
-            for _ in 1..cli.producers {
+            for _ in 1..producers {
                 match listener.accept() {
                     Ok(conn) => workers.push(s.spawn(move || eat(conn, &[Role::Producer], show))),
                     Err(e) => workers.push(s.spawn(move || (Tally::default(), Err(e.into())))),
