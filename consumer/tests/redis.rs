@@ -7,6 +7,10 @@
 //! `redis-server` must be installed (`scripts/test.sh` installs Debian's): without it these
 //! tests fail, unless BAOZI_NO_REDIS is set, to say that Redis is absent by design; then
 //! each prints why it skips.
+//!
+//! Unix-only: under wine (scripts/test-windows.sh) a Windows test cannot start a Linux
+//! redis-server, so that script runs producer.exe and consumer.exe against one itself.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
 use common::testkit::{Capture, Finished, PATIENCE, Proc, cmd, run, unique};
