@@ -18,7 +18,7 @@ root="$(pwd)"
 TARGET=x86_64-pc-windows-gnu
 
 step "windows: packages"
-packages=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine wine64)
+packages=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine wine64 redis-server)
 missing=()
 for package in "${packages[@]}"; do
     state="$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)"
@@ -123,6 +123,45 @@ ctrl_c_check "ready: " broker.exe "local:baozi-winctrlc-queue-$$"
 ctrl_c_check "ready: " server.exe tcp:127.0.0.1:0 "local:baozi-winctrlc-echo-$$" udp:127.0.0.1:0
 ctrl_c_check "workers started" counter.exe run --workers 3 --decrements 100000 --pause 10ms --quiet
 ctrl_c_check "workers started" counter.exe semaphore --workers 3 --permits 1 --stay 60s
+
+step "windows: producer.exe and consumer.exe on a Linux redis-server (redis://, over loopback TCP)"
+# The tests under wine cannot start a Linux redis-server; this step does, on a free
+# loopback port with no persistence, and runs two Windows producers and two Windows
+# consumers against it, checking every count.
+redis_check() {
+    local port dir rpid i addr code=0 out
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    dir="$(mktemp -d)"
+    redis-server --save '' --appendonly no --port "$port" --bind 127.0.0.1 --dir "$dir" >"$dir/log" 2>&1 &
+    rpid=$!
+    for ((i = 0; i < 600; i++)); do
+        [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break
+        sleep 0.05 # retry PING until the server answers
+    done
+    addr="redis://127.0.0.1:$port/wine-$$"
+    out="$CARGO_TARGET_DIR/$TARGET/debug"
+    /usr/lib/wine/wine64 "$out/consumer.exe" "$addr" --producers 2 --name c1 -q 2>"$dir/c1" &
+    local c1=$!
+    /usr/lib/wine/wine64 "$out/consumer.exe" "$addr" --producers 2 --name c2 -q 2>"$dir/c2" &
+    local c2=$!
+    /usr/lib/wine/wine64 "$out/producer.exe" "$addr" -n 500 --name p1 2>"$dir/p1" &
+    local p1=$!
+    /usr/lib/wine/wine64 "$out/producer.exe" "$addr" -n 500 --name p2 2>"$dir/p2" || code=1
+    for pid in "$p1" "$c1" "$c2"; do wait "$pid" || code=1; done
+    local want="received 1000 from 2 producers (p1 500, p2 500); eaten 1000 by 2 consumers"
+    if [ "$code" = 0 ] && grep -qF "$want" "$dir/c1" && grep -qF "$want" "$dir/c2" &&
+        grep -q "sent 500 baozi to the Redis stream" "$dir/p1"; then
+        echo "test result: ok. 1 passed; 0 failed (2 producer.exe x 2 consumer.exe on redis://)" | tee -a "$log"
+    else
+        echo "test result: FAILED. 0 passed; 1 failed (producer.exe and consumer.exe on redis://)" | tee -a "$log"
+        tail -n 5 "$dir"/c1 "$dir"/c2 "$dir"/p1 "$dir"/p2 "$dir"/log
+        status=1
+    fi
+    kill "$rpid" 2>/dev/null || true
+    wait "$rpid" 2>/dev/null || true
+    rm -rf "$dir"
+}
+redis_check
 
 printf 'windows '
 summarize_tests "$log"

@@ -7,6 +7,7 @@
 //! | `unix:PATH`     | a Unix socket file (Unix only)                                   |
 //! | `tcp:HOST:PORT` | TCP; `tcp:127.0.0.1:9000`, `tcp:[::1]:9000`, `tcp:localhost:9000` |
 //! | `udp:HOST:PORT` | UDP datagrams, same host rules as `tcp:` (the echo server and client only) |
+//! | `redis://HOST[:PORT]/QUEUE` | a queue on a Redis server, as a stream of that name (producer and consumer only; port 6379 by default) |
 //!
 //! The same string parses to the same [`Address`] in every binary, and [`Address`] prints
 //! back in the same form, so a ready line can be pasted into another program's command line.
@@ -16,7 +17,11 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 /// The accepted forms, for error messages and `--help`.
-pub const FORMS: &str = "stdio, local:NAME, unix:PATH, tcp:HOST:PORT, udp:HOST:PORT";
+pub const FORMS: &str =
+    "stdio, local:NAME, unix:PATH, tcp:HOST:PORT, udp:HOST:PORT, redis://HOST[:PORT]/QUEUE";
+
+/// The port of `redis://HOST/QUEUE`, as Redis users expect.
+pub const REDIS_PORT: u16 = 6379;
 
 /// Where a program reads from, writes to, listens or connects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +37,29 @@ pub enum Address {
     /// UDP datagrams; the same host rules as [`Address::Tcp`]. Not a stream: only programs
     /// that speak in datagrams (the echo server and client) accept it.
     Udp { host: String, port: u16 },
+    /// A queue kept by a Redis server: the stream named `queue` and its companion keys
+    /// (`common::redisq` says which). Not a byte stream: only the producer and the consumer
+    /// accept it, and they connect to it.
+    Redis {
+        host: String,
+        port: u16,
+        queue: String,
+    },
+}
+
+/// Whether `name` can name a queue: 1 to 100 of `[A-Za-z0-9._-]`, so that its keys
+/// (`NAME`, `NAME:ends`, ...) read plainly in `redis-cli`.
+pub fn check_queue_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 100 {
+        Err("a queue name has 1 to 100 characters")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        Err("a queue name is made of letters, digits, '.', '_' and '-'")
+    } else {
+        Ok(())
+    }
 }
 
 /// Why a string is not an [`Address`].
@@ -87,6 +115,40 @@ impl FromStr for Address {
             "unix" => Err(err(
                 "unix:PATH sockets are Unix-only; on Windows use local:NAME (a named pipe)",
             )),
+            "redis" => {
+                let rest = rest
+                    .strip_prefix("//")
+                    .ok_or_else(|| err("expected redis://HOST[:PORT]/QUEUE"))?;
+                let (hostport, queue) = rest
+                    .split_once('/')
+                    .ok_or_else(|| err("no queue name: expected redis://HOST[:PORT]/QUEUE"))?;
+                if hostport.contains('@') {
+                    return Err(err("user names and passwords are not supported"));
+                }
+                let (host, port) = match split_host_port(hostport) {
+                    Some((host, port)) => (
+                        host,
+                        port.parse::<u16>()
+                            .map_err(|_| err("the port must be a number from 0 to 65535"))?,
+                    ),
+                    None => {
+                        let host = hostport
+                            .strip_prefix('[')
+                            .and_then(|h| h.strip_suffix(']'))
+                            .unwrap_or(hostport);
+                        if host.is_empty() || (host.contains(':') && !hostport.starts_with('[')) {
+                            return Err(err("expected redis://HOST[:PORT]/QUEUE"));
+                        }
+                        (host, REDIS_PORT)
+                    }
+                };
+                check_queue_name(queue).map_err(err)?;
+                Ok(Address::Redis {
+                    host: host.to_owned(),
+                    port,
+                    queue: queue.to_owned(),
+                })
+            }
             "tcp" | "udp" => {
                 let (host, port) =
                     split_host_port(rest).ok_or_else(|| err("expected HOST:PORT"))?;
@@ -130,6 +192,10 @@ impl fmt::Display for Address {
             Address::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
             Address::Udp { host, port } if host.contains(':') => write!(f, "udp:[{host}]:{port}"),
             Address::Udp { host, port } => write!(f, "udp:{host}:{port}"),
+            Address::Redis { host, port, queue } if host.contains(':') => {
+                write!(f, "redis://[{host}]:{port}/{queue}")
+            }
+            Address::Redis { host, port, queue } => write!(f, "redis://{host}:{port}/{queue}"),
         }
     }
 }
@@ -153,9 +219,21 @@ mod tests {
             "udp:127.0.0.1:8888",
             "udp:[::1]:53",
             "udp:localhost:0",
+            "redis://127.0.0.1:6379/baozi",
+            "redis://[::1]:7000/q.1_x-y",
+            "redis://db.example:0/q",
         ] {
             assert_eq!(ok(s).to_string(), s);
         }
+        assert_eq!(
+            ok("redis://localhost/jobs"),
+            Address::Redis {
+                host: "localhost".into(),
+                port: 6379,
+                queue: "jobs".into()
+            }
+        );
+        assert_eq!(ok("redis://[::1]/q").to_string(), "redis://[::1]:6379/q");
         assert_eq!(
             ok("tcp:[::1]:80"),
             Address::Tcp {
@@ -207,6 +285,18 @@ mod tests {
             "udp:::1:53",
             "udp:h:65536",
             "udp:[::1]",
+            "redis:",
+            "redis:127.0.0.1:6379/q",
+            "redis://127.0.0.1:6379",
+            "redis://127.0.0.1:6379/",
+            "redis://:6379/q",
+            "redis:///q",
+            "redis://h:x/q",
+            "redis://h:70000/q",
+            "redis://::1/q",
+            "redis://h/q/r",
+            "redis://h/a b",
+            "redis://user:secret@h/q",
         ] {
             let e = bad.parse::<Address>().unwrap_err().to_string();
             assert!(e.contains(&format!("'{bad}'")), "{e}");

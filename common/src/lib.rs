@@ -1,9 +1,10 @@
 //! What every baozi-ipc binary shares.
 //!
 //! - [`addr`]: the one address grammar (`stdio`, `local:NAME`, `unix:PATH`, `tcp:HOST:PORT`,
-//!   `udp:HOST:PORT`).
+//!   `udp:HOST:PORT`, `redis://HOST:PORT/QUEUE`).
 //! - [`transport`]: connecting (with `--wait` retries) and listening on any address.
 //! - [`msg`]: the message types, and only here.
+//! - [`redisq`]: the queue on Redis Streams (`redis://HOST:PORT/QUEUE`), and only here.
 //! - [`wire`]: the wire format, and only here: greeting, length-prefixed postcard frames.
 //! - [`echo`]: the echo line protocol of the socket section, and only here: bounded line
 //!   reading that keeps each line's ending, replies, notices.
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod echo;
 pub mod lock;
 pub mod msg;
+pub mod redisq;
 pub mod say;
 pub mod serve;
 pub mod shm;
@@ -57,7 +59,7 @@ mod layers {
         ("msg/stream.rs", include_str!("msg/stream.rs")),
         ("msg/queue.rs", include_str!("msg/queue.rs")),
     ];
-    const BELOW_CLI: [(&str, &str); 9] = [
+    const BELOW_CLI: [(&str, &str); 10] = [
         ("transport.rs", include_str!("transport.rs")),
         ("wire.rs", include_str!("wire.rs")),
         ("echo.rs", include_str!("echo.rs")),
@@ -67,6 +69,7 @@ mod layers {
         ("shm.rs", include_str!("shm.rs")),
         ("style.rs", include_str!("style.rs")),
         ("msg/mod.rs", include_str!("msg/mod.rs")),
+        ("redisq.rs", include_str!("redisq.rs")),
     ];
 
     #[test]

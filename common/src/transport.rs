@@ -315,6 +315,18 @@ fn dup(s: &impl std::os::windows::io::AsHandle) -> io::Result<File> {
 const UDP_IS_NOT_A_STREAM: &str =
     "udp carries datagrams; this needs a stream (tcp:, local:, unix:)";
 
+/// Why `addr` names no byte stream, if it does not.
+fn not_a_stream(addr: &Address) -> Option<&'static str> {
+    match addr {
+        Address::Udp { .. } => Some(UDP_IS_NOT_A_STREAM),
+        Address::Redis { .. } => Some(
+            "redis:// names a queue kept by a Redis server; only producer and consumer \
+             use it, and they connect to it (no -l); this needs tcp:, local: or unix:",
+        ),
+        _ => None,
+    }
+}
+
 /// Connects to `addr`, retrying while nobody listens there yet, for up to `wait`. Calls
 /// `on_wait` once, the first time it has to wait (to say so).
 ///
@@ -326,10 +338,10 @@ pub fn connect(
     access: Access,
     on_wait: impl FnOnce(),
 ) -> Result<Conn, TransportError> {
-    if let Address::Udp { .. } = addr {
+    if let Some(why) = not_a_stream(addr) {
         return Err(TransportError::Unusable {
             addr: addr.clone(),
-            why: UDP_IS_NOT_A_STREAM,
+            why,
         });
     }
     let deadline = Instant::now() + wait;
@@ -378,7 +390,9 @@ pub fn connect(
 fn try_connect(addr: &Address) -> io::Result<Conn> {
     let (link, peer) = match addr {
         Address::Stdio => return Conn::stdio(),
-        Address::Udp { .. } => return Err(io::ErrorKind::Unsupported.into()),
+        Address::Udp { .. } | Address::Redis { .. } => {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
         Address::Tcp { host, port } => {
             let s = TcpStream::connect((host.as_str(), *port))?;
             s.set_nodelay(true)?;
@@ -445,10 +459,10 @@ pub fn listen(addr: &Address, access: Access) -> Result<Listener, TransportError
                 why: "stdio is already connected; there is nothing to listen on (drop -l)",
             });
         }
-        Address::Udp { .. } => {
+        Address::Udp { .. } | Address::Redis { .. } => {
             return Err(TransportError::Unusable {
                 addr: addr.clone(),
-                why: UDP_IS_NOT_A_STREAM,
+                why: not_a_stream(addr).unwrap_or(UDP_IS_NOT_A_STREAM),
             });
         }
         Address::Tcp { host, port } => {

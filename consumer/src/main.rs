@@ -17,6 +17,7 @@
 
 mod queue;
 mod receive;
+mod redis;
 
 use clap::Parser;
 use common::cli::Endpoint;
@@ -66,10 +67,24 @@ struct Cli {
     #[arg(long, hide = true, value_name = "SEQ")]
     die_on: Option<u64>,
 
-    /// With -l: accept N producers at once, and finish after all N have ended.
-    #[arg(long, default_value_t = 1, value_name = "N", requires = "listen",
+    /// With -l: accept N producers at once, and finish after all N have ended (1). With a
+    /// redis:// address: the run is over once N producers have ended there and every item
+    /// is eaten or dead; the first consumer sets it for the queue (1), the others agree.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    producers: Option<u32>,
+
+    /// With a redis:// address: an item held this long without being acknowledged or
+    /// renewed belongs to a consumer that died, and another consumer takes it over (a
+    /// redelivery). A live consumer renews what it holds between items.
+    #[arg(long, default_value = "30s", value_name = "DURATION",
+          value_parser = common::units::parse_duration)]
+    lease: std::time::Duration,
+
+    /// With a redis:// address: an item handed out N times without an acknowledgement is
+    /// moved to the dead letters (the stream QUEUE:dead) and reported.
+    #[arg(long, default_value_t = 5, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
-    producers: u32,
+    max_deliveries: u32,
 }
 
 const EXAMPLES: &str = "\
@@ -77,8 +92,20 @@ Examples:
   consumer -l & producer                       # over local:baozi (start order does not matter)
   producer stdio | consumer stdio              # over a shell pipe
   consumer -l tcp:127.0.0.1:9000 --producers 3 -q --expect 30
-  consumer local:baozi-queue --eat 1s..3s      # from a broker's queue, the tutorial's pace";
+  consumer local:baozi-queue --eat 1s..3s      # from a broker's queue, the tutorial's pace
+  consumer redis://127.0.0.1:6379/baozi --producers 2 --name c1   # from a Redis stream";
 
 fn main() -> ExitCode {
-    common::cli::main("consumer", || receive::run(&Cli::parse()))
+    let cli = Cli::parse();
+    let redis = matches!(cli.endpoint.address, common::Address::Redis { .. });
+    if cli.producers.is_some() && !cli.endpoint.listen && !redis {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--producers needs -l (producers connect to this consumer) or a redis:// address",
+            )
+            .exit();
+    }
+    common::cli::main("consumer", || receive::run(&cli))
 }

@@ -15,6 +15,24 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
+/// The line of an item eaten from a queue (a broker's or a Redis stream).
+pub fn line(out: &mut Printer, show: &Show, seq: u64, producer: &str, bytes: usize, attempt: u32) {
+    if !out.on {
+        return;
+    }
+    let _ = write!(out.buf, "{} received baozi {seq} from {producer}", show.who);
+    if bytes > 0 {
+        let _ = write!(out.buf, " ({bytes} bytes)");
+    }
+    if attempt > 1 {
+        let _ = write!(out.buf, " (redelivered, attempt {attempt})");
+    }
+    out.buf.push(b'\n');
+    if out.buf.len() >= OUT_CHUNK || !show.eat.is_zero() {
+        out.flush();
+    }
+}
+
 pub fn take_from(session: Session, show: &Show, tally: &mut Tally) -> Result<()> {
     let Session {
         addr,
@@ -77,23 +95,14 @@ pub fn take_from(session: Session, show: &Show, tally: &mut Tally) -> Result<()>
                     tally.bytes += d.payload.len() as u64;
                     RECEIVED.fetch_add(1, Ordering::Relaxed);
                     last_tag = d.tag;
-                    if out.on {
-                        let _ = write!(
-                            out.buf,
-                            "{} received baozi {} from {}",
-                            show.who, d.seq, d.producer
-                        );
-                        if !d.payload.is_empty() {
-                            let _ = write!(out.buf, " ({} bytes)", d.payload.len());
-                        }
-                        if d.attempt > 1 {
-                            let _ = write!(out.buf, " (redelivered, attempt {})", d.attempt);
-                        }
-                        out.buf.push(b'\n');
-                        if out.buf.len() >= OUT_CHUNK || !show.eat.is_zero() {
-                            out.flush();
-                        }
-                    }
+                    line(
+                        &mut out,
+                        show,
+                        d.seq,
+                        &d.producer,
+                        d.payload.len(),
+                        d.attempt,
+                    );
                 }
                 out.flush();
             }

@@ -44,7 +44,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         die_on: cli.die_on,
     };
 
-    let (started, results) = if cli.producers > 1 {
+    let producers = cli.producers.unwrap_or(1);
+    let (started, results) = if let Address::Redis { .. } = cli.endpoint.address {
+        (Instant::now(), vec![crate::redis::eat(cli, &show)])
+    } else if producers > 1 {
         let listener = transport::listen(&cli.endpoint.address, cli.endpoint.peers.access())?;
         listener.announce();
         let first = accept_session(&listener, &cli.name, Role::Consumer, &[Role::Producer])?;
@@ -52,7 +55,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         let results = std::thread::scope(|s| {
             let show = &show;
             let mut workers = vec![s.spawn(move || eat(first, show))];
-            for _ in 1..cli.producers {
+            for _ in 1..producers {
                 match accept_session(&listener, &cli.name, Role::Consumer, &[Role::Producer]) {
                     Ok(session) => workers.push(s.spawn(move || eat(session, show))),
                     Err(e) => workers.push(s.spawn(move || (Tally::default(), Err(e)))),

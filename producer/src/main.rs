@@ -62,6 +62,12 @@ struct Cli {
     #[arg(long, default_value = "0", value_name = "BYTES", value_parser = send::parse_payload)]
     payload: usize,
 
+    /// With a redis:// address: wait while the stream holds N entries or more
+    /// (back-pressure; nothing is trimmed away unread).
+    #[arg(long, default_value_t = 10_000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    capacity: u64,
+
     /// Start a consumer as this process's child and feed it through an anonymous pipe
     /// (the tutorial's parent and child). Arguments after -- go to that consumer.
     #[arg(long, conflicts_with_all = ["address", "listen"])]
@@ -78,7 +84,8 @@ Examples:
   producer stdio | consumer stdio              # over a shell pipe
   producer --spawn-consumer -- --name kid      # parent feeds its own child
   producer local:baozi-queue --delay 1s..3s    # into a broker's queue, the tutorial's pace
-  producer -n 1000000 -l tcp:127.0.0.1:9000    # listen; run `consumer tcp:127.0.0.1:9000`";
+  producer -n 1000000 -l tcp:127.0.0.1:9000    # listen; run `consumer tcp:127.0.0.1:9000`
+  producer redis://127.0.0.1:6379/baozi        # into a queue kept by a Redis server (a stream)";
 
 fn main() -> ExitCode {
     common::cli::main("producer", || send::run(Cli::parse()))

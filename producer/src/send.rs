@@ -6,6 +6,7 @@ use crate::Cli;
 use common::Address;
 use common::cli::Result;
 use common::msg::stream::Frame;
+use common::redisq;
 use common::style::Paint;
 use common::transport::Conn;
 use common::units::{DurationRange, XorShift, show_bytes};
@@ -45,6 +46,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         return spawn_consumer(&plan, &cli.consumer_args);
     }
     let addr = &cli.endpoint.address;
+    if let Address::Redis { .. } = addr {
+        return send_to_redis(&plan, &cli.endpoint, cli.capacity);
+    }
     if *addr == Address::Stdio && std::io::stdout().is_terminal() {
         return Err(
             "stdout is a terminal, and baozi frames are binary; pipe them into a \
@@ -165,6 +169,45 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
         Ok(None) => Err(unconfirmed("end of stream".into()).into()),
         Err(e) => Err(unconfirmed(e.to_string()).into()),
     }
+}
+
+/// The queue on Redis Streams: the same items and end, kept by a Redis server.
+fn send_to_redis(plan: &Plan, endpoint: &common::cli::Endpoint, capacity: u64) -> Result<ExitCode> {
+    if endpoint.listen {
+        return Err("a redis:// queue is kept by a Redis server: connect to it (drop -l)".into());
+    }
+    let addr = &endpoint.address;
+    let wait = endpoint.wait;
+    let q = redisq::Queue::connect(addr, wait, || {
+        common::cli::say_waiting(&plan.name, addr, wait);
+    })?;
+    let started = Instant::now();
+    let mut p = redisq::Producer::start(q, &plan.name, capacity)?;
+    let went_away = |sent: u64, e: common::Error| format!("{e}, after {sent} items were put");
+    let payload = vec![b'x'; plan.payload];
+    let paced = !plan.delay.is_zero();
+    let who = Paint::stderr().role(Role::Producer, &plan.name);
+    let mut rng = XorShift::seeded();
+    let batch = if paced {
+        1
+    } else {
+        redisq::Producer::batch(plan.payload) as u64
+    };
+    let mut seq = 0;
+    while seq < plan.count {
+        if paced {
+            std::thread::sleep(plan.delay.pick(&mut rng));
+        }
+        let end = (seq + batch).min(plan.count);
+        p.put(seq..end, &payload).map_err(|e| went_away(seq, e))?;
+        if paced {
+            eprintln!("{who} made baozi {seq}");
+        }
+        seq = end;
+    }
+    p.end(plan.count).map_err(|e| went_away(plan.count, e))?;
+    summary(plan, &format!("the Redis stream at {addr}"), started);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn summary(plan: &Plan, to: &str, started: Instant) {

@@ -1,0 +1,425 @@
+//! The queue on Redis Streams, end to end: a real `redis-server` of the test's own (a free
+//! loopback port, a temporary directory, no persistence), and producers and consumers as
+//! separate processes over `redis://127.0.0.1:PORT/QUEUE`. Each test has its own server
+//! and queue names; every wait is for a line, an exit or a server's answer, never a fixed
+//! sleep.
+//!
+//! `redis-server` must be installed (`scripts/test.sh` installs Debian's): without it these
+//! tests fail, unless BAOZI_NO_REDIS is set, to say that Redis is absent by design; then
+//! each prints why it skips.
+//!
+//! Unix-only: under wine (scripts/test-windows.sh) a Windows test cannot start a Linux
+//! redis-server, so that script runs producer.exe and consumer.exe against one itself.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
+use common::testkit::{Capture, Finished, PATIENCE, Proc, cmd, run, unique};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `redis-server` of this test's own; killed and its directory removed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    /// Starts one, or returns `None` (after saying why) where Redis is absent by design.
+    fn start() -> Option<Redis> {
+        let found = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            if std::env::var_os("BAOZI_NO_REDIS").is_some() {
+                eprintln!("skipped: redis-server is not installed and BAOZI_NO_REDIS is set");
+                return None;
+            }
+            panic!(
+                "redis-server is not installed: scripts/test.sh installs Debian's redis-server \
+                 (or set BAOZI_NO_REDIS=1 to skip the Redis tests on purpose)"
+            );
+        }
+        let dir = std::env::temp_dir().join(unique("baozi-redis"));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A port the system just gave out; if someone takes it first, try another.
+        for _ in 0..5 {
+            let port = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap().port()
+            };
+            let mut child = Command::new("redis-server")
+                .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+                .args(["--port", &port.to_string()])
+                .arg("--dir")
+                .arg(&dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                if try_command(port, &["PING"]).is_some_and(|r| r == "+PONG") {
+                    return Some(Redis { child, port, dir });
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break; // it could not bind: another port
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "redis-server never answered PING"
+                );
+                std::thread::sleep(Duration::from_millis(10)); // retrying PING
+            }
+        }
+        panic!("could not start redis-server on a free port");
+    }
+
+    fn addr(&self, queue: &str) -> String {
+        format!("redis://127.0.0.1:{}/{queue}", self.port)
+    }
+
+    /// One command's reply, as its first line (`:3`, `+OK`, `$5`...).
+    fn command(&self, args: &[&str]) -> String {
+        try_command(self.port, args).unwrap()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends one command in RESP and reads the first line of the reply.
+fn try_command(port: u16, args: &[&str]) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req += &format!("${}\r\n{a}\r\n", a.len());
+    }
+    s.write_all(req.as_bytes()).ok()?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).ok()?;
+    Some(line.trim_end().to_owned())
+}
+
+fn client(name: &str, args: &[&str]) -> Command {
+    let mut c = cmd(name);
+    c.args(args).stdin(Stdio::null());
+    c
+}
+
+fn spawn(name: &str, args: &[&str]) -> Proc {
+    Proc::spawn(client(name, args), Capture::Both)
+}
+
+type Item = (String, u64);
+
+/// Every `CONSUMER received baozi SEQ from PRODUCER` line: item -> how many times it was
+/// eaten, and the set of those marked as redeliveries.
+fn eaten(outputs: &[&str]) -> (BTreeMap<Item, u32>, BTreeSet<Item>) {
+    let mut times = BTreeMap::new();
+    let mut redelivered = BTreeSet::new();
+    for line in outputs.iter().flat_map(|o| o.lines()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["received", "baozi", seq, "from", producer, ..] = words[1..] {
+            let key = (producer.to_string(), seq.parse::<u64>().unwrap());
+            *times.entry(key.clone()).or_insert(0) += 1;
+            if line.contains("(redelivered, attempt ") {
+                redelivered.insert(key);
+            }
+        }
+    }
+    (times, redelivered)
+}
+
+fn all_eaten(times: &BTreeMap<Item, u32>, producers: &[&str], n: u64) {
+    for p in producers {
+        for seq in 0..n {
+            assert!(
+                times.contains_key(&(p.to_string(), seq)),
+                "baozi {seq} from {p} was never eaten"
+            );
+        }
+    }
+    assert_eq!(times.len() as u64, producers.len() as u64 * n, "{times:?}");
+}
+
+#[test]
+fn three_producers_two_consumers_every_item_eaten_once() {
+    let Some(r) = Redis::start() else { return };
+    let addr = r.addr("q-3x2");
+    let consumers: Vec<Proc> = ["c1", "c2"]
+        .iter()
+        .map(|c| spawn("consumer", &[&addr, "--name", c, "--producers", "3"]))
+        .collect();
+    let producers: Vec<Proc> = ["p1", "p2", "p3"]
+        .iter()
+        .map(|p| spawn("producer", &[&addr, "-n", "1000", "--name", p]))
+        .collect();
+    for p in producers {
+        p.finish()
+            .success()
+            .stderr_has("sent 1000 baozi to the Redis stream at redis://127.0.0.1:");
+    }
+    let c: Vec<Finished> = consumers
+        .into_iter()
+        .map(|c| {
+            c.finish()
+                .success()
+                .stderr_has("is over: received 3000 from 3 producers (p1 1000, p2 1000, p3 1000); eaten 3000 by 2 consumers (")
+                .stderr_has("redelivered 0; dead 0")
+        })
+        .collect();
+    let (times, redelivered) = eaten(&[&c[0].stdout, &c[1].stdout]);
+    all_eaten(&times, &["p1", "p2", "p3"], 1000);
+    assert!(times.values().all(|&n| n == 1), "nothing was eaten twice");
+    assert!(redelivered.is_empty());
+    // Eaten entries are gone from the stream; the run's keys expire.
+    assert_eq!(r.command(&["XLEN", "q-3x2"]), ":0");
+    assert_ne!(r.command(&["TTL", "q-3x2:ends"]), ":-1");
+}
+
+#[test]
+fn the_tutorials_pace_and_consumers_first() {
+    let Some(r) = Redis::start() else { return };
+    let addr = r.addr(&unique("pace"));
+    let c = spawn("consumer", &[&addr, "--eat", "0..5ms", "--prefetch", "1"]);
+    let p = spawn("producer", &[&addr, "-n", "10", "--delay", "0..5ms"]);
+    p.finish().success().stderr_has("p1 made baozi 9");
+    let c = c
+        .finish()
+        .success()
+        .stderr_has("eaten 10 by 1 consumer (c1 10)");
+    let (times, _) = eaten(&[&c.stdout]);
+    all_eaten(&times, &["p1"], 10);
+}
+
+#[test]
+fn a_consumer_killed_while_holding_entries_loses_none() {
+    let Some(r) = Redis::start() else { return };
+    let addr = r.addr("q-kill");
+    let mut doomed = spawn(
+        "consumer",
+        &[&addr, "--name", "doomed", "--eat", "2ms", "--lease", "1s"],
+    );
+    let p = spawn("producer", &[&addr, "-n", "400"]);
+    // It holds a batch of entries while it eats them, slowly.
+    doomed.wait_for_stdout("doomed received baozi 5 ");
+    doomed.kill();
+    let doomed = doomed.finish();
+    p.finish().success();
+    let survivor = spawn("consumer", &[&addr, "--name", "survivor", "--lease", "1s"]);
+    let survivor = survivor
+        .finish()
+        .success()
+        .stderr_has("received 400 from 1 producer");
+    let (times, redelivered) = eaten(&[&doomed.stdout, &survivor.stdout]);
+    all_eaten(&times, &["p1"], 400);
+    assert!(!redelivered.is_empty(), "the doomed one held entries");
+    for (key, n) in &times {
+        assert!(*n <= 2, "{key:?} eaten {n} times");
+        if *n == 2 {
+            assert!(redelivered.contains(key), "{key:?} eaten twice, not marked");
+        }
+    }
+    assert!(survivor.stdout.contains("(redelivered, attempt 2)"));
+    assert!(
+        !survivor.stderr.contains("redelivered 0;"),
+        "{}",
+        survivor.stderr
+    );
+}
+
+#[test]
+fn a_slow_consumer_keeps_its_entries_past_the_lease() {
+    // Eating 40 items of 50 ms takes 2 s, four leases: renewal keeps them its own.
+    let Some(r) = Redis::start() else { return };
+    let addr = r.addr("q-slow");
+    let slow = spawn(
+        "consumer",
+        &[&addr, "--name", "slow", "--eat", "50ms", "--lease", "500ms"],
+    );
+    run(client("producer", &[&addr, "-n", "40"])).success();
+    slow.wait_for_stdout("slow received baozi 0 ");
+    let other = spawn("consumer", &[&addr, "--name", "other", "--lease", "500ms"]);
+    let slow = slow.finish().success().stderr_has("redelivered 0; dead 0");
+    let other = other.finish().success();
+    let (times, redelivered) = eaten(&[&slow.stdout, &other.stdout]);
+    all_eaten(&times, &["p1"], 40);
+    assert!(redelivered.is_empty(), "{redelivered:?}");
+}
+
+#[test]
+fn a_poison_entry_ends_up_dead_and_the_run_still_ends() {
+    let Some(r) = Redis::start() else { return };
+    let addr = r.addr("q-poison");
+    run(client("producer", &[&addr, "-n", "20"])).success();
+    let mut victims = 0;
+    let last = loop {
+        let c = run(client(
+            "consumer",
+            &[
+                &addr,
+                "--prefetch",
+                "1",
+                "--die-on",
+                "7",
+                "--lease",
+                "300ms",
+                "--max-deliveries",
+                "3",
+            ],
+        ));
+        if c.status.code() != Some(3) {
+            break c;
+        }
+        victims += 1;
+        assert!(
+            victims <= 3,
+            "the poison entry was handed out more than 3 times"
+        );
+    };
+    assert_eq!(victims, 3, "--max-deliveries 3");
+    let last = last
+        .success()
+        .stderr_has("baozi 7 from p1 is dead: handed out 3 times (--max-deliveries 3); moved to q-poison:dead")
+        .stderr_has("redelivered 2; dead 1")
+        .stderr_has("the run ended with 1 dead item set aside in q-poison:dead");
+    assert!(
+        !last.stdout.contains("received baozi 7 "),
+        "{}",
+        last.stdout
+    );
+    assert_eq!(r.command(&["XLEN", "q-poison:dead"]), ":1");
+}
+
+#[test]
+fn a_full_stream_holds_producers_back() {
+    let Some(r) = Redis::start() else { return };
+    let addr = r.addr("q-full");
+    let p = spawn(
+        "producer",
+        &[
+            &addr,
+            "-n",
+            "1000",
+            "--capacity",
+            "100",
+            "--payload",
+            "1KiB",
+        ],
+    );
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let len = r.command(&["XLEN", "q-full"]);
+        let n: u64 = len.trim_start_matches(':').parse().unwrap();
+        assert!(
+            n <= 100,
+            "the stream holds {n} entries, over --capacity 100"
+        );
+        if n == 100 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never full");
+        std::thread::sleep(Duration::from_millis(20)); // polling the live length
+    }
+    assert_eq!(
+        r.command(&["HLEN", "q-full:ends"]),
+        ":0",
+        "the producer waits"
+    );
+    let c = spawn("consumer", &[&addr, "-q", "--expect", "1000"]);
+    p.finish().success();
+    c.finish()
+        .success()
+        .stderr_has("received 1000 from 1 producer");
+}
+
+#[test]
+fn a_killed_redis_fails_its_clients_in_bounded_time() {
+    let Some(mut r) = Redis::start() else { return };
+    let addr = r.addr("q-dead");
+    let c = spawn("consumer", &[&addr]);
+    let p = spawn("producer", &[&addr, "-n", "100000", "--delay", "20ms"]);
+    c.wait_for_stdout("received baozi 1 ");
+    r.kill();
+    let limit = Duration::from_secs(20);
+    c.finish_within(limit)
+        .code(1)
+        .stderr_has("consumer: error: the Redis server at redis://127.0.0.1:")
+        .stderr_has("went away")
+        .stderr_has("were eaten here");
+    p.finish_within(limit)
+        .code(1)
+        .stderr_has("producer: error: the Redis server at redis://127.0.0.1:")
+        .stderr_has("went away");
+}
+
+#[test]
+fn no_server_mistakes_and_misuse_are_one_line_each() {
+    let Some(r) = Redis::start() else { return };
+    // Nobody there: a clear line after --wait.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let nowhere = format!("redis://127.0.0.1:{port}/q");
+    run(client("consumer", &[&nowhere, "--wait", "300ms"]))
+        .code(1)
+        .stderr_has("no Redis server answers at ");
+    run(client("producer", &[&nowhere, "--wait", "0"]))
+        .code(1)
+        .stderr_has("no Redis server answers at ");
+    // Not an address.
+    run(client("consumer", &["redis://127.0.0.1:6379"]))
+        .code(2)
+        .stderr_has("no queue name");
+    // Only producers and consumers speak to it, and they connect.
+    let addr = r.addr("q-misuse");
+    run(client("consumer", &[&addr, "-l"]))
+        .code(1)
+        .stderr_has("connect to it (drop -l)");
+    run(client("broker", &[&addr]))
+        .code(1)
+        .stderr_has("redis:// names a queue kept by a Redis server");
+    // A producer name that already ended on the queue; consumers that disagree.
+    run(client("producer", &[&addr, "-n", "5"])).success();
+    let c = spawn(
+        "consumer",
+        &[&addr, "--producers", "2", "-q", "--expect", "10"],
+    );
+    let deadline = Instant::now() + PATIENCE;
+    while r.command(&["GET", "q-misuse:producers"]) == "$-1" {
+        assert!(
+            Instant::now() < deadline,
+            "the consumer never set the producers"
+        );
+        std::thread::sleep(Duration::from_millis(10)); // polling the key
+    }
+    run(client("consumer", &[&addr, "--producers", "3"]))
+        .code(1)
+        .stderr_has("expects 2 producers (set by the first consumer), not 3");
+    run(client("producer", &[&addr, "-n", "5"]))
+        .code(1)
+        .stderr_has("producer p1 has already ended on ");
+    run(client("producer", &[&addr, "-n", "5", "--name", "p2"])).success();
+    c.finish()
+        .success()
+        .stderr_has("received 10 from 2 producers (p1 5, p2 5)");
+}
