@@ -438,3 +438,59 @@ proptest! {
         }
     }
 }
+
+// ---- found by scripts/soak.sh -----------------------------------------------------------
+
+/// Found by `scripts/soak.sh` (every queue round): `broker unix:PATH --producers 1` ends its
+/// run and exits 0 but leaves its socket file PATH behind (Ctrl-C does remove it). Likely
+/// cause: the listeners live in the accept-loop threads (`serve::spawn_accept_loops`), which
+/// are still blocked in `accept` when `run` returns, so the listener's `Drop` that removes
+/// the file never runs. Runs the real binaries (built by `scripts/test.sh`).
+#[cfg(unix)]
+#[test]
+#[ignore = "issue: broker unix:PATH --producers N leaves PATH behind at the end of its run (exit 0)"]
+fn known_issue_broker_removes_its_socket_file_at_the_end_of_its_run() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    // target/<profile>/deps/properties-HASH -> target/<profile>/NAME
+    let exe = std::env::current_exe().unwrap();
+    let bin = |name: &str| exe.parent().unwrap().parent().unwrap().join(name);
+    let dir = std::env::temp_dir().join(format!("baozi-properties-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("queue.sock");
+    let addr = format!("unix:{}", sock.display());
+    let mut broker = Command::new(bin("broker"))
+        .args([&addr, "--producers", "1", "-q"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = io::BufReader::new(broker.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ready: ") {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "the broker never got ready"
+        );
+    }
+    let run = |name: &str, args: &[&str]| {
+        let status = Command::new(bin(name))
+            .arg(&addr)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name} failed: {status}");
+    };
+    run("producer", &["-n", "3"]);
+    run("consumer", &["-q"]);
+    assert!(broker.wait().unwrap().success());
+    let left = sock.exists();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        !left,
+        "{} left behind by a broker that ended its run",
+        sock.display()
+    );
+}
