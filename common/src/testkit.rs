@@ -162,9 +162,7 @@ impl Proc {
         if capture == Capture::Both {
             cmd.stdout(Stdio::piped());
         }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
+        let mut child = spawn(&mut cmd).unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
         let err = Stream::new(child.stderr.take().unwrap());
         let out = (capture == Capture::Both).then(|| Stream::new(child.stdout.take().unwrap()));
         Proc {
@@ -300,6 +298,24 @@ impl Drop for Proc {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Starts `cmd`. Under wine, CreateProcess failed once in a full run on a loaded machine
+/// with ERROR_INTERNAL_ERROR (1359: the new process ended before its start-up was done, a
+/// wine condition, not ours): exactly that error is tried again, twice at most, and said so;
+/// any other error is not.
+fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
+    for retry in 1..=2 {
+        match cmd.spawn() {
+            Err(e) if cfg!(windows) && e.raw_os_error() == Some(1359) => {
+                eprintln!("testkit: starting {cmd:?} failed ({e}); retry {retry} of 2");
+                // A pause before trying again, not a wait for readiness.
+                thread::sleep(Duration::from_millis(200));
+            }
+            started => return started,
+        }
+    }
+    cmd.spawn()
 }
 
 /// Runs `cmd` with no stdin to completion.
