@@ -116,7 +116,11 @@ pub fn main(program: &'static str, body: impl FnOnce() -> Result<ExitCode>) -> E
         crate::elog!("{program}: error: cannot install the Ctrl-C handler: {e}");
         return ExitCode::FAILURE;
     }
-    match body() {
+    let result = body();
+    // Files still on the list belong to threads that never return (a listener blocked in
+    // accept): they go now, as on a signal.
+    shutdown::remove_files();
+    match result {
         Ok(code) => code,
         // Stdout's reader has gone (`| head`): the end of our output, not a failure.
         Err(e) if crate::say::is_stdout_closed(&*e) => ExitCode::SUCCESS,

@@ -89,9 +89,7 @@ fn finish(program: &str, how: Ending) -> ! {
     for words in lock(&LAST_WORDS).iter() {
         words();
     }
-    for file in lock(&FILES).drain(..) {
-        file.remove_if_same();
-    }
+    remove_files();
     crate::elog!("{program}: {}", how.words());
     std::process::exit(how.code().into());
 }
@@ -112,6 +110,15 @@ pub fn remove_file_on_interrupt(path: &Path) {
         path: path.to_owned(),
         id: file_id(path),
     });
+}
+
+/// Removes the files on the list now, each only if still ours: the end of a program whose
+/// files are held by threads that will never return (a listener blocked in `accept`), so
+/// that their `Drop` would never run. `cli::main` calls it when the program's body returns.
+pub fn remove_files() {
+    for file in lock(&FILES).drain(..) {
+        file.remove_if_same();
+    }
 }
 
 /// Takes `path` back off the list (it was removed, or is no longer ours).

@@ -7,6 +7,8 @@
 //! - [`Proc`] captures a child's output line by line, waits for a ready line with a
 //!   deadline (never a fixed sleep), and on failure shows the command, status and output.
 //!   Every check is `#[track_caller]`: a failure points at the test's line, not here.
+//! - [`other_user`] gives tests that need another user one (created when root), or a
+//!   printed reason to skip.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -53,6 +55,44 @@ pub fn unique(tag: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// The name of the user [`other_user`] creates.
+pub const OTHER_USER: &str = "baozi-other";
+
+/// Another user, for tests of what a different user may or may not do: `(uid, gid, name)`
+/// of [`OTHER_USER`], created (`useradd -M`, no home) when it is missing and we are root.
+/// `None` when it cannot be had (not root, no `useradd`, not Unix), after printing why,
+/// so the test can return early: `let Some((uid, gid, name)) = other_user() else { return };`
+pub fn other_user() -> Option<(u32, u32, String)> {
+    static USER: std::sync::OnceLock<Option<(u32, u32, String)>> = std::sync::OnceLock::new();
+    let user = USER.get_or_init(|| {
+        let id = |args: &[&str]| -> Option<u32> {
+            let out = Command::new("id").args(args).output().ok()?;
+            String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+        };
+        let found = || Some((id(&["-u", OTHER_USER])?, id(&["-g", OTHER_USER])?));
+        let root = id(&["-u"]) == Some(0);
+        if cfg!(unix) && root && found().is_none() {
+            // Another test process may create it at the same moment: judge by the result.
+            let _ = Command::new("useradd")
+                .args(["-M", "-s", "/usr/sbin/nologin", OTHER_USER])
+                .status();
+        }
+        match found() {
+            Some((uid, gid)) if cfg!(unix) => Some((uid, gid, OTHER_USER.to_owned())),
+            _ => {
+                let why = match (cfg!(unix), root) {
+                    (false, _) => "not a Unix system",
+                    (true, false) => "not root, so it cannot be created",
+                    (true, true) => "useradd failed",
+                };
+                eprintln!("skipped: no user {OTHER_USER}: {why}");
+                None
+            }
+        }
+    });
+    user.clone()
 }
 
 /// Which of a child's output streams [`Proc`] takes over.
@@ -122,9 +162,7 @@ impl Proc {
         if capture == Capture::Both {
             cmd.stdout(Stdio::piped());
         }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
+        let mut child = spawn(&mut cmd).unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
         let err = Stream::new(child.stderr.take().unwrap());
         let out = (capture == Capture::Both).then(|| Stream::new(child.stdout.take().unwrap()));
         Proc {
@@ -269,6 +307,24 @@ impl Drop for Proc {
     }
 }
 
+/// Starts `cmd`. Under wine, CreateProcess failed once in a full run on a loaded machine
+/// with ERROR_INTERNAL_ERROR (1359: the new process ended before its start-up was done, a
+/// wine condition, not ours): exactly that error is tried again, twice at most, and said so;
+/// any other error is not.
+fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
+    for retry in 1..=2 {
+        match cmd.spawn() {
+            Err(e) if cfg!(windows) && e.raw_os_error() == Some(1359) => {
+                eprintln!("testkit: starting {cmd:?} failed ({e}); retry {retry} of 2");
+                // A pause before trying again, not a wait for readiness.
+                thread::sleep(Duration::from_millis(200));
+            }
+            started => return started,
+        }
+    }
+    cmd.spawn()
+}
+
 /// Runs `cmd` with no stdin to completion.
 #[track_caller]
 pub fn run(mut cmd: Command) -> Finished {
@@ -349,5 +405,21 @@ impl Finished {
     /// The stdout lines that contain `needle`.
     pub fn count_stdout(&self, needle: &str) -> usize {
         self.stdout.lines().filter(|l| l.contains(needle)).count()
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #[test]
+    fn other_user_is_there_or_says_why_not() {
+        let Some((uid, _gid, name)) = super::other_user() else {
+            return;
+        };
+        let out = std::process::Command::new("id")
+            .args(["-u", &name])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), uid.to_string());
+        assert_ne!(uid, 0);
     }
 }
