@@ -12,6 +12,8 @@
 //!   min, median, p99 and max, as `client --count` does.
 //! - `floor-load ADDR`: many clients at once, each making round trips, against any echo
 //!   server (ours, Python's, `floor-echo serve`).
+//! - `floor-count`: worker processes taking and giving back file locks (`flock`), one lock or
+//!   one of K permits: the floor of `counter run` and `counter semaphore`.
 
 #![cfg(unix)]
 
