@@ -72,22 +72,35 @@ fn run() -> floor::Result<()> {
             }
         }
     }
-    let start = Arc::new(Barrier::new(streams.len() + 1));
+    // Every client starts at the barrier; the clock runs from the first start to the last
+    // finish, each read by the clients themselves (the main thread may not run in between).
+    let start = Arc::new(Barrier::new(streams.len()));
     let mut threads = Vec::new();
     for stream in streams {
         let (start, line, expected) =
             (Arc::clone(&start), Arc::clone(&line), Arc::clone(&expected));
         threads.push(thread::Builder::new().stack_size(64 << 10).spawn(move || {
             start.wait();
-            trips(stream, per, &line, &expected)
+            let t0 = Instant::now();
+            let failed = trips(stream, per, &line, &expected);
+            (t0, Instant::now(), failed)
         })?);
     }
-    start.wait();
-    let t0 = Instant::now();
+    let (mut first, mut last) = (None::<Instant>, None::<Instant>);
     for t in threads {
-        errors += t.join().unwrap_or(per);
+        match t.join() {
+            Ok((t0, t1, failed)) => {
+                errors += failed;
+                first = Some(first.map_or(t0, |f| f.min(t0)));
+                last = Some(last.map_or(t1, |l| l.max(t1)));
+            }
+            Err(_) => errors += per,
+        }
     }
-    let secs = t0.elapsed().as_secs_f64();
+    let secs = match (first, last) {
+        (Some(f), Some(l)) => (l - f).as_secs_f64(),
+        _ => 0.0,
+    };
     let total = clients * per;
     let done = total - errors;
     println!(
