@@ -69,6 +69,7 @@ fi
 # The interpreter itself: a version manager's shim (pyenv) would add its own start-up.
 PY="$(python3 -c 'import sys; print(sys.executable)')"
 PYDIR=scripts/bench/python
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 
 started=$(date +%s)
 progress() { printf 'bench [%3ss] %s\n' "$(($(date +%s) - started))" "$*" >&2; }
