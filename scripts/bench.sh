@@ -104,7 +104,7 @@ trap cleanup EXIT
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # hf NAME UNIT WORK RUNS [HYPERFINE OPTIONS] -- SPEC COMMAND [SPEC COMMAND]...
-# Runs the commands under hyperfine (each RUNS times), keeps its JSON, and records one figure
+# Runs the commands under hyperfine (each RUNS times), keeps its JSONs, and records one figure
 # per command: WORK / seconds for a rate UNIT, milliseconds for "ms". A command that fails
 # stops the bench (hyperfine fails on a non-zero exit code), with the log.
 hf() {
@@ -120,14 +120,21 @@ hf() {
         cmds+=("$2")
         shift 2
     done
-    progress "$name: ${#cmds[@]} command(s) x $n run(s)"
-    if ! hyperfine --style none --runs "$n" "${opts[@]}" --export-json "$OUT/json/$name.json" \
-        "${cmds[@]}" >"$OUT/log/$name.log" 2>&1; then
-        echo "bench: $name failed:" >&2
-        cat "$OUT/log/$name.log" "$tmp"/*.err 2>/dev/null >&2
-        exit 1
-    fi
-    "$PY" scripts/bench/results.py hyperfine "$CSV" "$OUT/json/$name.json" "$unit" "$work" "${specs[@]}"
+    # In rounds (at most 5), every command once or a few times per round, so that a change in
+    # the machine's load falls on all the commands of a row alike.
+    local per=$(((n + 4) / 5)) r jsons=()
+    local rounds=$(((n + per - 1) / per))
+    for ((r = 1; r <= rounds; r++)); do
+        progress "$name: ${#cmds[@]} command(s), round $r/$rounds ($per run(s) each)"
+        jsons+=("$OUT/json/$name.$r.json")
+        if ! hyperfine --style none --runs "$per" "${opts[@]}" --export-json "$OUT/json/$name.$r.json" \
+            "${cmds[@]}" >"$OUT/log/$name.log" 2>&1; then
+            echo "bench: $name failed:" >&2
+            cat "$OUT/log/$name.log" "$tmp"/*.err 2>/dev/null >&2
+            exit 1
+        fi
+    done
+    "$PY" scripts/bench/results.py hyperfine "$CSV" "$(IFS=:; echo "${jsons[*]}")" "$unit" "$work" "${specs[@]}"
 }
 
 # add SPEC UNIT VALUE...: a figure measured by hand (the runs' values).
@@ -171,21 +178,24 @@ row_pipe_items() {
     title="pipe, small items: $n items ($((bytes / n)) bytes each on the wire)"
     port=$(free_port)
     local s="pipe-items|$title"
-    local py="multiprocessing.Pipe()"
+    # The tutorial's Pipe() is a socketpair on Linux (a Unix socket): it is what ours over
+    # local: and tcp: are compared with; over stdio, an OS pipe: Pipe(duplex=False).
+    local py="Pipe(), a socketpair" py1="Pipe(duplex=False), an OS pipe"
     local args=()
     for case in stdio local: tcp:; do
         local addr=stdio
         [ "$case" = local: ] && addr="local:bench-items-$$"
         [ "$case" = tcp: ] && addr="tcp:127.0.0.1:$port"
         if [ "$case" = stdio ]; then
-            args+=("$s|stdio|ours|$py|" "$BIN/producer stdio -n $n | $BIN/consumer stdio -q --expect $n"
+            args+=("$s|stdio|ours|$py1|" "$BIN/producer stdio -n $n | $BIN/consumer stdio -q --expect $n"
                 "$s|stdio|floor||" "$FL/floor-pipe send stdio --bytes $bytes | $FL/floor-pipe recv stdio --bytes $bytes")
         else
             args+=("$s|$case|ours|$py|" "timeout 300 $BIN/consumer -l $addr -q --expect $n 2>>$tmp/items.err & $BIN/producer $addr -n $n 2>>$tmp/items.err; wait \$!"
                 "$s|$case|floor||" "timeout 300 $FL/floor-pipe recv -l $addr --bytes $bytes 2>>$tmp/items.err & $FL/floor-pipe send $addr --bytes $bytes; wait \$!")
         fi
     done
-    args+=("$s|$py|python||" "$PY $PYDIR/pipe_items.py $n")
+    args+=("$s|$py1|python||" "$PY $PYDIR/pipe_items.py $n --oneway"
+        "$s|$py|python||" "$PY $PYDIR/pipe_items.py $n")
     hf pipe-items items/s "$n" "$runs" -- "${args[@]}"
 }
 
@@ -200,12 +210,13 @@ row_pipe_bulk() {
         n=$((total / payload))
         size_name="$((payload >> 10)) KiB"
         [ "$payload" = 1048576 ] && size_name="1 MiB"
-        local py="send_bytes, $size_name"
+        local py="Pipe().send_bytes, $size_name" py1="Pipe(duplex=False).send_bytes, $size_name"
         local addr="local:bench-bulk-$$"
-        args+=("$s|stdio, $size_name items|ours|$py|" "$BIN/producer stdio -n $n --payload $payload | $BIN/consumer stdio -q --expect $n"
+        args+=("$s|stdio, $size_name items|ours|$py1|" "$BIN/producer stdio -n $n --payload $payload | $BIN/consumer stdio -q --expect $n"
             "$s|stdio, $size_name items|floor||" "$FL/floor-pipe send stdio --bytes $total --chunk $payload | $FL/floor-pipe recv stdio --bytes $total --chunk $payload"
             "$s|local:, $size_name items|ours|$py|" "timeout 300 $BIN/consumer -l $addr -q --expect $n 2>>$tmp/bulk.err & $BIN/producer $addr -n $n --payload $payload 2>>$tmp/bulk.err; wait \$!"
             "$s|local:, $size_name items|floor||" "timeout 300 $FL/floor-pipe recv -l $addr --bytes $total --chunk $payload 2>>$tmp/bulk.err & $FL/floor-pipe send $addr --bytes $total --chunk $payload; wait \$!"
+            "$s|$py1|python||" "$PY $PYDIR/pipe_bulk.py $n $payload --oneway"
             "$s|$py|python||" "$PY $PYDIR/pipe_bulk.py $n $payload")
     done
     hf pipe-bulk GiB/s "$gib" "$runs" -- "${args[@]}"

@@ -2,8 +2,10 @@
 every run's value), written by scripts/bench.sh as it measures, then read back for the table,
 the targets and the chart. Standard library only.
 
-  results.py hyperfine CSV JSON UNIT WORK SPEC...   one figure per command of a hyperfine
-                                                     --export-json file (SPEC per command, in order)
+  results.py hyperfine CSV JSONS UNIT WORK SPEC...  one figure per command of hyperfine
+                                                     --export-json files (JSONS: their paths,
+                                                     ':'-separated: rounds of the same commands;
+                                                     a SPEC per command, in order)
   results.py add CSV SPEC UNIT VALUE...             one figure from values measured by hand
   results.py report CSV MACHINE MARKDOWN            the table, ratios and targets (stdout), and
                                                      the same table in Markdown
@@ -62,12 +64,14 @@ def append(path, spec, unit, values, command=''):
         w.writerow(line)
 
 
-def from_hyperfine(path, js, unit, work, specs):
-    results = json.load(open(js))['results']
-    if len(results) != len(specs):
-        sys.exit(f'results.py: {js} has {len(results)} commands, {len(specs)} specs given')
-    for spec, r in zip(specs, results):
-        times = r['times']
+def from_hyperfine(path, jsons, unit, work, specs):
+    rounds = [json.load(open(js))['results'] for js in jsons.split(':')]
+    for js, results in zip(jsons.split(':'), rounds):
+        if len(results) != len(specs):
+            sys.exit(f'results.py: {js} has {len(results)} commands, {len(specs)} specs given')
+    for i, spec in enumerate(specs):
+        r = rounds[0][i]
+        times = [t for results in rounds for t in results[i]['times']]
         if unit == 'ms':
             values = [t * 1e3 for t in times]
         elif rate(unit):
@@ -170,6 +174,8 @@ def report(path, machine, markdown):
             print(f"{'case':<{width}}  {'unit':<13} {'ours':<27} {'raw floor':<27} "
                   f"{'Python':<27} {'x floor':>8} {'x Python':>9}  target")
         verdict = '; '.join(c['verdicts'])
+        if c['python'] is not None and c['python']['case'] != o['case']:
+            verdict += f"{'  ' if verdict else ''}[Python: {c['python']['case']}]"
         print(f"{o['case']:<{width}}  {o['unit']:<13} {figure(o):<27} {figure(c['floor']):<27} "
               f"{figure(c['python']):<27} {ratio_text(c['vs_floor']):>8} "
               f"{ratio_text(c['vs_python']):>9}  {verdict}")

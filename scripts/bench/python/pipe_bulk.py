@@ -1,6 +1,8 @@
 """The tutorial's pipe (section 1) moving bytes: N chunks of SIZE bytes through
 multiprocessing.Pipe() with send_bytes/recv_bytes. Checks the byte count.
-Usage: pipe_bulk.py N SIZE"""
+Usage: pipe_bulk.py N SIZE [--oneway]
+--oneway: Pipe(duplex=False), an OS pipe; without it, the tutorial's Pipe(), which on
+Linux is a socketpair (a Unix socket)"""
 import sys
 from multiprocessing import Process, Pipe
 
@@ -29,7 +31,10 @@ def producer(n, size, p):
 
 if __name__ == '__main__':
     n, size = int(sys.argv[1]), int(sys.argv[2])
-    left, right = Pipe()
+    if '--oneway' in sys.argv:
+        right, left = Pipe(duplex=False)  # (receiving end, sending end)
+    else:
+        left, right = Pipe()
     c1 = Process(target=consumer, args=((left, right), n * size))
     c1.start()
     producer(n, size, (left, right))

@@ -1,6 +1,8 @@
 """The tutorial's pipe (section 1), sleeps and prints removed: a producer sends N items
 (the numbers 0..N-1) through multiprocessing.Pipe() to a consumer child, which reads until
-EOFError. Checks the count.  Usage: pipe_items.py N"""
+EOFError. Checks the count.  Usage: pipe_items.py N [--oneway]
+--oneway: Pipe(duplex=False), an OS pipe; without it, the tutorial's Pipe(), which on
+Linux is a socketpair (a Unix socket)"""
 import sys
 from multiprocessing import Process, Pipe
 
@@ -30,7 +32,10 @@ def producer(seq, p):
 
 if __name__ == '__main__':
     n = int(sys.argv[1])
-    left, right = Pipe()
+    if '--oneway' in sys.argv:
+        right, left = Pipe(duplex=False)  # (receiving end, sending end)
+    else:
+        left, right = Pipe()
     c1 = Process(target=consumer, args=((left, right), n))
     c1.start()
     producer(range(n), (left, right))
