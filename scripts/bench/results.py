@@ -162,9 +162,9 @@ def report(path, machine, markdown):
     print('Each figure: the median of its runs (min-max). "x floor", "x Python": how many times as')
     print('fast as the raw floor, or as Python, ours is (above 1: faster; for latencies and ms,')
     print('the inverse ratio of the times).')
-    title = None
-    md = ['| workload | ours | raw floor | Python | ours vs floor | ours vs Python | target |',
-          '|---|---|---|---|---|---|---|']
+    title = md_title = None
+    md = ['| row | case | ours | raw floor | Python | ours vs floor | ours vs Python | target |',
+          '|---|---|---|---|---|---|---|---|']
     width = max([len(c['ours']['case']) for c in rows] + [4])
     for c in rows:
         o = c['ours']
@@ -179,7 +179,9 @@ def report(path, machine, markdown):
         print(f"{o['case']:<{width}}  {o['unit']:<13} {figure(o):<27} {figure(c['floor']):<27} "
               f"{figure(c['python']):<27} {ratio_text(c['vs_floor']):>8} "
               f"{ratio_text(c['vs_python']):>9}  {verdict}")
-        md.append(f"| {title}: {o['case']} ({o['unit']}) | {figure(o)} | {figure(c['floor'])} | "
+        first, md_title = md_title != title, title  # the row's title on its first line only
+        md.append(f"| {title if first else ''} | {o['case']} ({o['unit']}) | {figure(o)} | "
+                  f"{figure(c['floor'])} | "
                   f"{figure(c['python'])} | {ratio_text(c['vs_floor'])} | "
                   f"{ratio_text(c['vs_python'])} | {verdict or '-'} |")
     # Python figures with no figure of ours to compare with (a row whose program is absent).
