@@ -214,16 +214,27 @@ impl<R: Read> FrameReader<R> {
             self.inner.consume(len);
             return frame.map(Some).map_err(WireError::Corrupt);
         }
-        self.body.clear();
-        (&mut self.inner)
-            .take(len as u64)
-            .read_to_end(&mut self.body)?;
-        if self.body.len() < len {
-            return Err(WireError::Cut {
-                during: "inside a frame",
-            });
+        // The body buffer is kept from frame to frame (no allocating or zeroing per frame
+        // once it is large enough) and grows only as bytes arrive: to twice what already
+        // came (32 KiB at first), so a length that lies costs nothing.
+        let mut filled = 0;
+        while filled < len {
+            let end = len.min((2 * filled).max(BUF_SIZE / 2));
+            if self.body.len() < end {
+                self.body.resize(end, 0);
+            }
+            match self.inner.read(&mut self.body[filled..end]) {
+                Ok(0) => {
+                    return Err(WireError::Cut {
+                        during: "inside a frame",
+                    });
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
         }
-        postcard::from_bytes(&self.body)
+        postcard::from_bytes(&self.body[..len])
             .map(Some)
             .map_err(WireError::Corrupt)
     }
@@ -262,18 +273,23 @@ impl<W: Write> FrameWriter<W> {
 
     /// Writes (but does not flush) one frame.
     pub fn send<M: Serialize>(&mut self, frame: &M) -> io::Result<()> {
-        self.scratch.clear();
-        let body = postcard::to_extend(frame, std::mem::take(&mut self.scratch))
+        // Length and body laid out together, so that a frame larger than the buffer goes
+        // out in one write, not a 4-byte write and then the body.
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        buf.extend_from_slice(&[0; 4]);
+        let mut buf = postcard::to_extend(frame, buf)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        if body.len() > MAX_FRAME {
+        let len = buf.len() - 4;
+        if len > MAX_FRAME {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("frame of {} bytes exceeds {MAX_FRAME}", body.len()),
+                format!("frame of {len} bytes exceeds {MAX_FRAME}"),
             ));
         }
-        self.inner.write_all(&(body.len() as u32).to_le_bytes())?;
-        self.inner.write_all(&body)?;
-        self.scratch = body;
+        buf[..4].copy_from_slice(&(len as u32).to_le_bytes());
+        self.inner.write_all(&buf)?;
+        self.scratch = buf;
         Ok(())
     }
 
