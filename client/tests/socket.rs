@@ -441,7 +441,15 @@ fn server_killed_during_count_is_reported() {
     );
     srv.wait_for_stderr("client 1 from");
     srv.kill();
-    c.finish().code(1).stderr_has("did the server stop?");
+    let out = c.finish().code(1);
+    // Under wine, a killed process's TCP connections are not reset, so the client learns
+    // nothing until its --timeout (10 s) runs out; that is the bound this test checks there.
+    assert!(
+        out.stderr.contains("did the server stop?")
+            || (cfg!(windows) && out.stderr.contains("no reply from")),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
