@@ -775,3 +775,69 @@ fn a_server_that_never_answers_is_given_up_on_after_the_timeout() {
     .stderr_has("within 300ms (--timeout");
     silent.join().unwrap();
 }
+
+#[test]
+fn idle_clients_filling_the_server_do_not_lock_out_one_that_talks() {
+    let (srv, ready) = server(&["tcp:127.0.0.1:0"], &["--max-clients", "5"]);
+    let idle: Vec<TcpStream> = (0..5)
+        .map(|_| TcpStream::connect(host_port(&ready[0])).unwrap())
+        .collect();
+    srv.wait_for_stderr("(5 connected)");
+    // A client that talks gets in, at the latest once an idle one has done nothing for a
+    // second (until then it is told the server is busy: it tries again, as a person would).
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let out = run(client(&["--message", "let me in", &ready[0]]));
+        if out.status.success() {
+            assert_eq!(out.stdout, "test: let me in\n");
+            break;
+        }
+        assert!(out.stderr.contains("busy"), "{}", out.stderr);
+        assert!(Instant::now() < deadline, "never let in");
+        std::thread::sleep(std::time::Duration::from_millis(100)); // its retry pace
+    }
+    srv.wait_for_stderr("sent away after");
+    // The one sent away was told why.
+    let mut told = 0;
+    for mut s in idle {
+        s.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        let mut got = String::new();
+        let _ = s.read_to_string(&mut got);
+        if got.contains("making room for a new client") {
+            told += 1;
+        }
+    }
+    assert!(told >= 1, "no idle client was told why it was sent away");
+}
+
+#[test]
+fn a_line_sent_a_byte_at_a_time_cannot_outlast_the_idle_timeout() {
+    let (srv, ready) = server(&["tcp:127.0.0.1:0"], &["--idle-timeout", "400ms"]);
+    let mut s = TcpStream::connect(host_port(&ready[0])).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_millis(50)))
+        .unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    // One byte every 150 ms: each read is well within 400 ms, the line is not.
+    while started.elapsed() < PATIENCE {
+        if s.write_all(b"x").is_err() {
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100)); // the trickle's pace
+    }
+    let _ = s.read_to_end(&mut got);
+    let got = String::from_utf8_lossy(&got);
+    assert!(
+        got.contains("a line took longer than 400ms (--idle-timeout)"),
+        "{got}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    srv.wait_for_stderr("took longer than 400ms over a line");
+}

@@ -14,7 +14,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The tutorial's prefix: `test: LINE`.
 pub const DEFAULT_PREFIX: &str = "test: ";
@@ -85,6 +85,9 @@ pub fn content(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// See [`LineReader::before_each_read`].
+type BeforeRead<R> = Box<dyn FnMut(&R, Option<Instant>) -> io::Result<()> + Send>;
+
 /// Why a line could not be read.
 #[derive(Debug)]
 pub enum LineError {
@@ -133,6 +136,12 @@ const START_BUF: usize = 8 << 10;
 /// found before reading past the limit.
 pub struct LineReader<R> {
     inner: R,
+    /// Since when we have been waiting for the rest of the unfinished line now buffered
+    /// (none: no such line, or not waited for yet).
+    partial_since: Option<Instant>,
+    /// Called before every read with `partial_since`: a server sets its read timeout there,
+    /// so that a whole line, not only each read, is bounded in time.
+    before_read: Option<BeforeRead<R>>,
     buf: Vec<u8>,
     /// Unread bytes are `buf[start..end]`.
     start: usize,
@@ -148,6 +157,8 @@ impl<R: Read> LineReader<R> {
     pub fn new(inner: R, max_line: usize) -> LineReader<R> {
         LineReader {
             inner,
+            partial_since: None,
+            before_read: None,
             buf: vec![0; START_BUF.min(max_line + 2)],
             start: 0,
             end: 0,
@@ -155,6 +166,22 @@ impl<R: Read> LineReader<R> {
             max_line,
             eof: false,
         }
+    }
+
+    /// Calls `hook` before every read, with when the unfinished line began (if one is
+    /// buffered); an error it returns ends [`LineReader::next_line`] (a timeout as
+    /// [`LineError::TimedOut`]).
+    pub fn before_each_read(
+        mut self,
+        hook: impl FnMut(&R, Option<Instant>) -> io::Result<()> + Send + 'static,
+    ) -> Self {
+        self.before_read = Some(Box::new(hook));
+        self
+    }
+
+    /// Since when the rest of an unfinished line has been awaited, if one is buffered.
+    pub fn partial_since(&self) -> Option<Instant> {
+        self.partial_since
     }
 
     /// The next line, ending included (the last line of the stream may have none); `None`
@@ -165,6 +192,9 @@ impl<R: Read> LineReader<R> {
                 let line = self.start..nl + 1;
                 self.start = nl + 1;
                 self.scanned = self.start;
+                // The next line's clock starts when we next wait for its rest (see fill), not
+                // now: the time spent answering this one is not the client's.
+                self.partial_since = None;
                 if content(&self.buf[line.clone()]).len() > self.max_line {
                     return Err(LineError::TooLong {
                         limit: self.max_line,
@@ -186,6 +216,7 @@ impl<R: Read> LineReader<R> {
                 let line = self.start..self.end;
                 self.start = self.end;
                 self.scanned = self.end;
+                self.partial_since = None;
                 return Ok(Some(&self.buf[line]));
             }
             self.fill()?;
@@ -241,7 +272,19 @@ impl<R: Read> LineReader<R> {
             let grown = (self.buf.len() * 2).min(self.max_line + 2);
             self.buf.resize(grown, 0);
         }
+        if self.start < self.end && self.partial_since.is_none() {
+            self.partial_since = Some(Instant::now());
+        }
         loop {
+            if let Some(hook) = &mut self.before_read {
+                hook(&self.inner, self.partial_since).map_err(|e| {
+                    if is_timeout(&e) {
+                        LineError::TimedOut
+                    } else {
+                        LineError::Io(e)
+                    }
+                })?;
+            }
             match self.inner.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
                     self.eof = true;

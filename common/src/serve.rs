@@ -23,6 +23,12 @@ pub trait Service: Send + Sync + 'static {
     /// Serves one client until the conversation ends, on a thread of its own.
     fn serve(&self, conn: Conn, client: &Client<'_>);
 
+    /// The server is full: may a client that is doing nothing be sent away to make room
+    /// for this new one? `true` if one was (it is leaving; the new one is served).
+    fn make_room(&self) -> bool {
+        false
+    }
+
     /// Tells a client that cannot be served now why (`why` names the limit), then drops
     /// it. Must not block for long: the accept loop waits for it.
     fn refuse(&self, conn: Conn, why: String);
@@ -139,7 +145,7 @@ fn accept_loop<S: Service>(
         let id = clients.accepted.fetch_add(1, Ordering::Relaxed) + 1;
         let whence = whence(&conn, listener.address());
         let before = clients.connected.fetch_add(1, Ordering::SeqCst);
-        if before >= clients.max {
+        if before >= clients.max && !service.make_room() {
             clients.connected.fetch_sub(1, Ordering::SeqCst);
             clients.refused.fetch_add(1, Ordering::Relaxed);
             let why = format!(

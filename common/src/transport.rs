@@ -183,11 +183,48 @@ impl Conn {
 #[derive(Debug)]
 pub struct RecvHalf(Arc<Link>);
 
+/// Ends a connection from another thread than the one serving it (a server making room):
+/// writes a last notice, then shuts the socket down both ways, which ends a read blocked on
+/// it. Sockets only: Windows named pipes and anonymous pipes have no such thing.
+#[derive(Debug)]
+pub struct Closer(Arc<Link>);
+
+impl Closer {
+    /// Writes `notice` (best effort), then shuts the connection down.
+    pub fn close_with(&self, notice: &[u8]) {
+        let _ = SendHalf(Arc::clone(&self.0)).write_all(notice);
+        let _ = match &*self.0 {
+            Link::Tcp(s) => s.shutdown(Shutdown::Both),
+            #[cfg(unix)]
+            Link::Unix(s) => s.shutdown(Shutdown::Both),
+            #[cfg(unix)]
+            Link::Local(s) => {
+                use std::os::fd::AsFd;
+                let LocalStream::UdSocket(s) = s;
+                s.as_fd()
+                    .try_clone_to_owned()
+                    .and_then(|fd| UnixStream::from(fd).shutdown(Shutdown::Both))
+            }
+            _ => Ok(()),
+        };
+    }
+}
+
 /// The writing half of a [`Conn`].
 #[derive(Debug)]
 pub struct SendHalf(Arc<Link>);
 
 impl RecvHalf {
+    /// A [`Closer`] for this connection, where the mechanism has one (sockets).
+    pub fn closer(&self) -> Option<Closer> {
+        match &*self.0 {
+            Link::Tcp(_) => Some(Closer(Arc::clone(&self.0))),
+            #[cfg(unix)]
+            Link::Unix(_) | Link::Local(_) => Some(Closer(Arc::clone(&self.0))),
+            _ => None,
+        }
+    }
+
     /// Bounds how long one read may block (`None`: forever), where the mechanism can:
     /// not on `stdio`, and not on Windows named pipes (`local:` on Windows), which have no
     /// I/O timeouts; there a read waits until data, end of stream, or Ctrl-C.

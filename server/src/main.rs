@@ -63,8 +63,9 @@ pub struct Cli {
     #[command(flatten)]
     pub peers: common::cli::Peers,
 
-    /// Disconnect a client that sends nothing, or reads none of its replies, for this long
-    /// (e.g. 5m, 30s); 0, the default, never does. (Not on local: under Windows: named
+    /// Disconnect a client that sends nothing, takes longer than this over one line, or
+    /// reads none of its replies, for this long (e.g. 5m, 30s); 0, the default, never does.
+    /// (When the server is full, the client idle the longest is sent away anyway.) (Not on local: under Windows: named
     /// pipes have no timeouts.)
     #[arg(long, default_value = "0", value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Duration,

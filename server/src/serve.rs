@@ -8,13 +8,14 @@ use common::cli::Result;
 use common::echo::{self, LineError, LineReader};
 use common::serve::{self, Client, Clients, Service};
 use common::shutdown::{InFlight, Stop};
-use common::transport::{self, Conn, Listener, RecvHalf, SendHalf};
+use common::transport::{self, Closer, Conn, Listener, RecvHalf, SendHalf};
 use common::units::{count, show_bytes, show_duration};
+use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Write};
 use std::net::UdpSocket;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,9 @@ const FINISH_IN_FLIGHT: Duration = Duration::from_millis(500);
 const OUT_BUF: usize = 16 << 10;
 /// Refused clients told why at the same time, each in a thread of its own.
 const MAX_REFUSING: usize = 64;
+/// When the server is full, a client that has sent no complete line for this long may be
+/// sent away to make room for a new one (the longest idle first).
+const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
 /// Larger than any UDP datagram (see [`echo::MAX_DATAGRAM`]).
 const DATAGRAM_BUF: usize = 64 << 10;
 
@@ -38,6 +42,21 @@ struct Echo {
     datagrams: AtomicU64,
     /// Raised by Ctrl-C: accept no more clients, start no new replies.
     stop: Arc<Stop>,
+    /// The clients connected now, for making room when the server is full.
+    tracked: Mutex<HashMap<u64, Tracked>>,
+    /// The clock's origin for [`Tracked::last_line`].
+    started: Instant,
+}
+
+/// What making room needs to know of one client.
+struct Tracked {
+    /// Milliseconds since [`Echo::started`] when its last complete line (or its connection)
+    /// came: how long it has done nothing.
+    last_line: Arc<AtomicU64>,
+    /// Ends its connection from the accept thread (sockets only).
+    closer: Option<Closer>,
+    /// Set when it was sent away, for its log line.
+    evicted: Arc<AtomicBool>,
 }
 
 /// A bound address, in the order of the command line.
@@ -66,6 +85,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         lines: AtomicU64::new(0),
         datagrams: AtomicU64::new(0),
         stop: Arc::clone(&stop),
+        tracked: Mutex::new(HashMap::new()),
+        started: Instant::now(),
     });
     let clients = Arc::new(Clients::new(cli.max_clients as usize));
     {
@@ -124,11 +145,25 @@ impl Echo {
     fn serve_client(&self, conn: Conn, who: &Client<'_>) {
         let (rx, tx) = conn.split();
         let mut lines = 0u64;
+        let last_line = Arc::new(AtomicU64::new(self.now_ms()));
+        let evicted = Arc::new(AtomicBool::new(false));
+        self.lock_tracked().insert(
+            who.id,
+            Tracked {
+                last_line: Arc::clone(&last_line),
+                closer: rx.closer(),
+                evicted: Arc::clone(&evicted),
+            },
+        );
         let ending = match set_idle_timeout(&rx, &tx, self.idle) {
             Ok(()) => {
                 let mut reader = LineReader::new(rx, self.max_line);
+                if let Some(idle) = self.idle {
+                    reader =
+                        reader.before_each_read(move |rx, since| line_timeout(rx, since, idle));
+                }
                 let mut out = BufWriter::with_capacity(OUT_BUF, tx);
-                let ending = self.converse(&mut reader, &mut out, &mut lines);
+                let ending = self.converse(&mut reader, &mut out, &mut lines, &last_line);
                 let tx = match out.into_inner() {
                     Ok(tx) => tx,
                     Err(e) => e.into_inner().into_parts().0,
@@ -151,15 +186,37 @@ impl Echo {
                             show_duration(*t)
                         ),
                     ),
+                    Ending::SlowLine(t) => farewell(
+                        rx,
+                        tx,
+                        &format!(
+                            "a line took longer than {} (--idle-timeout); closing the connection",
+                            show_duration(*t)
+                        ),
+                    ),
                     _ => {}
                 }
                 ending
             }
             Err(e) => Ending::Lost(e),
         };
+        self.lock_tracked().remove(&who.id);
+        let ending = match ending {
+            Ending::Left | Ending::Lost(_) if evicted.load(Ordering::SeqCst) => Ending::Evicted,
+            other => other,
+        };
         let left = who.connected().saturating_sub(1);
         let said = match ending {
             Ending::Left => format!("left after {}", count(lines, "line")),
+            Ending::Evicted => format!(
+                "was sent away after {}, idle, to make room (--max-clients)",
+                count(lines, "line")
+            ),
+            Ending::SlowLine(t) => format!(
+                "took longer than {} over a line (--idle-timeout); told so and disconnected after {}",
+                show_duration(t),
+                count(lines, "line")
+            ),
             Ending::TooLong(limit) => format!(
                 "sent a line longer than {} (--max-line); told so and disconnected after {}",
                 show_bytes(limit as u64),
@@ -192,6 +249,7 @@ impl Echo {
         reader: &mut LineReader<RecvHalf>,
         out: &mut BufWriter<SendHalf>,
         lines: &mut u64,
+        last_line: &AtomicU64,
     ) -> Ending {
         let mut batch: Option<InFlight<'_>> = None;
         loop {
@@ -208,6 +266,7 @@ impl Echo {
                     }
                     *lines += 1;
                     self.lines.fetch_add(1, Ordering::Relaxed);
+                    last_line.store(self.now_ms(), Ordering::Relaxed);
                     if !reader.has_line() {
                         if let Err(e) = out.flush() {
                             return self.write_failed(e);
@@ -227,7 +286,11 @@ impl Echo {
                     return Ending::TooLong(limit);
                 }
                 Err(LineError::TimedOut) => {
-                    return Ending::Idle(self.idle.unwrap_or_default());
+                    let idle = self.idle.unwrap_or_default();
+                    return match reader.partial_since() {
+                        Some(_) => Ending::SlowLine(idle),
+                        None => Ending::Idle(idle),
+                    };
                 }
                 Err(LineError::Io(e)) => return Ending::Lost(e),
             }
@@ -297,7 +360,54 @@ impl Echo {
     }
 }
 
+impl Echo {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn lock_tracked(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Tracked>> {
+        self.tracked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 impl Service for Echo {
+    /// Full: the client idle the longest (no complete line for [`EVICTABLE_AFTER`] at
+    /// least) is told and sent away, so that clients that talk are never locked out by idle
+    /// ones.
+    fn make_room(&self) -> bool {
+        let now = self.now_ms();
+        let tracked = self.lock_tracked();
+        let idlest = tracked
+            .iter()
+            .filter(|(_, t)| t.closer.is_some() && !t.evicted.load(Ordering::SeqCst))
+            .map(|(id, t)| {
+                (
+                    *id,
+                    now.saturating_sub(t.last_line.load(Ordering::Relaxed)),
+                    t,
+                )
+            })
+            .filter(|(_, idle, _)| *idle >= EVICTABLE_AFTER.as_millis() as u64)
+            .max_by_key(|(_, idle, _)| *idle);
+        let Some((id, idle_ms, t)) = idlest else {
+            return false;
+        };
+        t.evicted.store(true, Ordering::SeqCst);
+        if let Some(closer) = &t.closer {
+            closer.close_with(&echo::notice(&format!(
+                "idle for {} while the server is full (--max-clients): making room for a new client; closing the connection",
+                show_duration(Duration::from_millis(idle_ms))
+            )));
+        }
+        common::elog!(
+            "server: client {id} sent away after {} idle, to make room",
+            show_duration(Duration::from_millis(idle_ms))
+        );
+        true
+    }
+
     fn serve(&self, conn: Conn, client: &Client<'_>) {
         common::elog!(
             "server: {} connected ({} connected)",
@@ -339,6 +449,27 @@ enum Ending {
     Lost(io::Error),
     /// Ctrl-C: the process is exiting.
     Stopping,
+    /// A line began but did not end within `--idle-timeout` (one byte at a time, say).
+    SlowLine(Duration),
+    /// Sent away, idle, to make room for a new client when the server was full.
+    Evicted,
+}
+
+/// Before each read of a client's lines, with `--idle-timeout`: wait at most what is left
+/// of the idle time, counted from the start of the unfinished line if there is one, so that
+/// a line sent a byte at a time cannot hold its slot for ever.
+fn line_timeout(rx: &RecvHalf, since: Option<Instant>, idle: Duration) -> io::Result<()> {
+    let left = match since {
+        Some(t) => idle.saturating_sub(t.elapsed()),
+        None => idle,
+    };
+    if left.is_zero() {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    match rx.set_timeout(Some(left)) {
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => Ok(()),
+        other => other,
+    }
 }
 
 /// Bounds how long a read or a write may wait, for `--idle-timeout`: a client that sends
