@@ -541,8 +541,16 @@ pub fn listen(addr: &Address, access: Access) -> Result<Listener, TransportError
                 .as_str()
                 .to_ns_name::<GenericNamespaced>()
                 .map_err(io_err)?;
-            let l = ListenerOptions::new()
-                .name(ns)
+            let options = ListenerOptions::new().name(ns);
+            #[cfg(windows)]
+            let options = match access {
+                Access::OwnUser => {
+                    use interprocess::os::windows::local_socket::ListenerOptionsExt;
+                    options.security_descriptor(owner_only().map_err(io_err)?)
+                }
+                Access::AnyUser => options,
+            };
+            let l = options
                 .create_sync()
                 .map_err(|e| match e.kind() {
                     // Windows answers "access denied" for a pipe name another process serves.
@@ -557,6 +565,15 @@ pub fn listen(addr: &Address, access: Access) -> Result<Listener, TransportError
         addr: actual,
         access,
     })
+}
+
+/// A named pipe's security descriptor that lets in its owner (the user who created it)
+/// and SYSTEM only: Windows' default also lets everyone read.
+#[cfg(windows)]
+fn owner_only() -> io::Result<interprocess::os::windows::security_descriptor::SecurityDescriptor> {
+    use interprocess::os::windows::security_descriptor::SecurityDescriptor;
+    // P: protected (nothing inherited); A;;GA;;;OW: all access to the owner; ...;;;SY: SYSTEM.
+    SecurityDescriptor::deserialize(widestring::u16cstr!("D:P(A;;GA;;;OW)(A;;GA;;;SY)"))
 }
 
 /// Whether some process already serves the named pipe `\\.\pipe\NAME`, asked without
