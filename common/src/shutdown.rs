@@ -2,6 +2,7 @@
 //! created, and exit with 130 (128 + SIGINT), at once, even while it is blocked in a read.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// The exit code after Ctrl-C.
@@ -9,6 +10,7 @@ pub const INTERRUPTED: u8 = 130;
 
 static FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static LAST_WORDS: OnceLock<Box<dyn Fn() + Send + Sync>> = OnceLock::new();
+static QUIET: AtomicBool = AtomicBool::new(false);
 
 fn files() -> MutexGuard<'static, Vec<PathBuf>> {
     FILES
@@ -25,9 +27,17 @@ pub fn install(program: &'static str) -> Result<(), ctrlc::Error> {
         for path in files().drain(..) {
             let _ = std::fs::remove_file(path);
         }
-        eprintln!("{program}: interrupted");
+        if !QUIET.load(Ordering::SeqCst) {
+            eprintln!("{program}: interrupted");
+        }
         std::process::exit(INTERRUPTED.into());
     })
+}
+
+/// Makes Ctrl-C end this process without its "interrupted" line: for a process whose
+/// parent speaks for it (a launcher's worker).
+pub fn quiet() {
+    QUIET.store(true, Ordering::SeqCst);
 }
 
 /// Something to print (a partial summary, say) when Ctrl-C arrives. Set once.

@@ -126,8 +126,8 @@ pub fn init(a: &InitArgs) -> Result<ExitCode> {
 
 /// `work`: one worker's decrements.
 pub fn work(a: &WorkArgs) -> Result<ExitCode> {
-    if a.watch_stdin {
-        launch::exit_when_stdin_closes(format!("counter worker (pid {})", std::process::id()));
+    if let Some(launcher) = a.launcher {
+        launch::exit_when_launcher_dies(launcher);
     }
     let mut seg = Segment::open(&a.name.name)?;
     let slot = seg.claim_slot()?;

@@ -236,9 +236,10 @@ struct WorkArgs {
     #[arg(long, hide = true, value_name = "DURATION", value_parser = parse_duration)]
     linger: Option<Duration>,
 
-    /// (For launchers.) Stop when stdin closes: the launcher that started us has gone.
-    #[arg(long, hide = true)]
-    watch_stdin: bool,
+    /// (For launchers.) The launcher's pid: stop, quietly, when it is gone (stdin closes,
+    /// or on Unix it is no longer our parent).
+    #[arg(long, hide = true, value_name = "PID")]
+    launcher: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -249,9 +250,10 @@ struct EnterArgs {
     #[command(flatten)]
     enter: EnterOpts,
 
-    /// (For launchers.) Stop when stdin closes: the launcher that started us has gone.
-    #[arg(long, hide = true)]
-    watch_stdin: bool,
+    /// (For launchers.) The launcher's pid: stop, quietly, when it is gone (stdin closes,
+    /// or on Unix it is no longer our parent).
+    #[arg(long, hide = true, value_name = "PID")]
+    launcher: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -276,7 +278,19 @@ Examples:
   counter clean demo";
 
 fn main() -> ExitCode {
-    common::cli::main("counter", || match Cli::parse().command {
+    let cli = Cli::parse();
+    // A launcher's worker: the launcher prints the one "interrupted" line for all. Set
+    // before the Ctrl-C handler is installed, so no moment of a worker's life prints one.
+    if let Command::Work(WorkArgs {
+        launcher: Some(_), ..
+    })
+    | Command::Enter(EnterArgs {
+        launcher: Some(_), ..
+    }) = &cli.command
+    {
+        common::shutdown::quiet();
+    }
+    common::cli::main("counter", || match cli.command {
         Command::Run(a) => count::run(&a),
         Command::Semaphore(a) => sem::run(&a),
         Command::Init(a) => count::init(&a),

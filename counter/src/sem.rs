@@ -78,8 +78,8 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
 
 /// `enter`: one worker goes inside `--times` times.
 pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
-    if a.watch_stdin {
-        launch::exit_when_stdin_closes(format!("counter worker (pid {})", std::process::id()));
+    if let Some(launcher) = a.launcher {
+        launch::exit_when_launcher_dies(launcher);
     }
     let mut seg = Segment::open(&a.name.name)?;
     let sem = seg.semaphore()?;

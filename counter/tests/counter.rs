@@ -364,9 +364,17 @@ fn ctrl_c_stops_the_launcher_and_its_workers_and_removes_the_segment() {
     let t = std::time::Instant::now();
     l.interrupt();
     // finish() also waits for the workers: they share the launcher's stdout.
-    l.finish_within(Duration::from_secs(20))
+    let out = l
+        .finish_within(Duration::from_secs(20))
         .code(130)
         .stderr_has("counter: interrupted");
+    // One line, from the launcher; its workers stop quietly.
+    let said: Vec<_> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("interrupted") || l.contains("launcher"))
+        .collect();
+    assert_eq!(said, ["counter: interrupted"], "{}", out.stderr);
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert_gone(&name);
 }

@@ -163,9 +163,17 @@ fn ctrl_c_stops_the_semaphore_launcher_and_its_workers_and_removes_every_file() 
     l.wait_for_stdout("waits for a permit");
     l.interrupt();
     // finish() also waits for the workers: they share the launcher's stdout.
-    l.finish_within(std::time::Duration::from_secs(20))
+    let out = l
+        .finish_within(std::time::Duration::from_secs(20))
         .code(130)
         .stderr_has("counter: interrupted");
+    // One line, from the launcher; its workers stop quietly.
+    let said: Vec<_> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("interrupted") || l.contains("launcher"))
+        .collect();
+    assert_eq!(said, ["counter: interrupted"], "{}", out.stderr);
     let p = Paths::new(&name).unwrap();
     for f in [p.data.clone(), p.lock.clone(), p.permit(0)] {
         assert!(!f.exists(), "{} was left behind", f.display());
