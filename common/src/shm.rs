@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! word  0      magic "BAOZISHM"             written last by the creator
-//!       1      layout version (1)
+//!       1      layout version (2)
 //!       2      size of the file in bytes
 //!       3, 4   worker slots, permits (K)
 //!       5, 6   initial value, creator's pid
@@ -18,7 +18,8 @@
 //!       8, 9   next free slot, next ticket     fetch_add, no lock needed
 //!      10..13  inside, max inside, entries, reclaimed permits (the semaphore's gauges)
 //!      14..16  journal: slot + 1 (0: empty), count before, that slot's completed before
-//!      17..23  reserved
+//!      17      1 if the segment holds a count (`run`, `init`), 0 if only permits
+//!      18..23  reserved
 //!  24..24+K    permit owners: worker slot + 1 of whoever is inside with permit I, or 0
 //!  then        worker slots, 4 words each: pid, completed decrements, state, reserved
 //! ```
@@ -38,7 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 /// The first 8 bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"BAOZISHM";
 /// The layout version this program reads and writes.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 /// Bytes before the permit owners.
 pub const HEADER_BYTES: u64 = 8 * HEADER_WORDS as u64;
 /// At most this many worker slots.
@@ -66,6 +67,7 @@ const W_RECLAIMED: usize = 13;
 const W_TXN_SLOT: usize = 14;
 const W_TXN_COUNT: usize = 15;
 const W_TXN_DONE: usize = 16;
+const W_HAS_COUNT: usize = 17;
 
 const S_PID: usize = 0;
 const S_COMPLETED: usize = 1;
@@ -168,6 +170,12 @@ pub fn parse_header(head: &[u8], file_len: u64) -> Result<Layout, HeaderError> {
     }
     .check()
     .map_err(|e| HeaderError(format!("the header says {e}")))?;
+    if word(head, W_HAS_COUNT) > 1 {
+        return bad(format!(
+            "the header's count flag is {}, not 0 or 1",
+            word(head, W_HAS_COUNT)
+        ));
+    }
     if layout.size() != size {
         return bad(format!(
             "the header's {} slots and {} permits need {} bytes, not {size}",
@@ -242,7 +250,8 @@ impl Paths {
 /// What a new segment starts with.
 #[derive(Debug, Clone, Copy)]
 pub struct Init {
-    pub value: i64,
+    /// The count's initial value; `None` for a segment of permits only (no count).
+    pub value: Option<i64>,
     pub slots: u64,
     pub permits: u64,
 }
@@ -373,13 +382,15 @@ impl Segment {
             owner: Some(owner),
         };
         let w = seg.w();
+        let value = init.value.unwrap_or(0);
         w[W_VERSION].store(VERSION, SeqCst);
         w[W_SIZE].store(layout.size(), SeqCst);
         w[W_SLOTS].store(layout.slots, SeqCst);
         w[W_PERMITS].store(layout.permits, SeqCst);
-        w[W_INITIAL].store(init.value as u64, SeqCst);
+        w[W_INITIAL].store(value as u64, SeqCst);
         w[W_CREATOR].store(std::process::id().into(), SeqCst);
-        w[W_COUNT].store(init.value as u64, SeqCst);
+        w[W_COUNT].store(value as u64, SeqCst);
+        w[W_HAS_COUNT].store(u64::from(init.value.is_some()), SeqCst);
         // Last: a segment is valid only once it is complete.
         w[W_MAGIC].store(u64::from_ne_bytes(MAGIC), SeqCst);
         Ok(seg)
@@ -422,6 +433,12 @@ impl Segment {
         if let Some(owner) = self.owner.take() {
             owner.disown();
         }
+    }
+
+    /// Whether the segment holds a count (`run`, `init`), or only permits (`semaphore`,
+    /// `init --permits K` without `--value`).
+    pub fn has_count(&self) -> bool {
+        self.w()[W_HAS_COUNT].load(SeqCst) != 0
     }
 
     /// The segment's file.
@@ -534,6 +551,8 @@ pub struct WorkerInfo {
 /// The segment's words, as read at one moment.
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot {
+    /// Whether the segment holds a count (else `count` and `initial` mean nothing).
+    pub has_count: bool,
     pub count: i64,
     pub initial: i64,
     /// Decrements completed by all workers together.
@@ -565,6 +584,7 @@ fn snapshot(w: &[AtomicU64], layout: Layout) -> Snapshot {
         finished += u64::from(w[layout.slot(i, S_STATE)].load(SeqCst) == STATE_FINISHED);
     }
     Snapshot {
+        has_count: w[W_HAS_COUNT].load(SeqCst) != 0,
         count: w[W_COUNT].load(SeqCst) as i64,
         initial: w[W_INITIAL].load(SeqCst) as i64,
         completed,
@@ -786,9 +806,10 @@ mod tests {
     #[test]
     fn another_version_is_refused() {
         let mut h = header(L);
-        h[8..16].copy_from_slice(&2u64.to_ne_bytes());
+        // Version 1 had no count flag.
+        h[8..16].copy_from_slice(&1u64.to_ne_bytes());
         let e = parse_header(&h, L.size()).unwrap_err();
-        assert!(e.0.contains("layout version 2"), "{e}");
+        assert!(e.0.contains("layout version 1"), "{e}");
     }
 
     #[test]
@@ -818,7 +839,7 @@ mod tests {
         let seg = Segment::create(
             &n,
             Init {
-                value: 5,
+                value: Some(5),
                 slots: 4,
                 permits: 1,
             },
@@ -828,7 +849,7 @@ mod tests {
             Segment::create(
                 &n,
                 Init {
-                    value: 1,
+                    value: Some(1),
                     slots: 1,
                     permits: 0
                 }
@@ -861,7 +882,7 @@ mod tests {
         let mut seg = Segment::create(
             &n,
             Init {
-                value: 10,
+                value: Some(10),
                 slots: 2,
                 permits: 0,
             },
@@ -895,7 +916,7 @@ mod tests {
         let mut seg = Segment::create(
             &n,
             Init {
-                value: 0,
+                value: None,
                 slots: 4,
                 permits: 2,
             },

@@ -50,18 +50,25 @@ struct Cli {
 enum Command {
     /// The tutorial's demo: create a segment, start worker processes that each decrement the
     /// count, wait for them, print the final count, remove the segment.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// The semaphore demo: worker processes take turns inside, at most K at once.
+    #[command(after_help = SEMAPHORE_EXAMPLES)]
     Semaphore(SemaphoreArgs),
     /// Create segment NAME and leave it for `work`, `enter`, `show` and `clean`.
+    #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
     /// Decrement the count of segment NAME, as one worker.
+    #[command(after_help = WORK_EXAMPLES)]
     Work(WorkArgs),
     /// Go inside segment NAME's semaphore, as one worker: wait for a permit, stay, leave.
+    #[command(after_help = ENTER_EXAMPLES)]
     Enter(EnterArgs),
-    /// Print the count, the accounting and the gauges of segment NAME.
+    /// Print what segment NAME holds: the count and its accounting, the permits' gauges.
+    #[command(after_help = SHOW_EXAMPLES)]
     Show(ShowArgs),
     /// Remove segment NAME and its lock and permit files (e.g. left by a killed launcher).
+    #[command(after_help = CLEAN_EXAMPLES)]
     Clean(NameArg),
 }
 
@@ -203,14 +210,10 @@ struct InitArgs {
     #[command(flatten)]
     name: NameArg,
 
-    /// The count's initial value.
-    #[arg(
-        long,
-        default_value_t = 20,
-        value_name = "V",
-        allow_negative_numbers = true
-    )]
-    value: i64,
+    /// The count's initial value [default: 20, or no count at all with --permits and no
+    /// --value].
+    #[arg(long, value_name = "V", allow_negative_numbers = true)]
+    value: Option<i64>,
 
     /// How many workers (`work` or `enter` processes) may ever use the segment.
     #[arg(long, default_value_t = 1024, value_name = "N",
@@ -275,7 +278,47 @@ Examples:
   counter work demo --decrements 50 --pause 100ms
   counter enter demo --stay 5s
   counter show demo
-  counter clean demo";
+  counter clean demo
+
+`counter SUBCOMMAND --help` has examples for each.";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  counter run                                    # 20 workers x 1 decrement: 20 -> 0
+  counter run --workers 20 --decrements 1000 -q  # exact under the lock, or it fails
+  counter run --decrements 200 --lock none -q    # without the lock: lost updates";
+
+const SEMAPHORE_EXAMPLES: &str = "\
+Examples:
+  counter semaphore                              # 13 workers, 5 permits, stays of 0-3 s
+  counter semaphore --stay 0..300ms              # the same, quicker
+  counter semaphore --workers 20 -k 2 --stay 10ms --times 5";
+
+const INIT_EXAMPLES: &str = "\
+Examples:
+  counter init demo --value 100                  # a count, for `counter work demo`
+  counter init gate --permits 1                  # permits only, for `counter enter gate`
+  counter init both --value 100 --permits 2      # both";
+
+const WORK_EXAMPLES: &str = "\
+Examples:
+  counter work demo                              # one decrement, under the lock
+  counter work demo --decrements 50 --pause 100ms
+  counter work demo --decrements 1000 --lock none -q";
+
+const ENTER_EXAMPLES: &str = "\
+Examples:
+  counter enter gate --stay 60s                  # waits for a permit, stays, leaves
+  counter enter gate --stay 10ms..50ms --times 3";
+
+const SHOW_EXAMPLES: &str = "\
+Examples:
+  counter show demo                              # count: 0 ... expected: 0 (exact)
+  counter show demo --workers                    # and a line per worker slot";
+
+const CLEAN_EXAMPLES: &str = "\
+Examples:
+  counter clean demo                             # after a killed launcher, say";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

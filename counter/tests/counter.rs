@@ -130,7 +130,8 @@ fn without_the_lock_the_accounting_still_adds_up() {
     let lost = fin - expected;
     assert!(lost >= 0, "{}", out.stdout);
     if lost > 0 {
-        out.stdout_has(&format!("lost {lost} updates"));
+        let noun = if lost == 1 { "update" } else { "updates" };
+        out.stdout_has(&format!("lost {lost} {noun}: "));
     } else {
         assert!(!out.stdout.contains("lost"), "{}", out.stdout);
     }
@@ -377,4 +378,31 @@ fn ctrl_c_stops_the_launcher_and_its_workers_and_removes_the_segment() {
     assert_eq!(said, ["counter: interrupted"], "{}", out.stderr);
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert_gone(&name);
+}
+
+#[test]
+fn one_of_a_thing_is_singular() {
+    let name = unique("cnt-one");
+    let out = run(counter(&["run", "--name", &name, "--workers", "1"])).success();
+    out.stderr_has("1 worker x 1 decrement,")
+        .stderr_has("counter: 1 worker started")
+        .stderr_has("counter: 1 decrement by 1 worker in");
+    let name = unique("cnt-one-hand");
+    run(counter(&["init", &name, "--value", "1", "--slots", "1"])).success();
+    run(counter(&["work", &name])).success();
+    let out = run(counter(&["show", &name, "--workers"])).success();
+    out.stdout_has("completed: 1 (by 1 worker, 1 finished; 1 slot)")
+        .stdout_has("worker 0: pid ")
+        .stdout_has(", 1 decrement, finished");
+    run(counter(&["clean", &name])).success();
+}
+
+#[test]
+fn every_subcommands_help_has_examples() {
+    for sub in ["run", "semaphore", "init", "work", "enter", "show", "clean"] {
+        run(counter(&[sub, "--help"]))
+            .success()
+            .stdout_has("Examples:")
+            .stdout_has(&format!("counter {sub}"));
+    }
 }
