@@ -6,6 +6,9 @@
 //! Where it lives: `/dev/shm/baozi-NAME` on Linux, `baozi-NAME` in the temp dir elsewhere,
 //! with its lock file `baozi-NAME.lock` and permit files `baozi-NAME.permit-I` beside it.
 //!
+//! Other users: every file is created new (never reused, never through a link), owner-only
+//! (0600, or 0660 with [`Sharing::Group`]) whatever the umask; every open refuses a link.
+//!
 //! Layout, in native-endian 64-bit words (the segment never leaves the machine):
 //!
 //! ```text
@@ -31,7 +34,7 @@ use crate::lock::{self, FileLock, Guard, Semaphore};
 use crate::shutdown;
 use memmap2::MmapRaw;
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -126,6 +129,15 @@ impl fmt::Display for HeaderError {
         f.write_str(&self.0)
     }
 }
+
+/// Reads and checks the header of an open segment file of `len` bytes.
+fn read_header(file: &mut File, len: u64) -> Result<Layout, Error> {
+    let mut head = Vec::with_capacity(HEADER_BYTES as usize);
+    file.take(HEADER_BYTES).read_to_end(&mut head)?;
+    Ok(parse_header(&head, len)?)
+}
+
+impl std::error::Error for HeaderError {}
 
 fn word(bytes: &[u8], i: usize) -> u64 {
     let mut w = [0; 8];
@@ -247,6 +259,27 @@ impl Paths {
     }
 }
 
+/// Who besides its owner may open a segment's files (Unix permission bits; on Windows the
+/// files are in the user's own temp dir).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sharing {
+    /// 0600: only the user who created it.
+    #[default]
+    Owner,
+    /// 0660: also the members of the creator's group.
+    Group,
+}
+
+impl Sharing {
+    /// The permission bits of the segment's files.
+    pub fn mode(self) -> u32 {
+        match self {
+            Sharing::Owner => 0o600,
+            Sharing::Group => 0o660,
+        }
+    }
+}
+
 /// What a new segment starts with.
 #[derive(Debug, Clone, Copy)]
 pub struct Init {
@@ -254,6 +287,7 @@ pub struct Init {
     pub value: Option<i64>,
     pub slots: u64,
     pub permits: u64,
+    pub sharing: Sharing,
 }
 
 /// Removes the files it lists when dropped (and on Ctrl-C, through [`shutdown`]).
@@ -263,6 +297,7 @@ struct Owner {
 }
 
 impl Owner {
+    /// Adds a file this process has just created (never one that was there before).
     fn add(&mut self, path: PathBuf) {
         shutdown::remove_file_on_interrupt(&path);
         self.paths.push(path);
@@ -339,8 +374,9 @@ impl Segment {
         words(&self.map)
     }
 
-    /// Creates segment `name` with its lock file and permit files. They are removed when
-    /// the segment is dropped and on Ctrl-C, unless [`Segment::keep`] is called.
+    /// Creates segment `name` with its lock file and permit files, all new (nothing that is
+    /// already there is reused) and with the permissions `init.sharing` says. They are
+    /// removed when the segment is dropped and on Ctrl-C, unless [`Segment::keep`] is called.
     pub fn create(name: &str, init: Init) -> Result<Segment, Error> {
         let paths = Paths::new(name)?;
         let layout = Layout {
@@ -348,27 +384,30 @@ impl Segment {
             permits: init.permits,
         }
         .check()?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&paths.data)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::AlreadyExists => format!(
-                    "segment {name:?} already exists ({}); a leftover is removed by \
-                     `counter clean {name}`",
-                    paths.data.display()
-                ),
-                _ => format!("cannot create {}: {e}", paths.data.display()),
-            })?;
+        let mode = init.sharing.mode();
+        let exists = |p: &Path| {
+            format!(
+                "segment {name:?} already exists ({} is there); a leftover is removed by \
+                 `counter clean {name}`",
+                p.display()
+            )
+        };
+        let file = lock::create_new_file(&paths.data, mode).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => exists(&paths.data),
+            _ => format!("cannot create {}: {e}", paths.data.display()),
+        })?;
         let mut owner = Owner { paths: Vec::new() };
         owner.add(paths.data.clone());
         for p in
             std::iter::once(paths.lock.clone()).chain((0..layout.permits).map(|i| paths.permit(i)))
         {
-            owner.add(p.clone());
-            lock::create_lock_file(&p)
-                .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+            // Only what this call created goes on the owner's list: on an error, whatever
+            // was there before stays.
+            lock::create_new_file(&p, mode).map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => exists(&p),
+                _ => format!("cannot create {}: {e}", p.display()),
+            })?;
+            owner.add(p);
         }
         file.set_len(layout.size())?;
         let map = Segment::map(&file, layout.size())?;
@@ -396,25 +435,19 @@ impl Segment {
         Ok(seg)
     }
 
-    /// Opens the existing segment `name`, refusing a file that is not one.
+    /// Opens the existing segment `name`, refusing a file that is not one, or a link.
     pub fn open(name: &str) -> Result<Segment, Error> {
         let paths = Paths::new(name)?;
         let shown = paths.data.display();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&paths.data)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => format!(
-                    "no segment named {name:?} ({shown} does not exist; create it with \
-                     `counter init {name}`)"
-                ),
-                _ => format!("cannot open {shown}: {e}"),
-            })?;
+        let mut file = lock::open_existing(&paths.data).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => format!(
+                "no segment named {name:?} ({shown} does not exist; create it with \
+                 `counter init {name}`)"
+            ),
+            _ => format!("cannot open {shown}: {e}"),
+        })?;
         let len = file.metadata()?.len();
-        let mut head = Vec::with_capacity(HEADER_BYTES as usize);
-        (&mut file).take(HEADER_BYTES).read_to_end(&mut head)?;
-        let layout = parse_header(&head, len)
+        let layout = read_header(&mut file, len)
             .map_err(|e| format!("not a baozi-ipc segment: {shown}: {e}"))?;
         let map = Segment::map(&file, len)?;
         let lock = FileLock::open(&paths.lock)?;
@@ -806,7 +839,7 @@ mod tests {
     #[test]
     fn another_version_is_refused() {
         let mut h = header(L);
-        // Version 1 had no count flag.
+        // Version 1 had no count flag, and allowed dots in names.
         h[8..16].copy_from_slice(&1u64.to_ne_bytes());
         let e = parse_header(&h, L.size()).unwrap_err();
         assert!(e.0.contains("layout version 1"), "{e}");
@@ -842,6 +875,7 @@ mod tests {
                 value: Some(5),
                 slots: 4,
                 permits: 1,
+                sharing: Sharing::Owner,
             },
         )
         .unwrap();
@@ -851,7 +885,8 @@ mod tests {
                 Init {
                     value: Some(1),
                     slots: 1,
-                    permits: 0
+                    permits: 0,
+                    sharing: Sharing::Owner,
                 }
             )
             .unwrap_err()
@@ -885,6 +920,7 @@ mod tests {
                 value: Some(10),
                 slots: 2,
                 permits: 0,
+                sharing: Sharing::Owner,
             },
         )
         .unwrap();
@@ -919,6 +955,7 @@ mod tests {
                 value: None,
                 slots: 4,
                 permits: 2,
+                sharing: Sharing::Owner,
             },
         )
         .unwrap();

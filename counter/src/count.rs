@@ -24,6 +24,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
             value: Some(value),
             slots: a.workers,
             permits: 0,
+            sharing: a.sharing.sharing(),
         },
     )?;
     eprintln!(
@@ -117,6 +118,7 @@ pub fn init(a: &InitArgs) -> Result<ExitCode> {
             value,
             slots: a.slots,
             permits: a.permits,
+            sharing: a.sharing.sharing(),
         },
     )?;
     seg.keep();

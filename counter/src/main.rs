@@ -37,8 +37,9 @@ use std::time::Duration;
 ///
 /// The count lives in a named segment: a memory-mapped file (`/dev/shm/baozi-NAME` on
 /// Linux, `baozi-NAME` in the temp dir on Windows), with a lock file and permit files
-/// beside it. `run` and `semaphore` are the tutorial's demos in one command; `init`, `work`,
-/// `enter`, `show` and `clean` are the same steps by hand.
+/// beside it, all readable and writable by their owner only (0600; `--shared-with-group`
+/// makes them 0660). `run` and `semaphore` are the tutorial's demos in one command; `init`,
+/// `work`, `enter`, `show` and `clean` are the same steps by hand.
 #[derive(Parser, Debug)]
 #[command(version, after_help = EXAMPLES)]
 struct Cli {
@@ -77,6 +78,26 @@ struct NameArg {
     /// The segment's name: 1 to 100 ASCII letters, digits, '-', '_' or '.'.
     #[arg(value_parser = parse_name)]
     name: String,
+}
+
+/// Who may use a new segment's files besides you.
+#[derive(Args, Debug, Clone, Copy)]
+struct SharingArg {
+    /// Let your group read and write the segment, its lock and permit files too (mode
+    /// 0660). Without it they are yours only (0600), whatever the umask. Unix only: on
+    /// Windows they are in your own temp dir.
+    #[arg(long)]
+    shared_with_group: bool,
+}
+
+impl SharingArg {
+    fn sharing(self) -> common::shm::Sharing {
+        if self.shared_with_group {
+            common::shm::Sharing::Group
+        } else {
+            common::shm::Sharing::Owner
+        }
+    }
 }
 
 fn parse_name(s: &str) -> Result<String, String> {
@@ -135,6 +156,9 @@ struct RunArgs {
     /// The segment's name (default: run-PID).
     #[arg(long, value_parser = parse_name)]
     name: Option<String>,
+
+    #[command(flatten)]
+    sharing: SharingArg,
 
     #[command(flatten)]
     work: WorkOpts,
@@ -202,6 +226,9 @@ struct SemaphoreArgs {
     name: Option<String>,
 
     #[command(flatten)]
+    sharing: SharingArg,
+
+    #[command(flatten)]
     enter: EnterOpts,
 }
 
@@ -224,6 +251,9 @@ struct InitArgs {
     #[arg(short = 'k', long, default_value_t = 0, value_name = "K",
           value_parser = clap::value_parser!(u64).range(0..=common::shm::MAX_PERMITS))]
     permits: u64,
+
+    #[command(flatten)]
+    sharing: SharingArg,
 }
 
 #[derive(Args, Debug)]
@@ -286,7 +316,8 @@ const RUN_EXAMPLES: &str = "\
 Examples:
   counter run                                    # 20 workers x 1 decrement: 20 -> 0
   counter run --workers 20 --decrements 1000 -q  # exact under the lock, or it fails
-  counter run --decrements 200 --lock none -q    # without the lock: lost updates";
+  counter run --decrements 200 --lock none -q    # without the lock: lost updates
+  counter run --name demo --shared-with-group    # your group may `counter show demo`";
 
 const SEMAPHORE_EXAMPLES: &str = "\
 Examples:
@@ -298,7 +329,8 @@ const INIT_EXAMPLES: &str = "\
 Examples:
   counter init demo --value 100                  # a count, for `counter work demo`
   counter init gate --permits 1                  # permits only, for `counter enter gate`
-  counter init both --value 100 --permits 2      # both";
+  counter init both --value 100 --permits 2      # both
+  counter init team --shared-with-group          # mode 0660 instead of 0600";
 
 const WORK_EXAMPLES: &str = "\
 Examples:

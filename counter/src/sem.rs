@@ -21,6 +21,7 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
             value: None,
             slots: a.workers,
             permits: a.permits,
+            sharing: a.sharing.sharing(),
         },
     )?;
     eprintln!(

@@ -405,4 +405,8 @@ fn every_subcommands_help_has_examples() {
             .stdout_has("Examples:")
             .stdout_has(&format!("counter {sub}"));
     }
+    run(counter(&["init", "--help"]))
+        .success()
+        .stdout_has("--shared-with-group")
+        .stdout_has("0600");
 }
