@@ -5,9 +5,13 @@
 //!
 //! Where it lives: `/dev/shm/baozi-NAME` on Linux, `baozi-NAME` in the temp dir elsewhere,
 //! with its lock file `baozi-NAME.lock` and permit files `baozi-NAME.permit-I` beside it.
+//! Names have no `.`, so no segment's file is another segment's lock or permit file.
 //!
 //! Other users: every file is created new (never reused, never through a link), owner-only
 //! (0600, or 0660 with [`Sharing::Group`]) whatever the umask; every open refuses a link.
+//! In use: every process that has the segment open (creator, workers, `show`) holds a
+//! shared OS lock on the segment file, so [`remove`] knows, with an exclusive `try_lock`,
+//! whether anyone still uses it; a `kill -9` releases it like any file lock.
 //!
 //! Layout, in native-endian 64-bit words (the segment never leaves the machine):
 //!
@@ -34,7 +38,7 @@ use crate::lock::{self, FileLock, Guard, Semaphore};
 use crate::shutdown;
 use memmap2::MmapRaw;
 use std::fmt;
-use std::fs::File;
+use std::fs::{File, TryLockError};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -199,21 +203,21 @@ pub fn parse_header(head: &[u8], file_len: u64) -> Result<Layout, HeaderError> {
     Ok(layout)
 }
 
-/// Checks a segment name: 1 to 100 of ASCII letters, digits, '-', '_' and '.', so that it
-/// is a plain file name everywhere.
+/// Checks a segment name: 1 to 100 of ASCII letters, digits, '-' and '_', so that it is a
+/// plain file name everywhere. No '.': the lock and permit files add a `.` suffix to the
+/// segment's file name, so with a dot allowed, segment `x.lock` would be segment `x`'s
+/// lock file.
 pub fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 100
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        && name != "."
-        && name != "..";
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "bad segment name {name:?}: use 1 to 100 ASCII letters, digits, '-', '_' or '.'"
+            "bad segment name {name:?}: use 1 to 100 ASCII letters, digits, '-' or '_'"
         ))
     }
 }
@@ -337,6 +341,7 @@ impl Slot {
 #[derive(Debug)]
 pub struct Segment {
     map: MmapRaw,
+    /// Holds a shared lock on the segment file while open: "in use", for [`remove`].
     _file: File,
     lock: FileLock,
     paths: Paths,
@@ -410,6 +415,7 @@ impl Segment {
             owner.add(p);
         }
         file.set_len(layout.size())?;
+        file.lock_shared()?;
         let map = Segment::map(&file, layout.size())?;
         let lock = FileLock::open(&paths.lock)?;
         let seg = Segment {
@@ -435,7 +441,8 @@ impl Segment {
         Ok(seg)
     }
 
-    /// Opens the existing segment `name`, refusing a file that is not one, or a link.
+    /// Opens the existing segment `name`, refusing a file that is not one, a link, or a
+    /// segment being removed.
     pub fn open(name: &str) -> Result<Segment, Error> {
         let paths = Paths::new(name)?;
         let shown = paths.data.display();
@@ -446,6 +453,15 @@ impl Segment {
             ),
             _ => format!("cannot open {shown}: {e}"),
         })?;
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(format!("segment {name:?} is being removed (`counter clean`)").into());
+            }
+            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {shown}: {e}").into()),
+        }
+        // Opened just before `clean` removed it? Then it is no longer at its path.
+        lock::check_same_file(&file, &paths.data)?;
         let len = file.metadata()?.len();
         let layout = read_header(&mut file, len)
             .map_err(|e| format!("not a baozi-ipc segment: {shown}: {e}"))?;
@@ -759,36 +775,97 @@ impl Locked<'_> {
     }
 }
 
-/// Removes the files of segment `name` (segment, lock file, permit files), whatever state
-/// they are in. Returns what it removed; an error if there was nothing.
-pub fn remove(name: &str) -> Result<Vec<PathBuf>, Error> {
-    let paths = Paths::new(name)?;
-    let dir = dir();
+/// The permit files of segment `name` that exist, found by name: `baozi-NAME.permit-DIGITS`.
+/// (Names have no `.`, so these cannot belong to another segment.)
+fn permit_files(name: &str) -> Result<Vec<PathBuf>, Error> {
     let prefix = format!("baozi-{name}.permit-");
-    let mut targets = vec![paths.data.clone(), paths.lock.clone()];
-    for entry in std::fs::read_dir(&dir)?.flatten() {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir())?.flatten() {
         let file_name = entry.file_name();
         if let Some(rest) = file_name.to_str().and_then(|f| f.strip_prefix(&prefix))
             && !rest.is_empty()
             && rest.bytes().all(|b| b.is_ascii_digit())
         {
-            targets.push(entry.path());
+            found.push(entry.path());
         }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn exists(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+/// Removes the files of segment `name` (segment, lock file, permit files), for `counter
+/// clean`. Without `force`, only a segment that is ours and idle: its file must have a
+/// valid header, and nobody may have it open (every user holds a shared lock on it while it
+/// does: its launcher, workers, `show`). With `force`, whatever is at those names, links
+/// included (the link is removed, never what it points to). Returns what it removed; an
+/// error if there was nothing.
+pub fn remove(name: &str, force: bool) -> Result<Vec<PathBuf>, Error> {
+    let paths = Paths::new(name)?;
+    let shown = paths.data.display();
+    let forced = format!("`counter clean {name} --force` removes it anyway");
+    let mut targets = Vec::new();
+    let mut held = None;
+    if force || !exists(&paths.data) {
+        targets.push(paths.lock.clone());
+        targets.extend(permit_files(name)?);
+        targets.retain(|p| exists(p));
+        if !force && !targets.is_empty() {
+            let left: Vec<_> = targets.iter().map(|p| p.display().to_string()).collect();
+            return Err(format!(
+                "no segment named {name:?} ({shown} does not exist), but {} is left: \
+                 `counter clean {name} --force` removes it",
+                left.join(", ")
+            )
+            .into());
+        }
+        if exists(&paths.data) {
+            targets.push(paths.data.clone());
+        }
+    } else {
+        let mut file = lock::open_existing(&paths.data)
+            .map_err(|e| format!("cannot clean {shown}: {e}; {forced}"))?;
+        let len = file.metadata()?.len();
+        let layout = read_header(&mut file, len)
+            .map_err(|e| format!("not a baozi-ipc segment: {shown}: {e}; not removed: {forced}"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "segment {name:?} is in use (its launcher, a worker or `counter show` has \
+                     it open); not removed: stop them first, or {forced}"
+                )
+                .into());
+            }
+            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {shown}: {e}").into()),
+        }
+        targets.extend((0..layout.permits).map(|i| paths.permit(i)));
+        targets.push(paths.lock.clone());
+        targets.retain(|p| exists(p));
+        // The segment file last, once no longer held (Windows deletes no open file).
+        held = Some((file, paths.data.clone()));
     }
     let mut removed = Vec::new();
-    for p in targets {
-        match std::fs::remove_file(&p) {
-            Ok(()) => removed.push(p),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot remove {}: {e}", p.display()).into()),
+    let mut remove_one = |p: PathBuf| match std::fs::remove_file(&p) {
+        Ok(()) => {
+            removed.push(p);
+            Ok(())
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {e}", p.display())),
+    };
+    for p in targets {
+        remove_one(p)?;
+    }
+    if let Some((file, data)) = held {
+        drop(file);
+        remove_one(data)?;
     }
     if removed.is_empty() {
-        return Err(format!(
-            "no segment named {name:?} ({} does not exist)",
-            paths.data.display()
-        )
-        .into());
+        return Err(format!("no segment named {name:?} ({shown} does not exist)").into());
     }
     Ok(removed)
 }
@@ -981,7 +1058,7 @@ mod tests {
 
     #[test]
     fn names() {
-        for good in ["a", "demo", "run-42", "x_y.z", "A1"] {
+        for good in ["a", "demo", "run-42", "x_y-z", "A1"] {
             assert_eq!(check_name(good), Ok(()), "{good}");
         }
         for bad in [
@@ -992,6 +1069,8 @@ mod tests {
             ".",
             "..",
             "sp ace",
+            "x.lock",
+            "x.permit-0",
             "ü",
             &"x".repeat(101),
         ] {

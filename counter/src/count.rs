@@ -2,7 +2,7 @@
 //! `show` and `clean`.
 
 use crate::launch::{self, Workers, count, label, say};
-use crate::{InitArgs, LockMode, NameArg, RunArgs, ShowArgs, WorkArgs, WorkOpts};
+use crate::{CleanArgs, InitArgs, LockMode, RunArgs, ShowArgs, WorkArgs, WorkOpts};
 use common::cli::{Result, show_duration};
 use common::shm::{self, Init, Segment, Snapshot};
 use std::process::ExitCode;
@@ -299,9 +299,9 @@ pub fn show(a: &ShowArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `clean`: removes the segment's files.
-pub fn clean(a: &NameArg) -> Result<ExitCode> {
-    for p in shm::remove(&a.name)? {
+/// `clean`: removes the segment's files, if they are a segment nobody uses, or `--force`.
+pub fn clean(a: &CleanArgs) -> Result<ExitCode> {
+    for p in shm::remove(&a.name.name, a.force)? {
         say(&format!("removed {}", p.display()));
     }
     Ok(ExitCode::SUCCESS)

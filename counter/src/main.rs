@@ -69,13 +69,16 @@ enum Command {
     #[command(after_help = SHOW_EXAMPLES)]
     Show(ShowArgs),
     /// Remove segment NAME and its lock and permit files (e.g. left by a killed launcher).
+    ///
+    /// Refuses a file that is not a baozi-ipc segment, and a segment that a process still
+    /// has open (its launcher, a worker, `show`); `--force` removes them anyway.
     #[command(after_help = CLEAN_EXAMPLES)]
-    Clean(NameArg),
+    Clean(CleanArgs),
 }
 
 #[derive(Args, Debug)]
 struct NameArg {
-    /// The segment's name: 1 to 100 ASCII letters, digits, '-', '_' or '.'.
+    /// The segment's name: 1 to 100 ASCII letters, digits, '-' or '_'.
     #[arg(value_parser = parse_name)]
     name: String,
 }
@@ -98,6 +101,17 @@ impl SharingArg {
             common::shm::Sharing::Owner
         }
     }
+}
+
+#[derive(Args, Debug)]
+struct CleanArgs {
+    #[command(flatten)]
+    name: NameArg,
+
+    /// Remove the files even if they are not a segment, or a process still has the segment
+    /// open (links are removed, never what they point to).
+    #[arg(long)]
+    force: bool,
 }
 
 fn parse_name(s: &str) -> Result<String, String> {
@@ -350,7 +364,8 @@ Examples:
 
 const CLEAN_EXAMPLES: &str = "\
 Examples:
-  counter clean demo                             # after a killed launcher, say";
+  counter clean demo                             # refuses if it is in use or not a segment
+  counter clean demo --force                     # removes the files whatever they are";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

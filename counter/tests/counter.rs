@@ -184,10 +184,10 @@ fn by_hand_init_work_show_clean() {
 
 #[test]
 fn bad_names_are_usage_errors_that_say_what_is_accepted() {
-    for bad in ["a/b", "a\\b", "", "..", "x y"] {
+    for bad in ["a/b", "a\\b", "", "..", "x y", "x.lock", "x.permit-0"] {
         run(counter(&["show", bad]))
             .code(2)
-            .stderr_has("letters, digits, '-', '_' or '.'");
+            .stderr_has("letters, digits, '-' or '_'");
     }
 }
 
@@ -219,7 +219,13 @@ fn a_file_that_is_not_a_segment_is_refused() {
         .failure()
         .stderr_has("not a baozi-ipc segment")
         .stderr_has("truncated");
-    run(counter(&["clean", &name])).success();
+    // Not a segment any more: clean refuses it, and says how to force it.
+    run(counter(&["clean", &name]))
+        .failure()
+        .stderr_has("not a baozi-ipc segment")
+        .stderr_has(&format!("`counter clean {name} --force`"));
+    assert!(paths.data.exists());
+    run(counter(&["clean", &name, "--force"])).success();
     assert_gone(&name);
 }
 
@@ -409,4 +415,7 @@ fn every_subcommands_help_has_examples() {
         .success()
         .stdout_has("--shared-with-group")
         .stdout_has("0600");
+    run(counter(&["clean", "--help"]))
+        .success()
+        .stdout_has("--force");
 }

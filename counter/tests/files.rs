@@ -1,5 +1,6 @@
 //! The segment's files against other users and surprises on disk: owner-only modes whatever
-//! the umask, links never followed, and a lock file replaced while in use. Real `counter` processes;
+//! the umask, links never followed, `clean` refusing what is not ours or is in use, names
+//! that cannot collide, and a lock file replaced while in use. Real `counter` processes;
 //! each test uses its own segment names.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
@@ -210,13 +211,104 @@ fn links_planted_at_the_files_are_never_followed() {
     run(counter(&["show", &name]))
         .failure()
         .stderr_has("symbolic link");
-    // Clean removes the link, not what it points to.
-    run(counter(&["clean", &name])).success();
+    // Nor does clean follow it; --force removes the link, not what it points to.
+    run(counter(&["clean", &name]))
+        .failure()
+        .stderr_has("symbolic link")
+        .stderr_has("--force");
+    run(counter(&["clean", &name, "--force"])).success();
     assert!(real_data.exists());
     assert_eq!(std::fs::read(&target).unwrap(), b"precious");
     for f in [target, real_data] {
         std::fs::remove_file(f).unwrap();
     }
+}
+
+#[test]
+fn clean_refuses_what_is_not_a_segment_and_says_how_to_force_it() {
+    let name = unique("files-junk");
+    let p = Paths::new(&name).unwrap();
+    std::fs::write(&p.data, vec![b'x'; 4096]).unwrap();
+    run(counter(&["clean", &name]))
+        .failure()
+        .stderr_has("not a baozi-ipc segment")
+        .stderr_has("not removed")
+        .stderr_has(&format!("`counter clean {name} --force`"));
+    assert!(p.data.exists());
+    run(counter(&["clean", &name, "--force"]))
+        .success()
+        .stdout_has("removed");
+    assert!(!p.data.exists());
+
+    // A lock file without its segment: left, unless forced.
+    std::fs::write(&p.lock, b"").unwrap();
+    run(counter(&["clean", &name]))
+        .failure()
+        .stderr_has("is left")
+        .stderr_has("--force");
+    assert!(p.lock.exists());
+    run(counter(&["clean", &name, "--force"])).success();
+    assert!(!p.lock.exists());
+}
+
+#[test]
+fn clean_refuses_a_segment_in_use_until_its_users_are_gone() {
+    // A launcher's segment, while the launcher runs.
+    let name = unique("files-busy");
+    let p = Paths::new(&name).unwrap();
+    let mut l = spawn(&[
+        "run",
+        "--name",
+        &name,
+        "--workers",
+        "1",
+        "--decrements",
+        "100000",
+        "--pause",
+        "1ms",
+    ]);
+    l.wait_for_stdout("counter minus one");
+    run(counter(&["clean", &name]))
+        .failure()
+        .stderr_has("is in use")
+        .stderr_has(&format!("`counter clean {name} --force`"));
+    assert!(p.data.exists() && p.lock.exists());
+    l.kill();
+    // Its worker stops with it (and closes the output pipes finish() waits on).
+    l.finish_within(Duration::from_secs(20));
+    run(counter(&["clean", &name]))
+        .success()
+        .stdout_has("removed");
+    assert!(!p.data.exists() && !p.lock.exists());
+
+    // A segment made by init, while a worker uses it.
+    let name = unique("files-busy-init");
+    run(counter(&["init", &name, "--value", "1000000"])).success();
+    let mut w = spawn(&["work", &name, "--decrements", "100000", "--pause", "1ms"]);
+    w.wait_for_stdout("counter minus one");
+    run(counter(&["clean", &name]))
+        .failure()
+        .stderr_has("is in use");
+    w.kill();
+    w.finish();
+    run(counter(&["clean", &name])).success();
+}
+
+#[test]
+fn names_cannot_collide_with_another_segments_files() {
+    let name = unique("files-collide");
+    run(counter(&["init", &name])).success();
+    // `NAME.lock` would be this segment's lock file: not a name at all.
+    for other in [format!("{name}.lock"), format!("{name}.permit-0")] {
+        run(counter(&["run", "--name", &other, "--workers", "1"]))
+            .code(2)
+            .stderr_has("letters, digits, '-' or '_'");
+        run(counter(&["clean", &other])).code(2);
+    }
+    run(counter(&["show", &name]))
+        .success()
+        .stdout_has("count: 20");
+    run(counter(&["clean", &name])).success();
 }
 
 // Unix only: Windows has no stable file identity in std, so there only a removed lock file
