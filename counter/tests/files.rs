@@ -5,7 +5,10 @@
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
 use common::shm::Paths;
-use common::testkit::{Capture, Proc, bin, cmd, run, unique};
+#[cfg(unix)]
+use common::testkit::bin;
+use common::testkit::{Capture, Proc, cmd, run, unique};
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -21,6 +24,7 @@ fn spawn(args: &[&str]) -> Proc {
 }
 
 /// Every file of segment `name` with `permits` permits.
+#[cfg(unix)]
 fn files(name: &str, permits: u64) -> Vec<PathBuf> {
     let p = Paths::new(name).unwrap();
     let mut all = vec![p.data.clone(), p.lock.clone()];
@@ -29,6 +33,7 @@ fn files(name: &str, permits: u64) -> Vec<PathBuf> {
 }
 
 /// A file outside the segment directory, for links to point at.
+#[cfg(unix)]
 fn victim(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("{}-victim", unique(tag)))
 }
