@@ -26,7 +26,9 @@
 //!      10..13  inside, max inside, entries, reclaimed permits (the semaphore's gauges)
 //!      14..16  journal: slot + 1 (0: empty), count before, that slot's completed before
 //!      17      1 if the segment holds a count (`run`, `init`), 0 if only permits
-//!      18..23  reserved
+//!      18, 19  the lock file's device and inode (Unix; 0 on Windows), written by the creator
+//!      20      1 once someone found another file at the lock file's path (tampering)
+//!      21..23  reserved
 //!  24..24+K    permit owners: worker slot + 1 of whoever is inside with permit I, or 0
 //!  then        worker slots, 4 words each: pid, completed decrements, state, reserved
 //! ```
@@ -75,6 +77,9 @@ const W_TXN_SLOT: usize = 14;
 const W_TXN_COUNT: usize = 15;
 const W_TXN_DONE: usize = 16;
 const W_HAS_COUNT: usize = 17;
+const W_LOCK_DEV: usize = 18;
+const W_LOCK_INO: usize = 19;
+const W_TAMPERED: usize = 20;
 
 const S_PID: usize = 0;
 const S_COMPLETED: usize = 1;
@@ -284,6 +289,16 @@ impl Sharing {
     }
 }
 
+/// The error of a segment whose lock file was found replaced.
+fn tampered(paths: &Paths) -> String {
+    format!(
+        "lock file {} was replaced while in use (tampering?); stopping without touching \
+         segment {:?}",
+        paths.lock.display(),
+        paths.name
+    )
+}
+
 /// What a new segment starts with.
 #[derive(Debug, Clone, Copy)]
 pub struct Init {
@@ -436,6 +451,10 @@ impl Segment {
         w[W_CREATOR].store(std::process::id().into(), SeqCst);
         w[W_COUNT].store(value as u64, SeqCst);
         w[W_HAS_COUNT].store(u64::from(init.value.is_some()), SeqCst);
+        if let Some((dev, ino)) = seg.lock.identity() {
+            w[W_LOCK_DEV].store(dev, SeqCst);
+            w[W_LOCK_INO].store(ino, SeqCst);
+        }
         // Last: a segment is valid only once it is complete.
         w[W_MAGIC].store(u64::from_ne_bytes(MAGIC), SeqCst);
         Ok(seg)
@@ -467,14 +486,27 @@ impl Segment {
             .map_err(|e| format!("not a baozi-ipc segment: {shown}: {e}"))?;
         let map = Segment::map(&file, len)?;
         let lock = FileLock::open(&paths.lock)?;
-        Ok(Segment {
+        let seg = Segment {
             map,
             _file: file,
             lock,
             paths,
             layout,
             owner: None,
-        })
+        };
+        // All users must lock the one file the creator made: a lock file replaced under
+        // running workers would split them between two locks. Finding another file there
+        // is tampering, and every user stops at its next lock (see `lock`).
+        let w = seg.w();
+        let recorded = (w[W_LOCK_DEV].load(SeqCst), w[W_LOCK_INO].load(SeqCst));
+        if let Some(found) = seg.lock.identity()
+            && recorded != (0, 0)
+            && found != recorded
+        {
+            w[W_TAMPERED].store(1, SeqCst);
+            return Err(tampered(&seg.paths).into());
+        }
+        Ok(seg)
     }
 
     /// Leaves the files in place when this segment is dropped or on Ctrl-C.
@@ -547,6 +579,9 @@ impl Segment {
     pub fn lock(&mut self) -> io::Result<Locked<'_>> {
         let w = words(&self.map);
         let guard = self.lock.lock()?;
+        if w[W_TAMPERED].load(SeqCst) != 0 {
+            return Err(io::Error::other(tampered(&self.paths)));
+        }
         let mut locked = Locked {
             w,
             layout: self.layout,

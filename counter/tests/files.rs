@@ -316,23 +316,33 @@ fn names_cannot_collide_with_another_segments_files() {
     run(counter(&["clean", &name])).success();
 }
 
-// Unix only: Windows has no stable file identity in std, so there only a removed lock file
-// (or a link in its place) is caught, not one re-created under the same name.
+// Unix only: Windows has no stable file identity in std, so there a lock file re-created
+// under the same name is not caught.
 #[cfg(unix)]
 #[test]
-fn a_lock_file_replaced_while_in_use_stops_the_worker() {
+fn a_lock_file_replaced_while_in_use_stops_everyone() {
     let name = unique("files-swap");
     let p = Paths::new(&name).unwrap();
     run(counter(&["init", &name, "--value", "1000000"])).success();
     let w = spawn(&["work", &name, "--decrements", "5000", "--pause", "1ms"]);
     w.wait_for_stdout("counter minus one");
-    // The worker runs; now the lock file is deleted and re-created under it.
+    // The worker runs; now the lock file is deleted and re-created under it. Whoever
+    // opens the segment next would lock the new file, apart from the running worker:
+    // it refuses, and the running worker stops at its next lock.
     std::fs::remove_file(&p.lock).unwrap();
     std::fs::write(&p.lock, b"").unwrap();
+    let tampering = "was replaced while in use (tampering?)";
+    let late = run(counter(&["work", &name, "--decrements", "1"]))
+        .failure()
+        .stderr_has(tampering);
+    assert_eq!(late.stderr.lines().count(), 1, "{}", late.stderr);
     let out = w
         .finish_within(Duration::from_secs(30))
         .failure()
-        .stderr_has("was replaced while in use (tampering?)");
+        .stderr_has(tampering);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    run(counter(&["show", &name]))
+        .failure()
+        .stderr_has(tampering);
     run(counter(&["clean", &name])).success();
 }
