@@ -10,12 +10,15 @@
 
 use common::cli::Result;
 use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long a launcher interrupted by Ctrl-C waits for its workers before it exits anyway.
 const STOP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How long a launcher whose workers ended by Ctrl-C waits for its own Ctrl-C handler.
+const HANDLER_PATIENCE: Duration = Duration::from_secs(2);
 
 /// What the Ctrl-C handler and the launcher's main thread share.
 struct Launch {
@@ -45,6 +48,7 @@ fn stop_workers() {
     let mut l = launch();
     l.stopping = true;
     l.stdins.clear();
+    REAPED.notify_all();
     while l.running {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -106,10 +110,14 @@ impl Workers {
     /// does not return: the handler, told that every worker is reaped, ends the process.
     pub fn wait(mut self) -> Vec<String> {
         let mut failed = Vec::new();
+        let mut interrupted = false;
         for child in &mut self.children {
             match child.wait() {
                 Ok(status) if status.success() => {}
-                Ok(status) => failed.push(format!("worker pid {} failed ({status})", child.id())),
+                Ok(status) => {
+                    interrupted |= by_ctrl_c(status);
+                    failed.push(format!("worker pid {} failed ({status})", child.id()));
+                }
                 Err(e) => failed.push(format!("cannot wait for worker pid {}: {e}", child.id())),
             }
         }
@@ -117,6 +125,19 @@ impl Workers {
         l.running = false;
         l.stdins.clear();
         REAPED.notify_all();
+        // Ctrl-C in a terminal reaches the workers and us at once, and they may all be
+        // gone before our handler thread runs: give it the word rather than a summary.
+        let deadline = Instant::now() + HANDLER_PATIENCE;
+        while interrupted && !l.stopping {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            l = REAPED
+                .wait_timeout(l, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
         if l.stopping {
             drop(l);
             loop {
@@ -125,6 +146,23 @@ impl Workers {
         }
         failed
     }
+}
+
+/// Whether a worker ended because of Ctrl-C: exit code 130 from its handler, or killed by
+/// Ctrl-C before the handler was installed.
+fn by_ctrl_c(status: ExitStatus) -> bool {
+    status.code() == Some(common::shutdown::INTERRUPTED.into()) || killed_by_ctrl_c(status)
+}
+
+#[cfg(unix)]
+fn killed_by_ctrl_c(status: ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(2) // SIGINT
+}
+
+#[cfg(windows)]
+fn killed_by_ctrl_c(status: ExitStatus) -> bool {
+    status.code() == Some(0xC000_013A_u32 as i32) // STATUS_CONTROL_C_EXIT
 }
 
 /// For `--launcher PID`: ends this process, quietly, when the launcher is gone.
