@@ -18,6 +18,23 @@ fn spawn(args: &[&str]) -> Proc {
     Proc::spawn(counter(args), Capture::Both)
 }
 
+/// `counter clean NAME`, retried while it says "in use": a killed launcher's workers close
+/// their output (which `finish` waits for) and their segment file (which clean checks) in
+/// the same exit, in no set order.
+fn clean_once_idle(name: &str) -> common::testkit::Finished {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = run(counter(&["clean", name]));
+        if out.status.success()
+            || !out.stderr.contains("is in use")
+            || std::time::Instant::now() >= deadline
+        {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(10)); // poll until the last worker is gone
+    }
+}
+
 /// `counter show NAME` as (key, value) pairs: `count: 12` gives ("count", "12").
 fn show(name: &str) -> Vec<(String, String)> {
     let out = run(counter(&["show", name])).success();
@@ -345,7 +362,7 @@ fn a_killed_launchers_segment_is_removed_by_clean() {
     let f = l.finish_within(Duration::from_secs(20));
     assert!(!f.status.success());
     assert!(Paths::new(&name).unwrap().data.exists());
-    let out = run(counter(&["clean", &name])).success();
+    let out = clean_once_idle(&name).success();
     assert_eq!(out.count_stdout("removed"), 2, "{}", out.stdout);
     assert_gone(&name);
 }

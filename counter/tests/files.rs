@@ -23,6 +23,23 @@ fn spawn(args: &[&str]) -> Proc {
     Proc::spawn(counter(args), Capture::Both)
 }
 
+/// `counter clean NAME`, retried while it says "in use": a killed launcher's workers close
+/// their output (which `finish` waits for) and their segment file (which clean checks) in
+/// the same exit, in no set order.
+fn clean_once_idle(name: &str) -> common::testkit::Finished {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = run(counter(&["clean", name]));
+        if out.status.success()
+            || !out.stderr.contains("is in use")
+            || std::time::Instant::now() >= deadline
+        {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(10)); // poll until the last worker is gone
+    }
+}
+
 /// Every file of segment `name` with `permits` permits.
 #[cfg(unix)]
 fn files(name: &str, permits: u64) -> Vec<PathBuf> {
@@ -281,9 +298,7 @@ fn clean_refuses_a_segment_in_use_until_its_users_are_gone() {
     l.kill();
     // Its worker stops with it (and closes the output pipes finish() waits on).
     l.finish_within(Duration::from_secs(20));
-    run(counter(&["clean", &name]))
-        .success()
-        .stdout_has("removed");
+    clean_once_idle(&name).success().stdout_has("removed");
     assert!(!p.data.exists() && !p.lock.exists());
 
     // A segment made by init, while a worker uses it.

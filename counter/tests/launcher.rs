@@ -42,23 +42,31 @@ fn processes_with(name: &str) -> Vec<(u32, char)> {
         if !mentions {
             continue;
         }
-        let state = std::fs::read_to_string(entry.path().join("stat"))
-            .ok()
-            .and_then(|s| s.rsplit_once(") ").and_then(|(_, r)| r.chars().next()))
-            .unwrap_or('?');
-        found.push((pid, state));
+        found.push((pid, state(pid).unwrap_or('?')));
     }
     found
 }
 
-/// Waits (polling, up to `limit`) until no live process mentions `name`; a zombie has
-/// exited and counts as gone. Returns the stragglers if some are still alive at the end.
+/// The state letter of process `pid` (`None` once it is gone).
+fn state(pid: u32) -> Option<char> {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").and_then(|(_, r)| r.chars().next()))
+}
+
+/// Waits (polling, up to `limit`) until no process that mentions `name` is alive; a zombie
+/// has exited (its files are closed) and counts as gone. Every pid seen is followed by its
+/// pid until it is a zombie or gone: an exiting process's command line reads empty before
+/// its files (and so its locks) are closed. Returns the stragglers if some are left.
 fn gone_within(name: &str, limit: Duration) -> Result<(), Vec<(u32, char)>> {
     let deadline = Instant::now() + limit;
+    let mut seen = std::collections::BTreeSet::new();
     loop {
-        let alive: Vec<_> = processes_with(name)
-            .into_iter()
-            .filter(|&(_, state)| state != 'Z')
+        seen.extend(processes_with(name).into_iter().map(|(pid, _)| pid));
+        let alive: Vec<_> = seen
+            .iter()
+            .filter_map(|&pid| state(pid).map(|s| (pid, s)))
+            .filter(|&(_, s)| s != 'Z')
             .collect();
         if alive.is_empty() {
             return Ok(());
