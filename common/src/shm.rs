@@ -5,12 +5,19 @@
 //!
 //! Where it lives: `/dev/shm/baozi-NAME` on Linux, `baozi-NAME` in the temp dir elsewhere,
 //! with its lock file `baozi-NAME.lock` and permit files `baozi-NAME.permit-I` beside it.
+//! Names have no `.`, so no segment's file is another segment's lock or permit file.
+//!
+//! Other users: every file is created new (never reused, never through a link), owner-only
+//! (0600, or 0660 with [`Sharing::Group`]) whatever the umask; every open refuses a link.
+//! In use: every process that has the segment open (creator, workers, `show`) holds a
+//! shared OS lock on the segment file, so [`remove`] knows, with an exclusive `try_lock`,
+//! whether anyone still uses it; a `kill -9` releases it like any file lock.
 //!
 //! Layout, in native-endian 64-bit words (the segment never leaves the machine):
 //!
 //! ```text
 //! word  0      magic "BAOZISHM"             written last by the creator
-//!       1      layout version (1)
+//!       1      layout version (2)
 //!       2      size of the file in bytes
 //!       3, 4   worker slots, permits (K)
 //!       5, 6   initial value, creator's pid
@@ -18,7 +25,10 @@
 //!       8, 9   next free slot, next ticket     fetch_add, no lock needed
 //!      10..13  inside, max inside, entries, reclaimed permits (the semaphore's gauges)
 //!      14..16  journal: slot + 1 (0: empty), count before, that slot's completed before
-//!      17..23  reserved
+//!      17      1 if the segment holds a count (`run`, `init`), 0 if only permits
+//!      18, 19  the lock file's device and inode (Unix; 0 on Windows), written by the creator
+//!      20      1 once someone found another file at the lock file's path (tampering)
+//!      21..23  reserved
 //!  24..24+K    permit owners: worker slot + 1 of whoever is inside with permit I, or 0
 //!  then        worker slots, 4 words each: pid, completed decrements, state, reserved
 //! ```
@@ -30,7 +40,7 @@ use crate::lock::{self, FileLock, Guard, Semaphore};
 use crate::shutdown;
 use memmap2::MmapRaw;
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::{File, TryLockError};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -38,7 +48,7 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 /// The first 8 bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"BAOZISHM";
 /// The layout version this program reads and writes.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 /// Bytes before the permit owners.
 pub const HEADER_BYTES: u64 = 8 * HEADER_WORDS as u64;
 /// At most this many worker slots.
@@ -66,6 +76,10 @@ const W_RECLAIMED: usize = 13;
 const W_TXN_SLOT: usize = 14;
 const W_TXN_COUNT: usize = 15;
 const W_TXN_DONE: usize = 16;
+const W_HAS_COUNT: usize = 17;
+const W_LOCK_DEV: usize = 18;
+const W_LOCK_INO: usize = 19;
+const W_TAMPERED: usize = 20;
 
 const S_PID: usize = 0;
 const S_COMPLETED: usize = 1;
@@ -125,6 +139,15 @@ impl fmt::Display for HeaderError {
     }
 }
 
+/// Reads and checks the header of an open segment file of `len` bytes.
+fn read_header(file: &mut File, len: u64) -> Result<Layout, Error> {
+    let mut head = Vec::with_capacity(HEADER_BYTES as usize);
+    file.take(HEADER_BYTES).read_to_end(&mut head)?;
+    Ok(parse_header(&head, len)?)
+}
+
+impl std::error::Error for HeaderError {}
+
 fn word(bytes: &[u8], i: usize) -> u64 {
     let mut w = [0; 8];
     w.copy_from_slice(&bytes[8 * i..8 * i + 8]);
@@ -168,6 +191,12 @@ pub fn parse_header(head: &[u8], file_len: u64) -> Result<Layout, HeaderError> {
     }
     .check()
     .map_err(|e| HeaderError(format!("the header says {e}")))?;
+    if word(head, W_HAS_COUNT) > 1 {
+        return bad(format!(
+            "the header's count flag is {}, not 0 or 1",
+            word(head, W_HAS_COUNT)
+        ));
+    }
     if layout.size() != size {
         return bad(format!(
             "the header's {} slots and {} permits need {} bytes, not {size}",
@@ -179,21 +208,21 @@ pub fn parse_header(head: &[u8], file_len: u64) -> Result<Layout, HeaderError> {
     Ok(layout)
 }
 
-/// Checks a segment name: 1 to 100 of ASCII letters, digits, '-', '_' and '.', so that it
-/// is a plain file name everywhere.
+/// Checks a segment name: 1 to 100 of ASCII letters, digits, '-' and '_', so that it is a
+/// plain file name everywhere. No '.': the lock and permit files add a `.` suffix to the
+/// segment's file name, so with a dot allowed, segment `x.lock` would be segment `x`'s
+/// lock file.
 pub fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 100
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        && name != "."
-        && name != "..";
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "bad segment name {name:?}: use 1 to 100 ASCII letters, digits, '-', '_' or '.'"
+            "bad segment name {name:?}: use 1 to 100 ASCII letters, digits, '-' or '_'"
         ))
     }
 }
@@ -239,12 +268,45 @@ impl Paths {
     }
 }
 
+/// Who besides its owner may open a segment's files (Unix permission bits; on Windows the
+/// files are in the user's own temp dir).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sharing {
+    /// 0600: only the user who created it.
+    #[default]
+    Owner,
+    /// 0660: also the members of the creator's group.
+    Group,
+}
+
+impl Sharing {
+    /// The permission bits of the segment's files.
+    pub fn mode(self) -> u32 {
+        match self {
+            Sharing::Owner => 0o600,
+            Sharing::Group => 0o660,
+        }
+    }
+}
+
+/// The error of a segment whose lock file was found replaced.
+fn tampered(paths: &Paths) -> String {
+    format!(
+        "lock file {} was replaced while in use (tampering?); stopping without touching \
+         segment {:?}",
+        paths.lock.display(),
+        paths.name
+    )
+}
+
 /// What a new segment starts with.
 #[derive(Debug, Clone, Copy)]
 pub struct Init {
-    pub value: i64,
+    /// The count's initial value; `None` for a segment of permits only (no count).
+    pub value: Option<i64>,
     pub slots: u64,
     pub permits: u64,
+    pub sharing: Sharing,
 }
 
 /// Removes the files it lists when dropped (and on Ctrl-C, through [`shutdown`]).
@@ -254,6 +316,7 @@ struct Owner {
 }
 
 impl Owner {
+    /// Adds a file this process has just created (never one that was there before).
     fn add(&mut self, path: PathBuf) {
         shutdown::remove_file_on_interrupt(&path);
         self.paths.push(path);
@@ -293,6 +356,7 @@ impl Slot {
 #[derive(Debug)]
 pub struct Segment {
     map: MmapRaw,
+    /// Holds a shared lock on the segment file while open: "in use", for [`remove`].
     _file: File,
     lock: FileLock,
     paths: Paths,
@@ -330,8 +394,9 @@ impl Segment {
         words(&self.map)
     }
 
-    /// Creates segment `name` with its lock file and permit files. They are removed when
-    /// the segment is dropped and on Ctrl-C, unless [`Segment::keep`] is called.
+    /// Creates segment `name` with its lock file and permit files, all new (nothing that is
+    /// already there is reused) and with the permissions `init.sharing` says. They are
+    /// removed when the segment is dropped and on Ctrl-C, unless [`Segment::keep`] is called.
     pub fn create(name: &str, init: Init) -> Result<Segment, Error> {
         let paths = Paths::new(name)?;
         let layout = Layout {
@@ -339,29 +404,33 @@ impl Segment {
             permits: init.permits,
         }
         .check()?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&paths.data)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::AlreadyExists => format!(
-                    "segment {name:?} already exists ({}); a leftover is removed by \
-                     `counter clean {name}`",
-                    paths.data.display()
-                ),
-                _ => format!("cannot create {}: {e}", paths.data.display()),
-            })?;
+        let mode = init.sharing.mode();
+        let exists = |p: &Path| {
+            format!(
+                "segment {name:?} already exists ({} is there); a leftover is removed by \
+                 `counter clean {name}`",
+                p.display()
+            )
+        };
+        let file = lock::create_new_file(&paths.data, mode).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => exists(&paths.data),
+            _ => format!("cannot create {}: {e}", paths.data.display()),
+        })?;
         let mut owner = Owner { paths: Vec::new() };
         owner.add(paths.data.clone());
         for p in
             std::iter::once(paths.lock.clone()).chain((0..layout.permits).map(|i| paths.permit(i)))
         {
-            owner.add(p.clone());
-            lock::create_lock_file(&p)
-                .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+            // Only what this call created goes on the owner's list: on an error, whatever
+            // was there before stays.
+            lock::create_new_file(&p, mode).map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => exists(&p),
+                _ => format!("cannot create {}: {e}", p.display()),
+            })?;
+            owner.add(p);
         }
         file.set_len(layout.size())?;
+        file.lock_shared()?;
         let map = Segment::map(&file, layout.size())?;
         let lock = FileLock::open(&paths.lock)?;
         let seg = Segment {
@@ -373,48 +442,71 @@ impl Segment {
             owner: Some(owner),
         };
         let w = seg.w();
+        let value = init.value.unwrap_or(0);
         w[W_VERSION].store(VERSION, SeqCst);
         w[W_SIZE].store(layout.size(), SeqCst);
         w[W_SLOTS].store(layout.slots, SeqCst);
         w[W_PERMITS].store(layout.permits, SeqCst);
-        w[W_INITIAL].store(init.value as u64, SeqCst);
+        w[W_INITIAL].store(value as u64, SeqCst);
         w[W_CREATOR].store(std::process::id().into(), SeqCst);
-        w[W_COUNT].store(init.value as u64, SeqCst);
+        w[W_COUNT].store(value as u64, SeqCst);
+        w[W_HAS_COUNT].store(u64::from(init.value.is_some()), SeqCst);
+        if let Some((dev, ino)) = seg.lock.identity() {
+            w[W_LOCK_DEV].store(dev, SeqCst);
+            w[W_LOCK_INO].store(ino, SeqCst);
+        }
         // Last: a segment is valid only once it is complete.
         w[W_MAGIC].store(u64::from_ne_bytes(MAGIC), SeqCst);
         Ok(seg)
     }
 
-    /// Opens the existing segment `name`, refusing a file that is not one.
+    /// Opens the existing segment `name`, refusing a file that is not one, a link, or a
+    /// segment being removed.
     pub fn open(name: &str) -> Result<Segment, Error> {
         let paths = Paths::new(name)?;
         let shown = paths.data.display();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&paths.data)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => format!(
-                    "no segment named {name:?} ({shown} does not exist; create it with \
-                     `counter init {name}`)"
-                ),
-                _ => format!("cannot open {shown}: {e}"),
-            })?;
+        let mut file = lock::open_existing(&paths.data).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => format!(
+                "no segment named {name:?} ({shown} does not exist; create it with \
+                 `counter init {name}`)"
+            ),
+            _ => format!("cannot open {shown}: {e}"),
+        })?;
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(format!("segment {name:?} is being removed (`counter clean`)").into());
+            }
+            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {shown}: {e}").into()),
+        }
+        // Opened just before `clean` removed it? Then it is no longer at its path.
+        lock::check_same_file(&file, &paths.data)?;
         let len = file.metadata()?.len();
-        let mut head = Vec::with_capacity(HEADER_BYTES as usize);
-        (&mut file).take(HEADER_BYTES).read_to_end(&mut head)?;
-        let layout = parse_header(&head, len)
+        let layout = read_header(&mut file, len)
             .map_err(|e| format!("not a baozi-ipc segment: {shown}: {e}"))?;
         let map = Segment::map(&file, len)?;
         let lock = FileLock::open(&paths.lock)?;
-        Ok(Segment {
+        let seg = Segment {
             map,
             _file: file,
             lock,
             paths,
             layout,
             owner: None,
-        })
+        };
+        // All users must lock the one file the creator made: a lock file replaced under
+        // running workers would split them between two locks. Finding another file there
+        // is tampering, and every user stops at its next lock (see `lock`).
+        let w = seg.w();
+        let recorded = (w[W_LOCK_DEV].load(SeqCst), w[W_LOCK_INO].load(SeqCst));
+        if let Some(found) = seg.lock.identity()
+            && recorded != (0, 0)
+            && found != recorded
+        {
+            w[W_TAMPERED].store(1, SeqCst);
+            return Err(tampered(&seg.paths).into());
+        }
+        Ok(seg)
     }
 
     /// Leaves the files in place when this segment is dropped or on Ctrl-C.
@@ -422,6 +514,12 @@ impl Segment {
         if let Some(owner) = self.owner.take() {
             owner.disown();
         }
+    }
+
+    /// Whether the segment holds a count (`run`, `init`), or only permits (`semaphore`,
+    /// `init --permits K` without `--value`).
+    pub fn has_count(&self) -> bool {
+        self.w()[W_HAS_COUNT].load(SeqCst) != 0
     }
 
     /// The segment's file.
@@ -481,6 +579,9 @@ impl Segment {
     pub fn lock(&mut self) -> io::Result<Locked<'_>> {
         let w = words(&self.map);
         let guard = self.lock.lock()?;
+        if w[W_TAMPERED].load(SeqCst) != 0 {
+            return Err(io::Error::other(tampered(&self.paths)));
+        }
         let mut locked = Locked {
             w,
             layout: self.layout,
@@ -534,6 +635,8 @@ pub struct WorkerInfo {
 /// The segment's words, as read at one moment.
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot {
+    /// Whether the segment holds a count (else `count` and `initial` mean nothing).
+    pub has_count: bool,
     pub count: i64,
     pub initial: i64,
     /// Decrements completed by all workers together.
@@ -565,6 +668,7 @@ fn snapshot(w: &[AtomicU64], layout: Layout) -> Snapshot {
         finished += u64::from(w[layout.slot(i, S_STATE)].load(SeqCst) == STATE_FINISHED);
     }
     Snapshot {
+        has_count: w[W_HAS_COUNT].load(SeqCst) != 0,
         count: w[W_COUNT].load(SeqCst) as i64,
         initial: w[W_INITIAL].load(SeqCst) as i64,
         completed,
@@ -706,36 +810,97 @@ impl Locked<'_> {
     }
 }
 
-/// Removes the files of segment `name` (segment, lock file, permit files), whatever state
-/// they are in. Returns what it removed; an error if there was nothing.
-pub fn remove(name: &str) -> Result<Vec<PathBuf>, Error> {
-    let paths = Paths::new(name)?;
-    let dir = dir();
+/// The permit files of segment `name` that exist, found by name: `baozi-NAME.permit-DIGITS`.
+/// (Names have no `.`, so these cannot belong to another segment.)
+fn permit_files(name: &str) -> Result<Vec<PathBuf>, Error> {
     let prefix = format!("baozi-{name}.permit-");
-    let mut targets = vec![paths.data.clone(), paths.lock.clone()];
-    for entry in std::fs::read_dir(&dir)?.flatten() {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir())?.flatten() {
         let file_name = entry.file_name();
         if let Some(rest) = file_name.to_str().and_then(|f| f.strip_prefix(&prefix))
             && !rest.is_empty()
             && rest.bytes().all(|b| b.is_ascii_digit())
         {
-            targets.push(entry.path());
+            found.push(entry.path());
         }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn exists(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+/// Removes the files of segment `name` (segment, lock file, permit files), for `counter
+/// clean`. Without `force`, only a segment that is ours and idle: its file must have a
+/// valid header, and nobody may have it open (every user holds a shared lock on it while it
+/// does: its launcher, workers, `show`). With `force`, whatever is at those names, links
+/// included (the link is removed, never what it points to). Returns what it removed; an
+/// error if there was nothing.
+pub fn remove(name: &str, force: bool) -> Result<Vec<PathBuf>, Error> {
+    let paths = Paths::new(name)?;
+    let shown = paths.data.display();
+    let forced = format!("`counter clean {name} --force` removes it anyway");
+    let mut targets = Vec::new();
+    let mut held = None;
+    if force || !exists(&paths.data) {
+        targets.push(paths.lock.clone());
+        targets.extend(permit_files(name)?);
+        targets.retain(|p| exists(p));
+        if !force && !targets.is_empty() {
+            let left: Vec<_> = targets.iter().map(|p| p.display().to_string()).collect();
+            return Err(format!(
+                "no segment named {name:?} ({shown} does not exist), but {} is left: \
+                 `counter clean {name} --force` removes it",
+                left.join(", ")
+            )
+            .into());
+        }
+        if exists(&paths.data) {
+            targets.push(paths.data.clone());
+        }
+    } else {
+        let mut file = lock::open_existing(&paths.data)
+            .map_err(|e| format!("cannot clean {shown}: {e}; {forced}"))?;
+        let len = file.metadata()?.len();
+        let layout = read_header(&mut file, len)
+            .map_err(|e| format!("not a baozi-ipc segment: {shown}: {e}; not removed: {forced}"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "segment {name:?} is in use (its launcher, a worker or `counter show` has \
+                     it open); not removed: stop them first, or {forced}"
+                )
+                .into());
+            }
+            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {shown}: {e}").into()),
+        }
+        targets.extend((0..layout.permits).map(|i| paths.permit(i)));
+        targets.push(paths.lock.clone());
+        targets.retain(|p| exists(p));
+        // The segment file last, once no longer held (Windows deletes no open file).
+        held = Some((file, paths.data.clone()));
     }
     let mut removed = Vec::new();
-    for p in targets {
-        match std::fs::remove_file(&p) {
-            Ok(()) => removed.push(p),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot remove {}: {e}", p.display()).into()),
+    let mut remove_one = |p: PathBuf| match std::fs::remove_file(&p) {
+        Ok(()) => {
+            removed.push(p);
+            Ok(())
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {e}", p.display())),
+    };
+    for p in targets {
+        remove_one(p)?;
+    }
+    if let Some((file, data)) = held {
+        drop(file);
+        remove_one(data)?;
     }
     if removed.is_empty() {
-        return Err(format!(
-            "no segment named {name:?} ({} does not exist)",
-            paths.data.display()
-        )
-        .into());
+        return Err(format!("no segment named {name:?} ({shown} does not exist)").into());
     }
     Ok(removed)
 }
@@ -786,9 +951,10 @@ mod tests {
     #[test]
     fn another_version_is_refused() {
         let mut h = header(L);
-        h[8..16].copy_from_slice(&2u64.to_ne_bytes());
+        // Version 1 had no count flag, and allowed dots in names.
+        h[8..16].copy_from_slice(&1u64.to_ne_bytes());
         let e = parse_header(&h, L.size()).unwrap_err();
-        assert!(e.0.contains("layout version 2"), "{e}");
+        assert!(e.0.contains("layout version 1"), "{e}");
     }
 
     #[test]
@@ -818,9 +984,10 @@ mod tests {
         let seg = Segment::create(
             &n,
             Init {
-                value: 5,
+                value: Some(5),
                 slots: 4,
                 permits: 1,
+                sharing: Sharing::Owner,
             },
         )
         .unwrap();
@@ -828,9 +995,10 @@ mod tests {
             Segment::create(
                 &n,
                 Init {
-                    value: 1,
+                    value: Some(1),
                     slots: 1,
-                    permits: 0
+                    permits: 0,
+                    sharing: Sharing::Owner,
                 }
             )
             .unwrap_err()
@@ -861,9 +1029,10 @@ mod tests {
         let mut seg = Segment::create(
             &n,
             Init {
-                value: 10,
+                value: Some(10),
                 slots: 2,
                 permits: 0,
+                sharing: Sharing::Owner,
             },
         )
         .unwrap();
@@ -895,9 +1064,10 @@ mod tests {
         let mut seg = Segment::create(
             &n,
             Init {
-                value: 0,
+                value: None,
                 slots: 4,
                 permits: 2,
+                sharing: Sharing::Owner,
             },
         )
         .unwrap();
@@ -923,7 +1093,7 @@ mod tests {
 
     #[test]
     fn names() {
-        for good in ["a", "demo", "run-42", "x_y.z", "A1"] {
+        for good in ["a", "demo", "run-42", "x_y-z", "A1"] {
             assert_eq!(check_name(good), Ok(()), "{good}");
         }
         for bad in [
@@ -934,6 +1104,8 @@ mod tests {
             ".",
             "..",
             "sp ace",
+            "x.lock",
+            "x.permit-0",
             "ü",
             &"x".repeat(101),
         ] {

@@ -51,6 +51,8 @@ impl Ending {
 type Hook = Box<dyn Fn() + Send + Sync>;
 
 static FILES: Mutex<Vec<Created>> = Mutex::new(Vec::new());
+/// Set by [`quiet`]: end without the line that says how.
+static QUIET: AtomicBool = AtomicBool::new(false);
 static LAST_WORDS: Mutex<Vec<Hook>> = Mutex::new(Vec::new());
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -90,8 +92,16 @@ fn finish(program: &str, how: Ending) -> ! {
         words();
     }
     remove_files();
-    crate::elog!("{program}: {}", how.words());
+    if !QUIET.load(Ordering::SeqCst) {
+        crate::elog!("{program}: {}", how.words());
+    }
     std::process::exit(how.code().into());
+}
+
+/// Makes a signal end this process without the line that says how: for a process whose
+/// parent speaks for it (a launcher's worker).
+pub fn quiet() {
+    QUIET.store(true, Ordering::SeqCst);
 }
 
 /// Something to do when Ctrl-C arrives, before the files go and the process exits:

@@ -550,13 +550,11 @@ pub fn listen(addr: &Address, access: Access) -> Result<Listener, TransportError
                 }
                 Access::AnyUser => options,
             };
-            let l = options
-                .create_sync()
-                .map_err(|e| match e.kind() {
-                    // Windows answers "access denied" for a pipe name another process serves.
-                    io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied => in_use(),
-                    _ => io_err(e),
-                })?;
+            let l = options.create_sync().map_err(|e| match e.kind() {
+                // Windows answers "access denied" for a pipe name another process serves.
+                io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied => in_use(),
+                _ => io_err(e),
+            })?;
             (ListenKind::Local(l), addr.clone())
         }
     };

@@ -1,8 +1,8 @@
 //! The count (section 4 of the tutorial): `run` (the launcher), and by hand `init`, `work`,
 //! `show` and `clean`.
 
-use crate::launch::{self, Workers, label, say};
-use crate::{InitArgs, LockMode, NameArg, RunArgs, ShowArgs, WorkArgs, WorkOpts};
+use crate::launch::{self, Workers, count, label, say};
+use crate::{CleanArgs, InitArgs, LockMode, RunArgs, ShowArgs, WorkArgs, WorkOpts};
 use common::cli::Result;
 use common::shm::{self, Init, Segment, Snapshot};
 use common::units::show_duration;
@@ -22,17 +22,18 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     let mut seg = Segment::create(
         &name,
         Init {
-            value,
+            value: Some(value),
             slots: a.workers,
             permits: 0,
+            sharing: a.sharing.sharing(),
         },
     )?;
     eprintln!(
-        "counter: segment {name} at {}, count {}; {} workers x {} decrements, lock {}",
+        "counter: segment {name} at {}, count {}; {} x {}, lock {}",
         seg.path().display(),
         value,
-        a.workers,
-        w.decrements,
+        count(a.workers, "worker", "workers"),
+        count(w.decrements, "decrement", "decrements"),
         w.lock.arg()
     );
     let mut args = vec![
@@ -50,14 +51,14 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     }
     let started = Instant::now();
     let workers = Workers::spawn(a.workers, &args)?;
-    eprintln!("counter: {} workers started", a.workers);
+    eprintln!("counter: {} started", count(a.workers, "worker", "workers"));
     let failed = workers.wait();
     let secs = started.elapsed().as_secs_f64();
     let s = seg.lock()?.snapshot();
     eprintln!(
-        "counter: {} decrements by {} workers in {secs:.3}s ({:.0} decrements/s)",
-        s.completed,
-        s.workers,
+        "counter: {} by {} in {secs:.3}s ({:.0} decrements/s)",
+        count(s.completed, "decrement", "decrements"),
+        count(s.workers, "worker", "workers"),
         launch::rate(s.completed, secs)
     );
     let exact = report(&s);
@@ -90,8 +91,9 @@ fn report(s: &Snapshot) -> bool {
         0 => true,
         1.. => {
             say(&format!(
-                "lost {lost} updates: {} decrements completed, but the count went down by {}",
-                s.completed,
+                "lost {}: {} completed, but the count went down by {}",
+                count(lost as u64, "update", "updates"),
+                count(s.completed, "decrement", "decrements"),
                 s.initial - s.count
             ));
             false
@@ -103,22 +105,32 @@ fn report(s: &Snapshot) -> bool {
     }
 }
 
-/// `init`: creates the segment and leaves it.
+/// `init`: creates the segment and leaves it. With `--permits` and no `--value`, the
+/// segment has permits only, no count.
 pub fn init(a: &InitArgs) -> Result<ExitCode> {
+    let value = match a.value {
+        Some(v) => Some(v),
+        None if a.permits > 0 => None,
+        None => Some(20),
+    };
     let mut seg = Segment::create(
         &a.name.name,
         Init {
-            value: a.value,
+            value,
             slots: a.slots,
             permits: a.permits,
+            sharing: a.sharing.sharing(),
         },
     )?;
     seg.keep();
+    let holds = match value {
+        Some(v) => format!("count {v}"),
+        None => "no count".to_owned(),
+    };
     say(&format!(
-        "created segment {} at {}: count {}, worker slots {}, permits {}",
+        "created segment {} at {}: {holds}, worker slots {}, permits {}",
         a.name.name,
         seg.path().display(),
-        a.value,
         a.slots,
         a.permits
     ));
@@ -127,10 +139,18 @@ pub fn init(a: &InitArgs) -> Result<ExitCode> {
 
 /// `work`: one worker's decrements.
 pub fn work(a: &WorkArgs) -> Result<ExitCode> {
-    if a.watch_stdin {
-        launch::exit_when_stdin_closes(format!("counter worker (pid {})", std::process::id()));
+    if let Some(launcher) = a.launcher {
+        launch::exit_when_launcher_dies(launcher);
     }
-    let mut seg = Segment::open(&a.name.name)?;
+    let name = &a.name.name;
+    let mut seg = Segment::open(name)?;
+    if !seg.has_count() {
+        return Err(format!(
+            "segment {name:?} has permits only, no count; `counter enter {name}` uses it, and \
+             `counter init NAME --value V` makes one with a count"
+        )
+        .into());
+    }
     let slot = seg.claim_slot()?;
     let me = label(slot.index());
     let WorkOpts {
@@ -212,40 +232,63 @@ pub fn show(a: &ShowArgs) -> Result<ExitCode> {
     }
     let s = locked.snapshot();
     drop(locked);
-    let lost = s.count - s.expected();
     say(&format!(
         "segment: {name} ({}, created by pid {})",
         path.display(),
         s.creator
     ));
-    say(&format!("count: {}", s.count));
-    say(&format!("initial: {}", s.initial));
-    say(&format!(
-        "completed: {} (by {} workers, {} finished; {} slots)",
-        s.completed, s.workers, s.finished, s.slots
-    ));
-    say(&format!(
-        "expected: {}{}",
-        s.expected(),
-        if lost == 0 {
-            " (exact)".to_owned()
-        } else {
-            format!(" (lost {lost} updates)")
-        }
-    ));
+    if s.has_count {
+        let lost = s.count - s.expected();
+        say(&format!("count: {}", s.count));
+        say(&format!("initial: {}", s.initial));
+        say(&format!(
+            "completed: {} (by {}, {} finished; {})",
+            s.completed,
+            count(s.workers, "worker", "workers"),
+            s.finished,
+            count(s.slots, "slot", "slots")
+        ));
+        say(&format!(
+            "expected: {}{}",
+            s.expected(),
+            if lost == 0 {
+                " (exact)".to_owned()
+            } else {
+                format!(
+                    " (lost {})",
+                    count(lost.unsigned_abs(), "update", "updates")
+                )
+            }
+        ));
+    } else {
+        say(&format!(
+            "workers: {} ({} finished; {})",
+            s.workers,
+            s.finished,
+            count(s.slots, "slot", "slots")
+        ));
+    }
     if s.permits > 0 {
         say(&format!(
-            "permits: {} (inside {}, at most {} at once, {} entries, {} reclaimed)",
-            s.permits, s.inside, s.max_inside, s.entries, s.reclaimed
+            "permits: {} (inside {}, at most {} at once, {}, {} reclaimed)",
+            s.permits,
+            s.inside,
+            s.max_inside,
+            count(s.entries, "entry", "entries"),
+            s.reclaimed
         ));
     }
     if a.workers {
         for w in seg.workers() {
+            let did = if s.has_count {
+                format!("{}, ", count(w.completed, "decrement", "decrements"))
+            } else {
+                String::new()
+            };
             say(&format!(
-                "worker {}: pid {}, {} decrements, {}",
+                "worker {}: pid {}, {did}{}",
                 w.slot,
                 w.pid,
-                w.completed,
                 if w.finished {
                     "finished"
                 } else {
@@ -257,9 +300,9 @@ pub fn show(a: &ShowArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `clean`: removes the segment's files.
-pub fn clean(a: &NameArg) -> Result<ExitCode> {
-    for p in shm::remove(&a.name)? {
+/// `clean`: removes the segment's files, if they are a segment nobody uses, or `--force`.
+pub fn clean(a: &CleanArgs) -> Result<ExitCode> {
+    for p in shm::remove(&a.name.name, a.force)? {
         say(&format!("removed {}", p.display()));
     }
     Ok(ExitCode::SUCCESS)

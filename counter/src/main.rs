@@ -37,8 +37,9 @@ use std::time::Duration;
 ///
 /// The count lives in a named segment: a memory-mapped file (`/dev/shm/baozi-NAME` on
 /// Linux, `baozi-NAME` in the temp dir on Windows), with a lock file and permit files
-/// beside it. `run` and `semaphore` are the tutorial's demos in one command; `init`, `work`,
-/// `enter`, `show` and `clean` are the same steps by hand.
+/// beside it, all readable and writable by their owner only (0600; `--shared-with-group`
+/// makes them 0660). `run` and `semaphore` are the tutorial's demos in one command; `init`,
+/// `work`, `enter`, `show` and `clean` are the same steps by hand.
 #[derive(Parser, Debug)]
 #[command(version, after_help = EXAMPLES)]
 struct Cli {
@@ -50,26 +51,67 @@ struct Cli {
 enum Command {
     /// The tutorial's demo: create a segment, start worker processes that each decrement the
     /// count, wait for them, print the final count, remove the segment.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// The semaphore demo: worker processes take turns inside, at most K at once.
+    #[command(after_help = SEMAPHORE_EXAMPLES)]
     Semaphore(SemaphoreArgs),
     /// Create segment NAME and leave it for `work`, `enter`, `show` and `clean`.
+    #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
     /// Decrement the count of segment NAME, as one worker.
+    #[command(after_help = WORK_EXAMPLES)]
     Work(WorkArgs),
     /// Go inside segment NAME's semaphore, as one worker: wait for a permit, stay, leave.
+    #[command(after_help = ENTER_EXAMPLES)]
     Enter(EnterArgs),
-    /// Print the count, the accounting and the gauges of segment NAME.
+    /// Print what segment NAME holds: the count and its accounting, the permits' gauges.
+    #[command(after_help = SHOW_EXAMPLES)]
     Show(ShowArgs),
     /// Remove segment NAME and its lock and permit files (e.g. left by a killed launcher).
-    Clean(NameArg),
+    ///
+    /// Refuses a file that is not a baozi-ipc segment, and a segment that a process still
+    /// has open (its launcher, a worker, `show`); `--force` removes them anyway.
+    #[command(after_help = CLEAN_EXAMPLES)]
+    Clean(CleanArgs),
 }
 
 #[derive(Args, Debug)]
 struct NameArg {
-    /// The segment's name: 1 to 100 ASCII letters, digits, '-', '_' or '.'.
+    /// The segment's name: 1 to 100 ASCII letters, digits, '-' or '_'.
     #[arg(value_parser = parse_name)]
     name: String,
+}
+
+/// Who may use a new segment's files besides you.
+#[derive(Args, Debug, Clone, Copy)]
+struct SharingArg {
+    /// Let your group read and write the segment, its lock and permit files too (mode
+    /// 0660). Without it they are yours only (0600), whatever the umask. Unix only: on
+    /// Windows they are in your own temp dir.
+    #[arg(long)]
+    shared_with_group: bool,
+}
+
+impl SharingArg {
+    fn sharing(self) -> common::shm::Sharing {
+        if self.shared_with_group {
+            common::shm::Sharing::Group
+        } else {
+            common::shm::Sharing::Owner
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct CleanArgs {
+    #[command(flatten)]
+    name: NameArg,
+
+    /// Remove the files even if they are not a segment, or a process still has the segment
+    /// open (links are removed, never what they point to).
+    #[arg(long)]
+    force: bool,
 }
 
 fn parse_name(s: &str) -> Result<String, String> {
@@ -128,6 +170,9 @@ struct RunArgs {
     /// The segment's name (default: run-PID).
     #[arg(long, value_parser = parse_name)]
     name: Option<String>,
+
+    #[command(flatten)]
+    sharing: SharingArg,
 
     #[command(flatten)]
     work: WorkOpts,
@@ -195,6 +240,9 @@ struct SemaphoreArgs {
     name: Option<String>,
 
     #[command(flatten)]
+    sharing: SharingArg,
+
+    #[command(flatten)]
     enter: EnterOpts,
 }
 
@@ -203,14 +251,10 @@ struct InitArgs {
     #[command(flatten)]
     name: NameArg,
 
-    /// The count's initial value.
-    #[arg(
-        long,
-        default_value_t = 20,
-        value_name = "V",
-        allow_negative_numbers = true
-    )]
-    value: i64,
+    /// The count's initial value [default: 20, or no count at all with --permits and no
+    /// --value].
+    #[arg(long, value_name = "V", allow_negative_numbers = true)]
+    value: Option<i64>,
 
     /// How many workers (`work` or `enter` processes) may ever use the segment.
     #[arg(long, default_value_t = 1024, value_name = "N",
@@ -221,6 +265,9 @@ struct InitArgs {
     #[arg(short = 'k', long, default_value_t = 0, value_name = "K",
           value_parser = clap::value_parser!(u64).range(0..=common::shm::MAX_PERMITS))]
     permits: u64,
+
+    #[command(flatten)]
+    sharing: SharingArg,
 }
 
 #[derive(Args, Debug)]
@@ -236,9 +283,10 @@ struct WorkArgs {
     #[arg(long, hide = true, value_name = "DURATION", value_parser = parse_duration)]
     linger: Option<Duration>,
 
-    /// (For launchers.) Stop when stdin closes: the launcher that started us has gone.
-    #[arg(long, hide = true)]
-    watch_stdin: bool,
+    /// (For launchers.) The launcher's pid: stop, quietly, when it is gone (stdin closes,
+    /// or on Unix it is no longer our parent).
+    #[arg(long, hide = true, value_name = "PID")]
+    launcher: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -249,9 +297,10 @@ struct EnterArgs {
     #[command(flatten)]
     enter: EnterOpts,
 
-    /// (For launchers.) Stop when stdin closes: the launcher that started us has gone.
-    #[arg(long, hide = true)]
-    watch_stdin: bool,
+    /// (For launchers.) The launcher's pid: stop, quietly, when it is gone (stdin closes,
+    /// or on Unix it is no longer our parent).
+    #[arg(long, hide = true, value_name = "PID")]
+    launcher: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -273,10 +322,65 @@ Examples:
   counter work demo --decrements 50 --pause 100ms
   counter enter demo --stay 5s
   counter show demo
-  counter clean demo";
+  counter clean demo
+
+`counter SUBCOMMAND --help` has examples for each.";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  counter run                                    # 20 workers x 1 decrement: 20 -> 0
+  counter run --workers 20 --decrements 1000 -q  # exact under the lock, or it fails
+  counter run --decrements 200 --lock none -q    # without the lock: lost updates
+  counter run --name demo --shared-with-group    # your group may `counter show demo`";
+
+const SEMAPHORE_EXAMPLES: &str = "\
+Examples:
+  counter semaphore                              # 13 workers, 5 permits, stays of 0-3 s
+  counter semaphore --stay 0..300ms              # the same, quicker
+  counter semaphore --workers 20 -k 2 --stay 10ms --times 5";
+
+const INIT_EXAMPLES: &str = "\
+Examples:
+  counter init demo --value 100                  # a count, for `counter work demo`
+  counter init gate --permits 1                  # permits only, for `counter enter gate`
+  counter init both --value 100 --permits 2      # both
+  counter init team --shared-with-group          # mode 0660 instead of 0600";
+
+const WORK_EXAMPLES: &str = "\
+Examples:
+  counter work demo                              # one decrement, under the lock
+  counter work demo --decrements 50 --pause 100ms
+  counter work demo --decrements 1000 --lock none -q";
+
+const ENTER_EXAMPLES: &str = "\
+Examples:
+  counter enter gate --stay 60s                  # waits for a permit, stays, leaves
+  counter enter gate --stay 10ms..50ms --times 3";
+
+const SHOW_EXAMPLES: &str = "\
+Examples:
+  counter show demo                              # count: 0 ... expected: 0 (exact)
+  counter show demo --workers                    # and a line per worker slot";
+
+const CLEAN_EXAMPLES: &str = "\
+Examples:
+  counter clean demo                             # refuses if it is in use or not a segment
+  counter clean demo --force                     # removes the files whatever they are";
 
 fn main() -> ExitCode {
-    common::cli::main("counter", || match Cli::parse().command {
+    let cli = Cli::parse();
+    // A launcher's worker: the launcher prints the one "interrupted" line for all. Set
+    // before the Ctrl-C handler is installed, so no moment of a worker's life prints one.
+    if let Command::Work(WorkArgs {
+        launcher: Some(_), ..
+    })
+    | Command::Enter(EnterArgs {
+        launcher: Some(_), ..
+    }) = &cli.command
+    {
+        common::shutdown::quiet();
+    }
+    common::cli::main("counter", || match cli.command {
         Command::Run(a) => count::run(&a),
         Command::Semaphore(a) => sem::run(&a),
         Command::Init(a) => count::init(&a),

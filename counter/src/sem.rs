@@ -1,7 +1,7 @@
 //! The semaphore (section 5 of the tutorial): `semaphore` (the launcher) and `enter` (one
 //! worker). At most K workers are inside at once; a permit whose holder dies comes back.
 
-use crate::launch::{self, Workers, label, say};
+use crate::launch::{self, Workers, count, label, say};
 use crate::{EnterArgs, SemaphoreArgs, Stay};
 use common::cli::Result;
 use common::lock::Waited;
@@ -19,18 +19,19 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
     let mut seg = Segment::create(
         &name,
         Init {
-            value: 0,
+            value: None,
             slots: a.workers,
             permits: a.permits,
+            sharing: a.sharing.sharing(),
         },
     )?;
     eprintln!(
-        "counter: segment {name} at {}; {} workers, {} permits, stays {}, inside {} time(s) each",
+        "counter: segment {name} at {}; {}, {}, stays {}, inside {} each",
         seg.path().display(),
-        a.workers,
-        a.permits,
+        count(a.workers, "worker", "workers"),
+        count(a.permits, "permit", "permits"),
         a.enter.stay.show(),
-        a.enter.times
+        count(a.enter.times, "time", "times")
     );
     let args = vec![
         "enter".to_owned(),
@@ -46,17 +47,20 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
     ];
     let started = Instant::now();
     let workers = Workers::spawn(a.workers, &args)?;
-    eprintln!("counter: {} workers started", a.workers);
+    eprintln!("counter: {} started", count(a.workers, "worker", "workers"));
     let failed = workers.wait();
     let secs = started.elapsed().as_secs_f64();
     let s = seg.lock()?.snapshot();
     say(&format!(
-        "{} entries by {} workers; at most {} inside at once (permits {})",
-        s.entries, s.workers, s.max_inside, s.permits
+        "{} by {}; at most {} inside at once (permits {})",
+        count(s.entries, "entry", "entries"),
+        count(s.workers, "worker", "workers"),
+        s.max_inside,
+        s.permits
     ));
     eprintln!(
-        "counter: {} entries in {secs:.3}s ({:.1} entries/s)",
-        s.entries,
+        "counter: {} in {secs:.3}s ({:.1} entries/s)",
+        count(s.entries, "entry", "entries"),
         launch::rate(s.entries, secs)
     );
     for f in &failed {
@@ -79,8 +83,8 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
 
 /// `enter`: one worker goes inside `--times` times.
 pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
-    if a.watch_stdin {
-        launch::exit_when_stdin_closes(format!("counter worker (pid {})", std::process::id()));
+    if let Some(launcher) = a.launcher {
+        launch::exit_when_launcher_dies(launcher);
     }
     let mut seg = Segment::open(&a.name.name)?;
     let sem = seg.semaphore()?;

@@ -18,6 +18,23 @@ fn spawn(args: &[&str]) -> Proc {
     Proc::spawn(counter(args), Capture::Both)
 }
 
+/// `counter clean NAME`, retried while it says "in use": a killed launcher's workers close
+/// their output (which `finish` waits for) and their segment file (which clean checks) in
+/// the same exit, in no set order.
+fn clean_once_idle(name: &str) -> common::testkit::Finished {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = run(counter(&["clean", name]));
+        if out.status.success()
+            || !out.stderr.contains("is in use")
+            || std::time::Instant::now() >= deadline
+        {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(10)); // poll until the last worker is gone
+    }
+}
+
 /// `counter show NAME` as (key, value) pairs: `count: 12` gives ("count", "12").
 fn show(name: &str) -> Vec<(String, String)> {
     let out = run(counter(&["show", name])).success();
@@ -130,7 +147,8 @@ fn without_the_lock_the_accounting_still_adds_up() {
     let lost = fin - expected;
     assert!(lost >= 0, "{}", out.stdout);
     if lost > 0 {
-        out.stdout_has(&format!("lost {lost} updates"));
+        let noun = if lost == 1 { "update" } else { "updates" };
+        out.stdout_has(&format!("lost {lost} {noun}: "));
     } else {
         assert!(!out.stdout.contains("lost"), "{}", out.stdout);
     }
@@ -183,10 +201,10 @@ fn by_hand_init_work_show_clean() {
 
 #[test]
 fn bad_names_are_usage_errors_that_say_what_is_accepted() {
-    for bad in ["a/b", "a\\b", "", "..", "x y"] {
+    for bad in ["a/b", "a\\b", "", "..", "x y", "x.lock", "x.permit-0"] {
         run(counter(&["show", bad]))
             .code(2)
-            .stderr_has("letters, digits, '-', '_' or '.'");
+            .stderr_has("letters, digits, '-' or '_'");
     }
 }
 
@@ -218,7 +236,13 @@ fn a_file_that_is_not_a_segment_is_refused() {
         .failure()
         .stderr_has("not a baozi-ipc segment")
         .stderr_has("truncated");
-    run(counter(&["clean", &name])).success();
+    // Not a segment any more: clean refuses it, and says how to force it.
+    run(counter(&["clean", &name]))
+        .failure()
+        .stderr_has("not a baozi-ipc segment")
+        .stderr_has(&format!("`counter clean {name} --force`"));
+    assert!(paths.data.exists());
+    run(counter(&["clean", &name, "--force"])).success();
     assert_gone(&name);
 }
 
@@ -338,7 +362,7 @@ fn a_killed_launchers_segment_is_removed_by_clean() {
     let f = l.finish_within(Duration::from_secs(20));
     assert!(!f.status.success());
     assert!(Paths::new(&name).unwrap().data.exists());
-    let out = run(counter(&["clean", &name])).success();
+    let out = clean_once_idle(&name).success();
     assert_eq!(out.count_stdout("removed"), 2, "{}", out.stdout);
     assert_gone(&name);
 }
@@ -364,9 +388,51 @@ fn ctrl_c_stops_the_launcher_and_its_workers_and_removes_the_segment() {
     let t = std::time::Instant::now();
     l.interrupt();
     // finish() also waits for the workers: they share the launcher's stdout.
-    l.finish_within(Duration::from_secs(20))
+    let out = l
+        .finish_within(Duration::from_secs(20))
         .code(130)
         .stderr_has("counter: interrupted");
+    // One line, from the launcher; its workers stop quietly.
+    let said: Vec<_> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("interrupted") || l.contains("launcher"))
+        .collect();
+    assert_eq!(said, ["counter: interrupted"], "{}", out.stderr);
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert_gone(&name);
+}
+
+#[test]
+fn one_of_a_thing_is_singular() {
+    let name = unique("cnt-one");
+    let out = run(counter(&["run", "--name", &name, "--workers", "1"])).success();
+    out.stderr_has("1 worker x 1 decrement,")
+        .stderr_has("counter: 1 worker started")
+        .stderr_has("counter: 1 decrement by 1 worker in");
+    let name = unique("cnt-one-hand");
+    run(counter(&["init", &name, "--value", "1", "--slots", "1"])).success();
+    run(counter(&["work", &name])).success();
+    let out = run(counter(&["show", &name, "--workers"])).success();
+    out.stdout_has("completed: 1 (by 1 worker, 1 finished; 1 slot)")
+        .stdout_has("worker 0: pid ")
+        .stdout_has(", 1 decrement, finished");
+    run(counter(&["clean", &name])).success();
+}
+
+#[test]
+fn every_subcommands_help_has_examples() {
+    for sub in ["run", "semaphore", "init", "work", "enter", "show", "clean"] {
+        run(counter(&[sub, "--help"]))
+            .success()
+            .stdout_has("Examples:")
+            .stdout_has(&format!("counter {sub}"));
+    }
+    run(counter(&["init", "--help"]))
+        .success()
+        .stdout_has("--shared-with-group")
+        .stdout_has("0600");
+    run(counter(&["clean", "--help"]))
+        .success()
+        .stdout_has("--force");
 }

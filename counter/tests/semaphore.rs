@@ -125,10 +125,39 @@ fn show_takes_back_a_permit_whose_holder_died() {
     holder.finish();
     let out = run(counter(&["show", &name])).success();
     out.stderr_has("came back from a holder that died inside")
-        .stdout_has("permits: 2 (inside 0, at most 1 at once, 1 entries, 1 reclaimed)");
+        .stdout_has("permits: 2 (inside 0, at most 1 at once, 1 entry, 1 reclaimed)");
     run(counter(&["clean", &name]))
         .success()
         .stdout_has("permit-1");
+}
+
+#[test]
+fn show_of_a_semaphore_shows_no_count() {
+    let name = unique("sem-showonly");
+    run(counter(&["init", &name, "--permits", "2"]))
+        .success()
+        .stdout_has("no count");
+    run(counter(&["enter", &name, "--stay", "0s"])).success();
+    let out = run(counter(&["show", &name])).success();
+    for meaningless in ["count:", "initial:", "expected:", "completed:"] {
+        assert!(!out.stdout.contains(meaningless), "{}", out.stdout);
+    }
+    out.stdout_has("workers: 1 (1 finished; 1024 slots)")
+        .stdout_has("permits: 2 (inside 0, at most 1 at once, 1 entry, 0 reclaimed)");
+    // Nor can `work` use a count that is not there.
+    run(counter(&["work", &name]))
+        .failure()
+        .stderr_has("has permits only, no count");
+    run(counter(&["clean", &name])).success();
+
+    // Both, when asked for both.
+    let name = unique("sem-both");
+    run(counter(&["init", &name, "--permits", "1", "--value", "3"])).success();
+    run(counter(&["show", &name]))
+        .success()
+        .stdout_has("count: 3")
+        .stdout_has("permits: 1 (");
+    run(counter(&["clean", &name])).success();
 }
 
 #[test]
@@ -163,9 +192,17 @@ fn ctrl_c_stops_the_semaphore_launcher_and_its_workers_and_removes_every_file() 
     l.wait_for_stdout("waits for a permit");
     l.interrupt();
     // finish() also waits for the workers: they share the launcher's stdout.
-    l.finish_within(std::time::Duration::from_secs(20))
+    let out = l
+        .finish_within(std::time::Duration::from_secs(20))
         .code(130)
         .stderr_has("counter: interrupted");
+    // One line, from the launcher; its workers stop quietly.
+    let said: Vec<_> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("interrupted") || l.contains("launcher"))
+        .collect();
+    assert_eq!(said, ["counter: interrupted"], "{}", out.stderr);
     let p = Paths::new(&name).unwrap();
     for f in [p.data.clone(), p.lock.clone(), p.permit(0)] {
         assert!(!f.exists(), "{} was left behind", f.display());
