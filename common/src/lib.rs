@@ -80,6 +80,50 @@ mod layers {
         }
     }
 
+    /// Every program's sources, for the output rule.
+    const PROGRAMS: [(&str, &str); 17] = [
+        ("producer/main", include_str!("../../producer/src/main.rs")),
+        ("producer/send", include_str!("../../producer/src/send.rs")),
+        ("consumer/main", include_str!("../../consumer/src/main.rs")),
+        (
+            "consumer/receive",
+            include_str!("../../consumer/src/receive.rs"),
+        ),
+        (
+            "consumer/queue",
+            include_str!("../../consumer/src/queue.rs"),
+        ),
+        (
+            "consumer/redis",
+            include_str!("../../consumer/src/redis.rs"),
+        ),
+        ("broker/main", include_str!("../../broker/src/main.rs")),
+        ("broker/serve", include_str!("../../broker/src/serve.rs")),
+        ("server/main", include_str!("../../server/src/main.rs")),
+        ("server/serve", include_str!("../../server/src/serve.rs")),
+        ("client/main", include_str!("../../client/src/main.rs")),
+        ("client/talk", include_str!("../../client/src/talk.rs")),
+        ("counter/main", include_str!("../../counter/src/main.rs")),
+        ("counter/count", include_str!("../../counter/src/count.rs")),
+        ("counter/sem", include_str!("../../counter/src/sem.rs")),
+        (
+            "counter/launch",
+            include_str!("../../counter/src/launch.rs"),
+        ),
+        ("common/cli", include_str!("cli.rs")),
+    ];
+
+    /// ARCHITECTURE.md: people read whole lines, and a closed output never panics: every
+    /// program writes through `say` (`elog!`, `out_line`), never `eprintln!`/`println!`.
+    #[test]
+    fn programs_print_only_through_say() {
+        for (file, text) in PROGRAMS.iter().chain(&BELOW_CLI) {
+            for bad in ["eprintln!(", "println!(", "eprint!(", "print!("] {
+                assert!(!text.contains(bad), "{file} uses {bad}");
+            }
+        }
+    }
+
     #[test]
     fn nothing_below_cli_imports_it() {
         for (file, text) in BELOW_CLI.iter().chain(&LEAVES) {

@@ -91,13 +91,14 @@ pub fn show_bytes(n: u64) -> String {
 }
 
 /// `n` and a noun, singular or plural: `1 item`, `2 items`. `noun` is the singular; an `s`
-/// makes the plural.
+/// makes the plural (see [`count_as`] for the others).
 pub fn count(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
+    count_as(n, noun, &format!("{noun}s"))
+}
+
+/// `n` with its singular or plural, given both: `1 entry`, `3 entries`.
+pub fn count_as(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Text a peer sent, made safe to print on one line: control characters (newlines,
@@ -300,6 +301,8 @@ mod tests {
         assert_eq!(count(1, "item"), "1 item");
         assert_eq!(count(0, "item"), "0 items");
         assert_eq!(count(2, "consumer"), "2 consumers");
+        assert_eq!(count_as(3, "entry", "entries"), "3 entries");
+        assert_eq!(count_as(1, "entry", "entries"), "1 entry");
     }
 
     #[test]

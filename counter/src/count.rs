@@ -1,10 +1,11 @@
 //! The count (section 4 of the tutorial): `run` (the launcher), and by hand `init`, `work`,
 //! `show` and `clean`.
 
-use crate::launch::{self, Workers, count, label, say};
+use crate::launch::{self, Workers, label, say};
 use crate::{CleanArgs, InitArgs, LockMode, RunArgs, ShowArgs, WorkArgs, WorkOpts};
 use common::cli::Result;
 use common::shm::{self, Init, Segment, Snapshot};
+use common::units::count_as;
 use common::units::show_duration;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -28,12 +29,12 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
             sharing: a.sharing.sharing(),
         },
     )?;
-    eprintln!(
+    common::elog!(
         "counter: segment {name} at {}, count {}; {} x {}, lock {}",
         seg.path().display(),
         value,
-        count(a.workers, "worker", "workers"),
-        count(w.decrements, "decrement", "decrements"),
+        count_as(a.workers, "worker", "workers"),
+        count_as(w.decrements, "decrement", "decrements"),
         w.lock.arg()
     );
     let mut args = vec![
@@ -51,19 +52,22 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     }
     let started = Instant::now();
     let workers = Workers::spawn(a.workers, &args)?;
-    eprintln!("counter: {} started", count(a.workers, "worker", "workers"));
+    common::elog!(
+        "counter: {} started",
+        count_as(a.workers, "worker", "workers")
+    );
     let failed = workers.wait();
     let secs = started.elapsed().as_secs_f64();
     let s = seg.lock()?.snapshot();
-    eprintln!(
+    common::elog!(
         "counter: {} by {} in {secs:.3}s ({:.0} decrements/s)",
-        count(s.completed, "decrement", "decrements"),
-        count(s.workers, "worker", "workers"),
+        count_as(s.completed, "decrement", "decrements"),
+        count_as(s.workers, "worker", "workers"),
         launch::rate(s.completed, secs)
     );
     let exact = report(&s);
     for f in &failed {
-        eprintln!("counter: error: {f}");
+        common::elog!("counter: error: {f}");
     }
     if !failed.is_empty() {
         return Ok(ExitCode::FAILURE);
@@ -92,8 +96,8 @@ fn report(s: &Snapshot) -> bool {
         1.. => {
             say(&format!(
                 "lost {}: {} completed, but the count went down by {}",
-                count(lost as u64, "update", "updates"),
-                count(s.completed, "decrement", "decrements"),
+                count_as(lost as u64, "update", "updates"),
+                count_as(s.completed, "decrement", "decrements"),
                 s.initial - s.count
             ));
             false
@@ -167,15 +171,16 @@ pub fn work(a: &WorkArgs) -> Result<ExitCode> {
             LockMode::File => {
                 let locked = seg.lock()?;
                 if let Some(r) = locked.repaired {
-                    eprintln!(
+                    common::elog!(
                         "{me}: undid a decrement left half-done by worker {} (it died \
                          holding the lock); the count is back to {}",
-                        r.slot, r.count
+                        r.slot,
+                        r.count
                     );
                 }
                 let now = locked.decrement_with(slot, |_| {
                     if let Some(linger) = a.linger {
-                        eprintln!(
+                        common::elog!(
                             "{me}: lingering inside the lock for {}",
                             show_duration(linger)
                         );
@@ -213,10 +218,11 @@ pub fn show(a: &ShowArgs) -> Result<ExitCode> {
     let path = seg.path().to_owned();
     let locked = seg.lock()?;
     if let Some(r) = locked.repaired {
-        eprintln!(
+        common::elog!(
             "counter: undid a decrement left half-done by worker {} (it died holding the \
              lock); the count is back to {}",
-            r.slot, r.count
+            r.slot,
+            r.count
         );
     }
     if let Some(sem) = &sem {
@@ -226,7 +232,7 @@ pub fn show(a: &ShowArgs) -> Result<ExitCode> {
                 && let Some(_permit) = sem.try_acquire_one(i)?
                 && locked.release_stale(i)
             {
-                eprintln!("counter: permit {i} came back from a holder that died inside");
+                common::elog!("counter: permit {i} came back from a holder that died inside");
             }
         }
     }
@@ -244,9 +250,9 @@ pub fn show(a: &ShowArgs) -> Result<ExitCode> {
         say(&format!(
             "completed: {} (by {}, {} finished; {})",
             s.completed,
-            count(s.workers, "worker", "workers"),
+            count_as(s.workers, "worker", "workers"),
             s.finished,
-            count(s.slots, "slot", "slots")
+            count_as(s.slots, "slot", "slots")
         ));
         say(&format!(
             "expected: {}{}",
@@ -256,7 +262,7 @@ pub fn show(a: &ShowArgs) -> Result<ExitCode> {
             } else {
                 format!(
                     " (lost {})",
-                    count(lost.unsigned_abs(), "update", "updates")
+                    count_as(lost.unsigned_abs(), "update", "updates")
                 )
             }
         ));
@@ -265,7 +271,7 @@ pub fn show(a: &ShowArgs) -> Result<ExitCode> {
             "workers: {} ({} finished; {})",
             s.workers,
             s.finished,
-            count(s.slots, "slot", "slots")
+            count_as(s.slots, "slot", "slots")
         ));
     }
     if s.permits > 0 {
@@ -274,14 +280,14 @@ pub fn show(a: &ShowArgs) -> Result<ExitCode> {
             s.permits,
             s.inside,
             s.max_inside,
-            count(s.entries, "entry", "entries"),
+            count_as(s.entries, "entry", "entries"),
             s.reclaimed
         ));
     }
     if a.workers {
         for w in seg.workers() {
             let did = if s.has_count {
-                format!("{}, ", count(w.completed, "decrement", "decrements"))
+                format!("{}, ", count_as(w.completed, "decrement", "decrements"))
             } else {
                 String::new()
             };

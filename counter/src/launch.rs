@@ -194,11 +194,6 @@ pub fn say(line: &str) {
     let _ = writeln!(out, "{line}");
 }
 
-/// `n` and a noun, singular or plural: `1 worker`, `2 workers`, `1 entry`, `3 entries`.
-pub fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// How a worker names itself: its slot in the segment and its pid.
 pub fn label(slot: usize) -> String {
     format!("worker {slot} (pid {})", std::process::id())
@@ -213,17 +208,4 @@ pub fn duration_arg(d: Duration) -> String {
 /// Per second, for summaries.
 pub fn rate(n: u64, secs: f64) -> f64 {
     n as f64 / secs.max(1e-9)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn singular_and_plural() {
-        assert_eq!(count(1, "worker", "workers"), "1 worker");
-        assert_eq!(count(0, "worker", "workers"), "0 workers");
-        assert_eq!(count(3, "entry", "entries"), "3 entries");
-        assert_eq!(count(1, "entry", "entries"), "1 entry");
-    }
 }

@@ -1,11 +1,12 @@
 //! The semaphore (section 5 of the tutorial): `semaphore` (the launcher) and `enter` (one
 //! worker). At most K workers are inside at once; a permit whose holder dies comes back.
 
-use crate::launch::{self, Workers, count, label, say};
+use crate::launch::{self, Workers, label, say};
 use crate::{EnterArgs, SemaphoreArgs, Stay};
 use common::cli::Result;
 use common::lock::Waited;
 use common::shm::{Init, Segment};
+use common::units::count_as;
 use common::units::show_duration;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,13 +26,13 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
             sharing: a.sharing.sharing(),
         },
     )?;
-    eprintln!(
+    common::elog!(
         "counter: segment {name} at {}; {}, {}, stays {}, inside {} each",
         seg.path().display(),
-        count(a.workers, "worker", "workers"),
-        count(a.permits, "permit", "permits"),
+        count_as(a.workers, "worker", "workers"),
+        count_as(a.permits, "permit", "permits"),
         a.enter.stay.show(),
-        count(a.enter.times, "time", "times")
+        count_as(a.enter.times, "time", "times")
     );
     let args = vec![
         "enter".to_owned(),
@@ -47,24 +48,27 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
     ];
     let started = Instant::now();
     let workers = Workers::spawn(a.workers, &args)?;
-    eprintln!("counter: {} started", count(a.workers, "worker", "workers"));
+    common::elog!(
+        "counter: {} started",
+        count_as(a.workers, "worker", "workers")
+    );
     let failed = workers.wait();
     let secs = started.elapsed().as_secs_f64();
     let s = seg.lock()?.snapshot();
     say(&format!(
         "{} by {}; at most {} inside at once (permits {})",
-        count(s.entries, "entry", "entries"),
-        count(s.workers, "worker", "workers"),
+        count_as(s.entries, "entry", "entries"),
+        count_as(s.workers, "worker", "workers"),
         s.max_inside,
         s.permits
     ));
-    eprintln!(
+    common::elog!(
         "counter: {} in {secs:.3}s ({:.1} entries/s)",
-        count(s.entries, "entry", "entries"),
+        count_as(s.entries, "entry", "entries"),
         launch::rate(s.entries, secs)
     );
     for f in &failed {
-        eprintln!("counter: error: {f}");
+        common::elog!("counter: error: {f}");
     }
     if !failed.is_empty() {
         return Ok(ExitCode::FAILURE);
@@ -100,7 +104,7 @@ pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
         let entered = {
             let locked = seg.lock()?;
             if let Some(r) = locked.repaired {
-                eprintln!(
+                common::elog!(
                     "{me}: undid a decrement left half-done by worker {} (it died holding \
                      the lock)",
                     r.slot

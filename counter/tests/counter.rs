@@ -436,3 +436,27 @@ fn every_subcommands_help_has_examples() {
         .success()
         .stdout_has("--force");
 }
+
+#[test]
+fn a_launcher_whose_output_reader_is_gone_still_finishes_its_work() {
+    // `counter run 2>&1 | head -1`, with the reader gone before the first line.
+    let name = unique("cnt-pipe");
+    let (rd, wr) = std::io::pipe().unwrap();
+    drop(rd);
+    let status = counter(&[
+        "run",
+        "--workers",
+        "4",
+        "--decrements",
+        "50",
+        "--name",
+        &name,
+    ])
+    .stdin(Stdio::null())
+    .stdout(wr.try_clone().unwrap())
+    .stderr(wr)
+    .status()
+    .unwrap();
+    assert!(status.success(), "{status}");
+    assert_gone(&name);
+}
