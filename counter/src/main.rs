@@ -26,6 +26,7 @@
 mod count;
 mod launch;
 mod sem;
+mod timeline;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use common::units::parse_duration;
@@ -244,6 +245,11 @@ struct SemaphoreArgs {
 
     #[command(flatten)]
     enter: EnterOpts,
+
+    /// Also draw who waited and who was inside when, and how many were inside over time,
+    /// as an SVG picture (open it in a browser).
+    #[arg(long, value_name = "FILE.svg")]
+    timeline: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -301,6 +307,10 @@ struct EnterArgs {
     /// or on Unix it is no longer our parent).
     #[arg(long, hide = true, value_name = "PID")]
     launcher: Option<u32>,
+
+    /// (For launchers.) Append this worker's events to FILE, for `--timeline`.
+    #[arg(long, hide = true, value_name = "FILE")]
+    events: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]

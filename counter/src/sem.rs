@@ -34,7 +34,14 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
         a.enter.stay.show(),
         count_as(a.enter.times, "time", "times")
     );
-    let args = vec![
+    let events = a.timeline.as_ref().map(|svg| {
+        std::env::temp_dir().join(format!(
+            "baozi-{name}-{}.events",
+            svg.file_name()
+                .map_or("timeline".into(), |f| f.to_string_lossy())
+        ))
+    });
+    let mut args = vec![
         "enter".to_owned(),
         name.clone(),
         "--stay".to_owned(),
@@ -46,6 +53,10 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
         "--times".to_owned(),
         a.enter.times.to_string(),
     ];
+    if let Some(events) = &events {
+        let _ = std::fs::remove_file(events);
+        args.extend(["--events".to_owned(), events.display().to_string()]);
+    }
     let started = Instant::now();
     let workers = Workers::spawn(a.workers, &args)?;
     common::elog!(
@@ -67,6 +78,12 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
         count_as(s.entries, "entry", "entries"),
         launch::rate(s.entries, secs)
     );
+    if let (Some(svg), Some(events)) = (&a.timeline, &events) {
+        let drawn = crate::timeline::draw(events, svg, a.permits);
+        let _ = std::fs::remove_file(events);
+        drawn?;
+        common::elog!("counter: timeline drawn in {}", svg.display());
+    }
     for f in &failed {
         common::elog!("counter: error: {f}");
     }
@@ -97,7 +114,13 @@ pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
     let mut rng = XorShift::seeded();
     for _ in 0..a.enter.times {
         let hint = seg.ticket() as usize;
+        let event = |kind: &str, permit: Option<usize>| {
+            if let Some(events) = &a.events {
+                crate::timeline::record(events, slot.index(), kind, permit);
+            }
+        };
         let (permit, waited) = sem.acquire(hint, || {
+            event("wait", None);
             say(&format!("{me} waits for a permit"));
         })?;
         let i = permit.index();
@@ -126,9 +149,11 @@ pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
             "{me} enters with permit {i}{waited}: {} inside",
             entered.inside
         ));
+        event("enter", Some(i));
         let stay = rng.between(a.enter.stay);
         std::thread::sleep(stay);
         let inside = seg.lock()?.leave(i);
+        event("leave", Some(i));
         say(&format!(
             "{me} leaves after {}: {inside} inside",
             show_duration(stay)

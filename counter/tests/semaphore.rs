@@ -208,3 +208,29 @@ fn ctrl_c_stops_the_semaphore_launcher_and_its_workers_and_removes_every_file() 
         assert!(!f.exists(), "{} was left behind", f.display());
     }
 }
+
+#[test]
+fn the_timeline_shows_every_stay_and_never_more_than_k_inside() {
+    let dir = std::env::temp_dir().join(unique("sem-timeline"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("t.svg");
+    let svg_arg = svg.display().to_string();
+    run(counter(&[
+        "semaphore",
+        "--workers",
+        "6",
+        "--permits",
+        "2",
+        "--stay",
+        "10ms..40ms",
+        "--timeline",
+        &svg_arg,
+    ]))
+    .success()
+    .stderr_has("timeline drawn in");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{text}");
+    assert_eq!(text.matches("inside with permit").count(), 6, "{text}");
+    assert!(text.contains("at most 2 inside at once"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
