@@ -49,13 +49,29 @@ fn processes_with(name: &str) -> Vec<(u32, char)> {
 
 /// The state letter of process `pid` (`None` once it is gone).
 fn state(pid: u32) -> Option<char> {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(") ").and_then(|(_, r)| r.chars().next()))
+    let of = |path: String| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").and_then(|(_, r)| r.chars().next()))
+    };
+    let leader = of(format!("/proc/{pid}/stat"))?;
+    if leader != 'Z' {
+        return Some(leader);
+    }
+    // A zombie main thread whose other threads still run has not closed its files yet
+    // (they share them): it is a zombie only once every thread is.
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    Some(
+        tasks
+            .flatten()
+            .filter_map(|t| of(format!("{}/stat", t.path().display())))
+            .find(|&s| s != 'Z')
+            .unwrap_or('Z'),
+    )
 }
 
 /// Waits (polling, up to `limit`) until no process that mentions `name` is alive; a zombie
-/// has exited (its files are closed) and counts as gone. Every pid seen is followed by its
+/// (every one of its threads) has exited, its files are closed, and counts as gone. Every pid seen is followed by its
 /// pid until it is a zombie or gone: an exiting process's command line reads empty before
 /// its files (and so its locks) are closed. Returns the stragglers if some are left.
 fn gone_within(name: &str, limit: Duration) -> Result<(), Vec<(u32, char)>> {
