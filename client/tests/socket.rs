@@ -522,6 +522,33 @@ fn bad_usage_is_one_line() {
         .stderr_has("address in use");
 }
 
+#[test]
+fn the_usual_address_slips_are_answered_with_the_fix() {
+    for (typed, fix) in [
+        ("127.0.0.1:9000", "tcp:127.0.0.1:9000"),
+        ("localhost:9000", "tcp:localhost:9000"),
+        (":9000", "tcp:127.0.0.1:9000"),
+        ("tcp:9000", "tcp:127.0.0.1:9000"),
+        ("tcp:::1:9000", "tcp:[::1]:9000"),
+    ] {
+        let out = run(client(&[typed]))
+            .code(2)
+            .stderr_has(&format!("did you mean {fix}?"));
+        assert!(!out.stderr.contains("scheme '"), "{}", out.stderr);
+    }
+    // URL style and socat's upper case are the same address as tcp:HOST:PORT.
+    let (_srv, ready) = server(&["tcp:127.0.0.1:0"], &[]);
+    let port = ready[0].rsplit(':').next().unwrap_or_default();
+    for typed in [
+        format!("tcp://127.0.0.1:{port}"),
+        format!("TCP:127.0.0.1:{port}"),
+    ] {
+        run(client(&["--message", "hi", &typed]))
+            .success()
+            .stdout_has("test: hi");
+    }
+}
+
 fn cmd_server(args: &[&str]) -> Command {
     let mut c = cmd("server");
     c.args(args);
