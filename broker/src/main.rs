@@ -74,6 +74,9 @@ pub struct Cli {
     #[command(flatten)]
     pub peers: common::cli::Peers,
 
+    #[command(flatten)]
+    pub always_listens: common::cli::AlwaysListens,
+
     /// Ask the broker at ADDRESS for its live numbers (queued, leased, acknowledged,
     /// redelivered, dead, producers, consumers), print them, and exit.
     #[arg(long)]

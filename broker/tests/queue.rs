@@ -110,7 +110,8 @@ fn over_tcp_with_the_tutorials_pace_and_start_order_left_to_wait() {
         "producer",
         &[&addr, "-n", "10", "--delay", "0..5ms", "--wait", "30s"],
     );
-    let (b, _) = broker(&addr, &["--producers", "1"]);
+    // -l, a habit from the producer and consumer, is accepted: a broker always listens.
+    let (b, _) = broker(&addr, &["--producers", "1", "-l"]);
     p.finish().success();
     let c = c.finish().success();
     let (times, _) = eaten(&[&c.stdout]);

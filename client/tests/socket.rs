@@ -504,9 +504,15 @@ fn start_order_does_not_matter() {
 
 #[test]
 fn bad_usage_is_one_line() {
-    run(cmd_server(&["stdio"]))
+    let out = run(cmd_server(&["stdio"]))
         .code(1)
         .stderr_has("nothing to listen on");
+    assert!(!out.stderr.contains("drop -l"), "{}", out.stderr);
+    // -l, a habit from nc and the producer and consumer, is accepted: a server always listens.
+    let (_srv, ready) = server(&["tcp:127.0.0.1:0"], &["-l"]);
+    run(client(&["--message", "hi", &ready[0]]))
+        .success()
+        .stdout_has("test: hi");
     run(client(&["stdio"]))
         .code(1)
         .stderr_has("stdio is not a server");

@@ -37,6 +37,16 @@ impl Peers {
     }
 }
 
+/// `-l`/`--listen` on a program that always listens (the server, the broker): accepted and
+/// ignored, hidden from `--help`, so that a habit from the producer and consumer (or `nc`)
+/// is not an error.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct AlwaysListens {
+    /// Accepted for habit's sake: this program always listens.
+    #[arg(short, long, hide = true)]
+    pub listen: bool,
+}
+
 /// Where a producer or consumer talks: `nc`-style, connect by default, `-l` to listen.
 #[derive(Args, Debug, Clone)]
 pub struct Endpoint {
@@ -66,6 +76,11 @@ impl Endpoint {
     /// Connecting, it retries for `--wait`, and a wrong peer is an error.
     pub fn open_session(&self, who: &str, me: Role, accept: &[Role]) -> Result<Session> {
         if self.listen {
+            if self.address == Address::Stdio {
+                return Err(
+                    "stdio is already connected; there is nothing to listen on (drop -l)".into(),
+                );
+            }
             let listener = transport::listen(&self.address, self.peers.access())?;
             listener.announce();
             accept_session(&listener, who, me, accept)

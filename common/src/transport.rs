@@ -64,7 +64,8 @@ impl fmt::Display for TransportError {
         match self {
             TransportError::NothingThere { addr, waited } => write!(
                 f,
-                "nothing is listening at {addr} (gave up after {}; start the listening side first, or raise --wait)",
+                "nothing is listening at {addr} (gave up after {}; start the listening side first: \
+                 a server, a broker, or a producer or consumer with -l; or raise --wait)",
                 show_duration(*waited)
             ),
             TransportError::InUse { addr } => {
@@ -456,7 +457,8 @@ pub fn listen(addr: &Address, access: Access) -> Result<Listener, TransportError
         Address::Stdio => {
             return Err(TransportError::Unusable {
                 addr: addr.clone(),
-                why: "stdio is already connected; there is nothing to listen on (drop -l)",
+                why: "stdio is already connected; there is nothing to listen on \
+                      (listen on local:NAME, unix:PATH or tcp:HOST:PORT)",
             });
         }
         Address::Udp { .. } | Address::Redis { .. } => {

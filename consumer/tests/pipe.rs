@@ -408,6 +408,7 @@ fn nothing_to_connect_to() {
     run(producer(&[&name, "--wait", "300ms"]))
         .failure()
         .stderr_has(&format!("nothing is listening at {name}"))
+        .stderr_has("with -l")
         .stderr_has("waiting for");
 }
 
@@ -421,7 +422,7 @@ fn bad_addresses_get_one_line_listing_the_forms() {
     );
     run(cmd_consumer(&["-l", "stdio"]))
         .failure()
-        .stderr_has("nothing to listen on");
+        .stderr_has("nothing to listen on (drop -l)");
 }
 
 #[test]

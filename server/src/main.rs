@@ -63,6 +63,9 @@ pub struct Cli {
     #[command(flatten)]
     pub peers: common::cli::Peers,
 
+    #[command(flatten)]
+    pub always_listens: common::cli::AlwaysListens,
+
     /// Disconnect a client that sends nothing, or reads none of its replies, for this long
     /// (e.g. 5m, 30s); 0, the default, never does. (Not on local: under Windows: named
     /// pipes have no timeouts.)
