@@ -555,6 +555,33 @@ fn the_usual_address_slips_are_answered_with_the_fix() {
     }
 }
 
+/// After a server that closes its connections first and does not set SO_REUSEADDR (the
+/// tutorial's server.py), its port stays in TIME-WAIT for a minute: the error says so, not
+/// that a live process holds it.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_port_left_in_time_wait_is_not_called_held_by_a_live_process() {
+    let script = "import socket\n\
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+        print(s.getsockname()[1], flush=True)\n\
+        c, _ = s.accept(); c.recv(100); c.close(); s.close()\n";
+    let mut py = Command::new("python3");
+    py.args(["-c", script]);
+    let py = Proc::spawn(py, Capture::Both);
+    let port = py.wait_for_stdout("").trim().to_owned();
+    // The Python side closes first (we read to its end before closing ours), so the
+    // TIME-WAIT is on its port.
+    let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    s.write_all(b"hi\n").unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    drop(s);
+    py.finish().success();
+    let addr = format!("tcp:127.0.0.1:{port}");
+    let out = run(cmd_server(&[&addr])).code(1).stderr_has("TIME-WAIT");
+    assert!(!out.stderr.contains("live process"), "{}", out.stderr);
+}
+
 fn cmd_server(args: &[&str]) -> Command {
     let mut c = cmd("server");
     c.args(args);
