@@ -38,8 +38,10 @@ struct Cli {
     #[command(flatten)]
     endpoint: Endpoint,
 
-    /// This consumer's name, at the start of every line it prints.
-    #[arg(long, default_value = "c1", value_parser = common::msg::parse_name)]
+    /// This consumer's name, at the start of every line it prints. By default c and the
+    /// process id (c4242), so that several consumers differ.
+    #[arg(long, default_value_t = common::msg::default_name("c"), hide_default_value = true,
+          value_parser = common::msg::parse_name)]
     name: String,
 
     /// Print no line per item, only the summary.

@@ -49,10 +49,17 @@ fn shell_pipeline_stdio_to_stdio() {
     let pipe = p.child().stdout.take().unwrap();
     let mut c = cmd("consumer");
     c.args(["stdio", "--expect", "10"]).stdin(pipe);
-    let c = Proc::spawn(c, Capture::Both).finish().success();
+    let c = Proc::spawn(c, Capture::Both);
+    // Without --name, each is named after its process id.
+    let (cn, pn) = (format!("c{}", c.pid()), format!("p{}", p.pid()));
+    let c = c.finish().success();
     p.finish().success();
-    expect_items(&c.stdout, "c1", "p1", 10);
-    assert!(c.stderr.contains("c1: 10 items"), "{}", c.stderr);
+    expect_items(&c.stdout, &cn, &pn, 10);
+    assert!(
+        c.stderr.contains(&format!("{cn}: 10 items")),
+        "{}",
+        c.stderr
+    );
 }
 
 #[test]
@@ -61,6 +68,8 @@ fn parent_feeds_its_spawned_child() {
         "--spawn-consumer",
         "-n",
         "7",
+        "--name",
+        "mum",
         "--",
         "--name",
         "kid",
@@ -68,9 +77,9 @@ fn parent_feeds_its_spawned_child() {
         "7",
     ]))
     .success();
-    expect_items(&out.stdout, "kid", "p1", 7);
+    expect_items(&out.stdout, "kid", "mum", 7);
     out.stderr_has("kid: 7 items")
-        .stderr_has("p1: sent 7 baozi");
+        .stderr_has("mum: sent 7 baozi");
 }
 
 #[test]
@@ -93,8 +102,9 @@ fn local_socket_consumer_listens() {
     let name = format!("local:{}", unique("pipe-local"));
     let (c, _) = listening_consumer(&name, &["--expect", "25"]);
     run(producer(&[&name, "-n", "25", "--name", "chef"])).success();
+    let me = format!("c{}", c.pid());
     let c = c.finish().success();
-    expect_items(&c.stdout, "c1", "chef", 25);
+    expect_items(&c.stdout, &me, "chef", 25);
 }
 
 #[test]
@@ -106,11 +116,11 @@ fn local_socket_producer_listens_consumer_connects() {
     p.wait_ready();
     let c = run({
         let mut c = cmd("consumer");
-        c.args([&name, "--expect", "5"]);
+        c.args([&name, "--expect", "5", "--name", "c1"]);
         c
     })
     .success();
-    expect_items(&c.stdout, "c1", "p1", 5);
+    expect_items(&c.stdout, "c1", &format!("p{}", p.pid()), 5);
     p.finish().success();
 }
 
@@ -155,16 +165,18 @@ fn start_order_does_not_matter() {
 fn several_producers_into_one_consumer() {
     let name = format!("local:{}", unique("pipe-many"));
     let (c, _) = listening_consumer(&name, &["--producers", "3", "--expect", "300"]);
-    let ps: Vec<_> = ["a", "b", "c"]
-        .iter()
-        .map(|n| Proc::spawn(producer(&[&name, "-n", "100", "--name", n]), Capture::Both))
+    // Without --name, each producer is named after its process id, so their lines differ.
+    let ps: Vec<_> = (0..3)
+        .map(|_| Proc::spawn(producer(&[&name, "-n", "100"]), Capture::Both))
         .collect();
+    let names: Vec<String> = ps.iter().map(|p| format!("p{}", p.pid())).collect();
     for p in ps {
         p.finish().success();
     }
+    let me = format!("c{}", c.pid());
     let c = c.finish().success();
-    for n in ["a", "b", "c"] {
-        expect_items(&c.stdout, "c1", n, 100);
+    for n in &names {
+        expect_items(&c.stdout, &me, n, 100);
     }
 }
 
@@ -262,7 +274,7 @@ fn producer_killed_mid_stream() {
     let name = format!("local:{}", unique("pipe-killed"));
     let (c, _) = listening_consumer(&name, &[]);
     let mut p = Proc::spawn(
-        producer(&[&name, "-n", "1000", "--interval", "20ms"]),
+        producer(&[&name, "-n", "1000", "--interval", "20ms", "--name", "p1"]),
         Capture::Both,
     );
     c.wait_for_stdout("received baozi 3 ");
@@ -573,7 +585,7 @@ fn a_second_listener_probing_a_live_path_does_not_end_the_first() {
     let dir = std::env::temp_dir().join(unique("pipe-probe"));
     std::fs::create_dir_all(&dir).unwrap();
     let addr = format!("unix:{}", dir.join("s.sock").display());
-    let (c, _) = listening_consumer(&addr, &["--expect", "3"]);
+    let (c, _) = listening_consumer(&addr, &["--expect", "3", "--name", "c1"]);
     // Its liveness probe connects to the first consumer, then goes.
     run(cmd_consumer(&["-l", &addr]))
         .failure()
@@ -676,7 +688,7 @@ fn as_user(user: &str, name: &str, args: &[&str]) -> Command {
 fn another_users_producer_is_not_let_into_a_listening_consumer() {
     let Some(user) = other_user() else { return };
     let name = format!("local:{}", unique("pipe-users"));
-    let (c, _) = listening_consumer(&name, &["--expect", "2"]);
+    let (c, _) = listening_consumer(&name, &["--expect", "2", "--name", "c1"]);
     run(as_user(
         user,
         "producer",

@@ -54,8 +54,10 @@ struct Cli {
           value_parser = parse_duration_range)]
     delay: DurationRange,
 
-    /// This producer's name, shown by the consumer.
-    #[arg(long, default_value = "p1", value_parser = common::msg::parse_name)]
+    /// This producer's name, shown by the consumer. By default p and the process id
+    /// (p4242), so that several producers differ.
+    #[arg(long, default_value_t = common::msg::default_name("p"), hide_default_value = true,
+          value_parser = common::msg::parse_name)]
     name: String,
 
     /// Bytes of filling in each baozi, for bulk runs (e.g. 64KiB; at most 16MiB).
