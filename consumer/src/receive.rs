@@ -31,8 +31,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let name = cli.name.clone();
     common::shutdown::on_interrupt(move || {
         common::elog!(
-            "{name}: interrupted after {} items",
-            RECEIVED.load(Ordering::Relaxed)
+            "{name}: interrupted after {}",
+            common::units::count(RECEIVED.load(Ordering::Relaxed), "item")
         );
     });
     let show = Show {
@@ -96,11 +96,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
     }
     let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let rate = (total.items as f64 / secs).round();
     let mut line = format!(
-        "{}: {} items in {secs:.3}s ({:.0} items/s",
+        "{}: {} in {secs:.3}s ({rate:.0} item{}/s",
         Paint::stderr().role(Role::Consumer, &cli.name),
-        total.items,
-        total.items as f64 / secs,
+        common::units::count(total.items, "item"),
+        if rate == 1.0 { "" } else { "s" },
     );
     if total.bytes > 0 {
         line += &format!(
@@ -114,7 +115,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         && expect != total.items
     {
         common::elog!(
-            "consumer: error: expected {expect} items, {} arrived",
+            "consumer: error: expected {}, {} arrived",
+            common::units::count(expect, "item"),
             total.items
         );
         failed += 1;
@@ -169,7 +171,7 @@ pub fn stream_from(session: Session, show: &Show, tally: &mut Tally) -> Result<(
         mut tx,
         ..
     } = session;
-    let cut = |n: u64, e: WireError| format!("{e} after {n} items");
+    let cut = |n: u64, e: WireError| format!("{e} after {}", common::units::count(n, "item"));
     let producer = match rx.next_frame::<Frame>().map_err(|e| cut(0, e))? {
         Some(Frame::Hello { name, .. }) => {
             common::msg::check_name(&name)
@@ -219,7 +221,9 @@ pub fn stream_from(session: Session, show: &Show, tally: &mut Tally) -> Result<(
                 out.flush();
                 if count != tally.items {
                     return Err(format!(
-                        "the producer's end frame says {count} items were sent, but {} arrived",
+                        "the producer's end frame says {} {} sent, but {} arrived",
+                        common::units::count(count, "item"),
+                        if count == 1 { "was" } else { "were" },
                         tally.items
                     )
                     .into());
@@ -242,9 +246,12 @@ pub fn stream_from(session: Session, show: &Show, tally: &mut Tally) -> Result<(
                 .into());
             }
             None => {
+                // The same for Ctrl-C as for kill -9: the producer's signal handler exits
+                // without writing (a frame from it could cut one being sent in two).
                 return Err(format!(
-                    "the stream ended after {} items without an end frame (did the producer die?)",
-                    tally.items
+                    "the stream ended after {} without an end frame: the producer stopped \
+                     before its end (interrupted, killed or cut off)",
+                    common::units::count(tally.items, "item")
                 )
                 .into());
             }

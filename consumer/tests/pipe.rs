@@ -281,8 +281,27 @@ fn producer_killed_mid_stream() {
     p.kill();
     c.finish()
         .failure()
-        .stderr_has("without an end frame")
+        .stderr_has("without an end frame: the producer stopped before its end")
         .stdout_has("received baozi 3 from p1");
+}
+
+#[cfg(unix)]
+#[test]
+fn producer_interrupted_mid_stream_is_not_called_dead() {
+    let name = format!("local:{}", unique("pipe-ctrlc"));
+    let (c, _) = listening_consumer(&name, &[]);
+    let p = Proc::spawn(
+        producer(&[&name, "-n", "1000", "--interval", "20ms"]),
+        Capture::Both,
+    );
+    c.wait_for_stdout("received baozi 0 ");
+    p.interrupt();
+    p.finish().code(130);
+    let c = c
+        .finish()
+        .failure()
+        .stderr_has("(interrupted, killed or cut off)");
+    assert!(!c.stderr.contains("die"), "{}", c.stderr);
 }
 
 /// Feeds `bytes` to `consumer stdio` and returns the result.
