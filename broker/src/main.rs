@@ -97,5 +97,5 @@ Its clients:
   consumer local:baozi-queue --eat 1s..3s        # eats until the broker says the run is over";
 
 fn main() -> ExitCode {
-    common::cli::main("broker", || serve::run(&Cli::parse()))
+    common::cli::main("broker", || serve::run(&common::cli::parse::<Cli>()))
 }

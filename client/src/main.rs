@@ -85,5 +85,5 @@ Examples:
   client udp:127.0.0.1:8888 --message ping    # one datagram, one reply";
 
 fn main() -> ExitCode {
-    common::cli::main("client", || talk::run(&Cli::parse()))
+    common::cli::main("client", || talk::run(&common::cli::parse::<Cli>()))
 }

@@ -124,6 +124,68 @@ pub fn say_waiting(who: &str, addr: &Address, wait: Duration) {
     crate::elog!("{who}: waiting for {addr} (up to {})", show_duration(wait));
 }
 
+/// Parses the command line of `C`; but `PROGRAM --generate KIND DIR` (hidden, used by
+/// `scripts/install.sh`) writes this program's man page (`man`: DIR/PROGRAM.1) or its
+/// completions for a shell (`bash`, `zsh`, `fish`, `powershell`) into DIR, made from the
+/// same clap definitions as `--help`, prints the file's path and exits.
+pub fn parse<C: clap::Parser>() -> C {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "--generate") {
+        let mut command = C::command();
+        let name = command.get_name().to_owned();
+        let (kind, dir) = match (args.get(2).and_then(|k| k.to_str()), args.get(3)) {
+            (Some(kind), Some(dir)) if args.len() == 4 => (kind, std::path::Path::new(dir)),
+            _ => {
+                crate::elog!(
+                    "{name}: error: usage: {name} --generate {{man,bash,zsh,fish,powershell}} DIR"
+                );
+                std::process::exit(2);
+            }
+        };
+        match generate(&mut command, &name, kind, dir) {
+            Ok(path) => {
+                crate::elog!("{name}: wrote {}", path.display());
+                std::process::exit(0);
+            }
+            Err(e) => {
+                crate::elog!(
+                    "{name}: error: cannot generate {kind} into {}: {e}",
+                    dir.display()
+                );
+                std::process::exit(1);
+            }
+        }
+    }
+    C::parse()
+}
+
+fn generate(
+    command: &mut clap::Command,
+    name: &str,
+    kind: &str,
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf> {
+    use clap_complete::Shell;
+    std::fs::create_dir_all(dir)?;
+    let shell = match kind {
+        "man" => {
+            let path = dir.join(format!("{name}.1"));
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command.clone()).render(&mut page)?;
+            std::fs::write(&path, page)?;
+            return Ok(path);
+        }
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        "powershell" => Shell::PowerShell,
+        _ => {
+            return Err(format!("unknown kind '{kind}' (man, bash, zsh, fish, powershell)").into());
+        }
+    };
+    Ok(clap_complete::generate_to(shell, command, name, dir)?)
+}
+
 /// Runs a binary's body: installs Ctrl-C handling, and prints an error as one line
 /// (`program: error: what: why`) with exit code 1.
 pub fn main(program: &'static str, body: impl FnOnce() -> Result<ExitCode>) -> ExitCode {

@@ -98,7 +98,7 @@ Examples:
   consumer redis://127.0.0.1:6379/baozi --producers 2 --name c1   # from a Redis stream";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = common::cli::parse::<Cli>();
     let redis = matches!(cli.endpoint.address, common::Address::Redis { .. });
     if cli.producers.is_some() && !cli.endpoint.listen && !redis {
         use clap::CommandFactory;

@@ -764,3 +764,31 @@ fn unix_socket_files_get_their_mode_whatever_the_umask() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn every_program_writes_its_man_page_and_completions() {
+    let dir = std::env::temp_dir().join(unique("generate"));
+    for program in ["producer", "consumer", "broker", "server", "client"] {
+        for (kind, file) in [
+            ("man", format!("{program}.1")),
+            ("bash", format!("{program}.bash")),
+            ("zsh", format!("_{program}")),
+            ("fish", format!("{program}.fish")),
+        ] {
+            let mut c = cmd(program);
+            c.args(["--generate", kind]).arg(&dir);
+            run(c).success().stderr_has(&file);
+            let text = std::fs::read_to_string(dir.join(&file)).unwrap();
+            assert!(text.contains(program), "{file}");
+        }
+        let page = std::fs::read_to_string(dir.join(format!("{program}.1"))).unwrap();
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH"),
+            "{program}.1"
+        );
+    }
+    let mut c = cmd("producer");
+    c.args(["--generate", "nroff"]).arg(&dir);
+    run(c).code(1).stderr_has("unknown kind 'nroff'");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

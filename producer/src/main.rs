@@ -71,7 +71,8 @@ struct Cli {
     capacity: u64,
 
     /// Start a consumer as this process's child and feed it through an anonymous pipe
-    /// (the tutorial's parent and child). Arguments after -- go to that consumer.
+    /// (the tutorial's parent and child). Arguments after -- go to that consumer. The
+    /// consumer program is looked for next to this producer, then on PATH.
     #[arg(long, conflicts_with_all = ["address", "listen"])]
     spawn_consumer: bool,
 
@@ -90,5 +91,5 @@ Examples:
   producer redis://127.0.0.1:6379/baozi        # into a queue kept by a Redis server (a stream)";
 
 fn main() -> ExitCode {
-    common::cli::main("producer", || send::run(Cli::parse()))
+    common::cli::main("producer", || send::run(common::cli::parse::<Cli>()))
 }

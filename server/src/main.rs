@@ -84,5 +84,5 @@ Clients:
   socat - UNIX-CONNECT:/tmp/echo.sock            # type lines";
 
 fn main() -> ExitCode {
-    common::cli::main("server", || serve::run(&Cli::parse()))
+    common::cli::main("server", || serve::run(&common::cli::parse::<Cli>()))
 }
