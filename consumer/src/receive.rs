@@ -44,6 +44,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         die_on: cli.die_on,
     };
 
+    if cli.keep_listening {
+        return keep_listening(cli, &show);
+    }
     let producers = cli.producers.unwrap_or(1);
     let (started, results) = if let Address::Redis { .. } = cli.endpoint.address {
         (Instant::now(), vec![crate::redis::eat(cli, &show)])
@@ -147,6 +150,29 @@ pub struct Show {
 pub struct Tally {
     pub items: u64,
     pub bytes: u64,
+}
+
+/// `-l -k`: serves producers, one after another or several at once, each on its own thread,
+/// until Ctrl-C (like `nc -k`). Each stream's end or failure is one line; only the listener
+/// failing ends the run.
+fn keep_listening(cli: &Cli, show: &Show) -> Result<ExitCode> {
+    let listener = transport::listen(&cli.endpoint.address, cli.endpoint.peers.access())?;
+    listener.announce();
+    let who = Paint::stderr().role(Role::Consumer, &cli.name);
+    std::thread::scope(|s| {
+        loop {
+            let session = accept_session(&listener, &cli.name, Role::Consumer, &[Role::Producer])?;
+            let peer = session.addr.clone();
+            let who = &who;
+            s.spawn(move || match eat(session, show) {
+                (tally, Ok(())) => common::elog!(
+                    "{who}: {} from {peer}; listening for the next producer",
+                    common::units::count(tally.items, "item")
+                ),
+                (_, Err(e)) => common::cli::print_error("consumer", &*e),
+            });
+        }
+    })
 }
 
 /// Receives one whole stream. Returns what arrived even when the stream failed.

@@ -792,3 +792,30 @@ fn every_program_writes_its_man_page_and_completions() {
     run(c).code(1).stderr_has("unknown kind 'nroff'");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn keep_listening_serves_producers_until_ctrl_c() {
+    let name = format!("local:{}", unique("pipe-keep"));
+    let (c, _) = listening_consumer(&name, &["-k", "--name", "c1"]);
+    // One after another, then two at once.
+    run(producer(&[&name, "-n", "3", "--name", "a"])).success();
+    c.wait_for_stderr("3 items from");
+    run(producer(&[&name, "-n", "2", "--name", "b"])).success();
+    let both: Vec<_> = ["x", "y"]
+        .iter()
+        .map(|n| Proc::spawn(producer(&[&name, "-n", "4", "--name", n]), Capture::Both))
+        .collect();
+    for p in both {
+        p.finish().success();
+    }
+    c.wait_for_stderr("4 items from");
+    c.wait_for_stderr("4 items from");
+    c.interrupt();
+    let c = c.finish().code(130);
+    for (n, count) in [("a", 3), ("b", 2), ("x", 4), ("y", 4)] {
+        expect_items(&c.stdout, "c1", n, count);
+    }
+    c.stderr_has("interrupted after 13 items");
+    run(cmd_consumer(&["-k", &name])).code(2);
+}
