@@ -190,7 +190,9 @@ fn round_trips(peer: &mut dyn Peer, n: u64, message: &str) -> Result<ExitCode> {
     let addr = peer.address().clone();
     let mut times = Vec::with_capacity(usize::try_from(n).unwrap_or(usize::MAX).min(1 << 24));
     let started = Instant::now();
+    let mut progress = say::Progress::new(format!("client {addr}"), "round trips", Some(n));
     for i in 1..=n {
+        progress.tick(i - 1);
         let t = Instant::now();
         let reply = peer.exchange(&line)?;
         times.push(t.elapsed());
@@ -204,6 +206,7 @@ fn round_trips(peer: &mut dyn Peer, n: u64, message: &str) -> Result<ExitCode> {
         }
     }
     let total = started.elapsed();
+    progress.clear();
     times.sort_unstable();
     let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
     say::out_line(&format!(

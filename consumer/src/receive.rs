@@ -215,7 +215,14 @@ pub fn stream_from(session: Session, show: &Show, tally: &mut Tally) -> Result<(
     };
     let mut out = Printer::new(!show.quiet);
     let mut rng = XorShift::seeded();
+    // A count on a terminal, unless the item lines go there already.
+    let mut progress = if out.on && std::io::stdout().is_terminal() {
+        common::say::Progress::off()
+    } else {
+        common::say::Progress::new(format!("consumer {}", show.name), "items", None)
+    };
     loop {
+        progress.tick(tally.items);
         let frame = rx.next_frame::<Frame>().map_err(|e| cut(tally.items, e))?;
         match frame {
             Some(Frame::Baozi { seq, payload }) => {

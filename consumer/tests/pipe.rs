@@ -819,3 +819,23 @@ fn keep_listening_serves_producers_until_ctrl_c() {
     c.stderr_has("interrupted after 13 items");
     run(cmd_consumer(&["-k", &name])).code(2);
 }
+
+#[test]
+fn no_progress_count_when_stderr_is_not_a_terminal() {
+    // Long enough (over 300 ms in a debug build) that a terminal would show the count.
+    let mut p = cmd("producer");
+    p.args(["stdio", "-n", "200000", "--payload", "1KiB"])
+        .stdout(Stdio::piped());
+    let mut p = Proc::spawn(p, Capture::Stderr);
+    let pipe = p.child().stdout.take().unwrap();
+    let mut c = cmd("consumer");
+    c.args(["stdio", "-q", "--expect", "200000"]).stdin(pipe);
+    let c = Proc::spawn(c, Capture::Both).finish().success();
+    let p = p.finish().success();
+    assert!(
+        !c.stderr.contains('\r') && !p.stderr.contains('\r'),
+        "{}{}",
+        c.stderr,
+        p.stderr
+    );
+}

@@ -132,7 +132,14 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
         seq: 0,
         payload: vec![b'x'; plan.payload],
     };
+    // Paced, each item has its line; unpaced (bulk), a count on a terminal.
+    let mut progress = if paced {
+        common::say::Progress::off()
+    } else {
+        common::say::Progress::new(format!("producer {}", plan.name), "items", Some(plan.count))
+    };
     for seq in 0..plan.count {
+        progress.tick(seq);
         if let Frame::Baozi { seq: s, .. } = &mut frame {
             *s = seq;
         }
@@ -145,6 +152,7 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
             common::elog!("{who} made baozi {seq}");
         }
     }
+    progress.clear();
     tx.send(&Frame::End { count: plan.count })
         .and_then(|()| tx.flush())
         .map_err(|e| went_away(plan.count, e))?;
