@@ -75,6 +75,9 @@ pub struct Cli {
     pub peers: common::cli::Peers,
 
     #[command(flatten)]
+    pub verbose: common::cli::Verbose,
+
+    #[command(flatten)]
     pub always_listens: common::cli::AlwaysListens,
 
     /// Ask the broker at ADDRESS for its live numbers (queued, leased, acknowledged,

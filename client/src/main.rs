@@ -62,6 +62,9 @@ pub struct Cli {
     #[command(flatten)]
     pub peers: common::cli::Peers,
 
+    #[command(flatten)]
+    pub verbose: common::cli::Verbose,
+
     /// The longest line to send (a longer input line is an error); replies may be longer
     /// by a prefix.
     #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = echo::parse_max_line)]

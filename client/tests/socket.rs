@@ -582,6 +582,18 @@ fn a_port_left_in_time_wait_is_not_called_held_by_a_live_process() {
     assert!(!out.stderr.contains("live process"), "{}", out.stderr);
 }
 
+#[test]
+fn verbose_traces_lines_and_connections() {
+    let (srv, ready) = server(&["tcp:127.0.0.1:0"], &["-v"]);
+    run(client(&["-v", "--message", "hi", &ready[0]]))
+        .success()
+        .stderr_has(&format!("* connected to {}", ready[0]))
+        .stderr_has(r#"> "hi\n""#)
+        .stderr_has(r#"< "test: hi\n""#);
+    srv.wait_for_stderr("* accepted tcp:127.0.0.1:");
+    srv.wait_for_stderr(r#"< "hi\n""#);
+}
+
 fn cmd_server(args: &[&str]) -> Command {
     let mut c = cmd("server");
     c.args(args);

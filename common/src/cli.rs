@@ -66,6 +66,9 @@ pub struct Endpoint {
 
     #[command(flatten)]
     pub peers: Peers,
+
+    #[command(flatten)]
+    pub verbose: Verbose,
 }
 
 impl Endpoint {
@@ -156,7 +159,22 @@ pub fn parse<C: clap::Parser>() -> C {
             }
         }
     }
-    C::parse()
+    let matches = C::command().get_matches();
+    // `-v` (a flattened [`Verbose`]) turns the trace on for the whole process.
+    if let Ok(Some(true)) = matches.try_get_one::<bool>("verbose") {
+        crate::say::set_verbose(true);
+    }
+    C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// `-v`: flattened into the command line of every program that talks over a connection;
+/// [`parse`] reads it.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct Verbose {
+    /// Trace on stderr, like socat -v: connections made and accepted (`* ...`), and every
+    /// frame or line sent (`> ...`) and received (`< ...`).
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 fn generate(

@@ -12,6 +12,7 @@
 
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Writes one line on stderr, whole; errors are ignored (see the module's policy).
@@ -144,5 +145,52 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.clear();
+    }
+}
+
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// Turns the trace of `-v` on: connection events and what crosses the wire, on stderr.
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
+/// Whether `-v` is on; callers check it before building anything to trace.
+#[inline]
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
+/// One trace line of `-v`, like `socat -v`: `> what` for what we sent, `< what` for what we
+/// received, `* what` for a connection event. `what` is shown with `Debug`, cut at 160
+/// characters (formatting stops there, so a 1 MiB payload costs little).
+pub fn trace(dir: &str, what: &dyn fmt::Debug) {
+    struct Cap(String);
+    impl fmt::Write for Cap {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let room = 160usize.saturating_sub(self.0.len());
+            if s.len() <= room {
+                self.0.push_str(s);
+                Ok(())
+            } else {
+                let cut = (0..=room)
+                    .rev()
+                    .find(|&i| s.is_char_boundary(i))
+                    .unwrap_or(0);
+                self.0.push_str(&s[..cut]);
+                self.0.push_str("...");
+                Err(fmt::Error)
+            }
+        }
+    }
+    let mut line = Cap(format!("{dir} "));
+    let _ = fmt::Write::write_fmt(&mut line, format_args!("{what:?}"));
+    err_line(&line.0);
+}
+
+/// A connection event for `-v` (`* connected to tcp:127.0.0.1:9000`).
+pub fn trace_event(what: fmt::Arguments<'_>) {
+    if verbose() {
+        err_line(&format!("* {what}"));
     }
 }

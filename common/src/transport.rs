@@ -362,7 +362,10 @@ pub fn connect(
         match try_connect(addr) {
             Ok(conn) => {
                 return match conn.peer_uid_if_other(access) {
-                    Ok(None) => Ok(conn),
+                    Ok(None) => {
+                        crate::say::trace_event(format_args!("connected to {addr}"));
+                        Ok(conn)
+                    }
                     Ok(Some(uid)) => Err(TransportError::OtherUser {
                         addr: addr.clone(),
                         uid,
@@ -618,7 +621,10 @@ impl Listener {
             peer,
         };
         match conn.peer_uid_if_other(self.access)? {
-            None => Ok(conn),
+            None => {
+                crate::say::trace_event(format_args!("accepted {}", conn.peer));
+                Ok(conn)
+            }
             Some(uid) => Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!(

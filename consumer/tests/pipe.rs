@@ -839,3 +839,21 @@ fn no_progress_count_when_stderr_is_not_a_terminal() {
         p.stderr
     );
 }
+
+#[test]
+fn verbose_traces_what_crosses_the_wire_and_quiet_is_the_default() {
+    let mut p = cmd("producer");
+    p.args(["-v", "stdio", "-n", "2"]).stdout(Stdio::piped());
+    let mut p = Proc::spawn(p, Capture::Stderr);
+    let pipe = p.child().stdout.take().unwrap();
+    let mut c = cmd("consumer");
+    c.args(["-v", "stdio"]).stdin(pipe);
+    let c = Proc::spawn(c, Capture::Both).finish().success();
+    let p = p.finish().success();
+    p.stderr_has("* connected to stdio")
+        .stderr_has("> Baozi seq=1 (0 bytes)")
+        .stderr_has("> End count=2");
+    c.stderr_has("< Hello name=").stderr_has("< End count=2");
+    let quiet = run(producer(&["stdio", "-n", "2"])).success();
+    assert!(!quiet.stderr.contains("> "), "{}", quiet.stderr);
+}

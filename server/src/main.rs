@@ -64,6 +64,9 @@ pub struct Cli {
     pub peers: common::cli::Peers,
 
     #[command(flatten)]
+    pub verbose: common::cli::Verbose,
+
+    #[command(flatten)]
     pub always_listens: common::cli::AlwaysListens,
 
     /// Disconnect a client that sends nothing, or reads none of its replies, for this long
