@@ -41,7 +41,7 @@ fn eat_from(cli: &Cli, show: &Show, tally: &mut Tally) -> Result<()> {
     let dead_letters = c.dead_letters().to_owned();
     let max = cli.max_deliveries;
     let mut on_dead = |d: &Dead| {
-        eprintln!(
+        common::elog!(
             "{who}: baozi {} from {} is dead: handed out {} (--max-deliveries {max}); moved to {dead_letters}",
             d.seq,
             d.producer,
@@ -58,9 +58,9 @@ fn eat_from(cli: &Cli, show: &Show, tally: &mut Tally) -> Result<()> {
             Next::Items(items) => items,
             Next::Over(totals) => {
                 out.flush();
-                eprintln!("{who}: the run on {addr} is over: {totals}");
+                common::elog!("{who}: the run on {addr} is over: {totals}");
                 if totals.dead > 0 {
-                    eprintln!(
+                    common::elog!(
                         "{who}: the run ended with {} set aside in {dead_letters}",
                         count(totals.dead, "dead item")
                     );
@@ -73,9 +73,11 @@ fn eat_from(cli: &Cli, show: &Show, tally: &mut Tally) -> Result<()> {
         for (k, it) in items.iter().enumerate() {
             if show.die_on == Some(it.seq) {
                 out.flush();
-                eprintln!(
+                common::elog!(
                     "{}: dying on baozi {} from {} without acknowledging it (--die-on)",
-                    show.name, it.seq, it.producer
+                    show.name,
+                    it.seq,
+                    it.producer
                 );
                 std::process::exit(3);
             }

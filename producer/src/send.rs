@@ -213,7 +213,7 @@ fn send_to_redis(plan: &Plan, endpoint: &common::cli::Endpoint, capacity: u64) -
         let end = (seq + batch).min(plan.count);
         p.put(seq..end, &payload).map_err(|e| went_away(seq, e))?;
         if paced {
-            eprintln!("{who} made baozi {seq}");
+            common::elog!("{who} made baozi {seq}");
         }
         seq = end;
     }
