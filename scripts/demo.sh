@@ -3,6 +3,14 @@
 # Twin: demo.ps1.
 set -euo pipefail
 cd "$(dirname "$0")"
+# Each scenario builds quietly; on a fresh clone that first build takes a while: say so,
+# and show cargo's progress while it happens.
+printf 'demo: building the programs (cargo build; a minute or more the first time)\n'
+if [ "${BAOZI_PROFILE:-debug}" = release ]; then
+    (cd .. && cargo build --workspace --release)
+else
+    (cd .. && cargo build --workspace)
+fi
 for scenario in pipe queue socket counter semaphore; do
     if [ -f "$scenario.sh" ]; then
         printf '\n######## %s\n' "$scenario"

@@ -64,7 +64,7 @@ try {
         -ArgumentList $q, '--name', 'doomed', '--eat', '5ms', '--prefetch', '8' `
         -RedirectStandardOutput "$dir/doomed.out"
     $procs += $doomed
-    & "$Bin/producer" $q -n $M
+    & "$Bin/producer" $q -n $M --name p1
     Check 'the producer'
     for ($i = 0; $i -lt 600; $i++) {
         if ((Test-Path "$dir/doomed.out") -and @(Get-Content "$dir/doomed.out").Count -ge 5) { break }

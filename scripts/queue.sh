@@ -67,7 +67,7 @@ wait_ready "$dir/broker.log" >/dev/null
 doomed=$!
 pids+=("$doomed")
 disown "$doomed" # (so bash prints no job-control line when it is killed)
-"$BIN/producer" "$q" -n "$((N * 10))" 2>/dev/null
+"$BIN/producer" "$q" -n "$((N * 10))" --name p1 2>/dev/null
 for ((i = 0; i < 600; i++)); do
     [ "$(wc -l <"$dir/doomed.out")" -ge 5 ] && break
     sleep 0.05 # poll for its fifth line

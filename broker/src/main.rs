@@ -74,6 +74,12 @@ pub struct Cli {
     #[command(flatten)]
     pub peers: common::cli::Peers,
 
+    #[command(flatten)]
+    pub verbose: common::cli::Verbose,
+
+    #[command(flatten)]
+    pub always_listens: common::cli::AlwaysListens,
+
     /// Ask the broker at ADDRESS for its live numbers (queued, leased, acknowledged,
     /// redelivered, dead, producers, consumers), print them, and exit.
     #[arg(long)]
@@ -94,5 +100,5 @@ Its clients:
   consumer local:baozi-queue --eat 1s..3s        # eats until the broker says the run is over";
 
 fn main() -> ExitCode {
-    common::cli::main("broker", || serve::run(&Cli::parse()))
+    common::cli::main("broker", || serve::run(&common::cli::parse::<Cli>()))
 }

@@ -53,7 +53,9 @@ impl fmt::Display for QueueError {
             ),
             QueueError::CountMismatch { said, put } => write!(
                 f,
-                "the producer's end frame says {said} items were sent, but {put} arrived"
+                "the producer's end frame says {} {} sent, but {put} arrived",
+                common::units::count(*said, "item"),
+                if *said == 1 { "was" } else { "were" }
             ),
         }
     }

@@ -104,13 +104,19 @@ fn over_tcp_with_the_tutorials_pace_and_start_order_left_to_wait() {
         l.local_addr().unwrap().port()
     };
     let addr = format!("tcp:127.0.0.1:{port}");
-    let c = spawn("consumer", &[&addr, "--eat", "0..5ms", "--prefetch", "1"]);
+    let c = spawn(
+        "consumer",
+        &[&addr, "--eat", "0..5ms", "--prefetch", "1", "--name", "c1"],
+    );
     c.wait_for_stderr("waiting for");
     let p = spawn(
         "producer",
-        &[&addr, "-n", "10", "--delay", "0..5ms", "--wait", "30s"],
+        &[
+            &addr, "-n", "10", "--delay", "0..5ms", "--wait", "30s", "--name", "p1",
+        ],
     );
-    let (b, _) = broker(&addr, &["--producers", "1"]);
+    // -l, a habit from the producer and consumer, is accepted: a broker always listens.
+    let (b, _) = broker(&addr, &["--producers", "1", "-l"]);
     p.finish().success();
     let c = c.finish().success();
     let (times, _) = eaten(&[&c.stdout]);
@@ -124,7 +130,7 @@ fn over_tcp_with_the_tutorials_pace_and_start_order_left_to_wait() {
 fn a_consumer_killed_while_holding_items_loses_none() {
     let (b, addr) = broker(&local("q-kill"), &["--producers", "1"]);
     let mut doomed = spawn("consumer", &[&addr, "--name", "doomed", "--eat", "2ms"]);
-    let p = spawn("producer", &[&addr, "-n", "400"]);
+    let p = spawn("producer", &[&addr, "-n", "400", "--name", "p1"]);
     // It holds a window of leased items while it eats them, slowly.
     doomed.wait_for_stdout("doomed received baozi 5 ");
     doomed.kill();
@@ -154,7 +160,7 @@ fn a_poison_item_ends_up_dead_and_the_run_still_ends() {
         &local("q-poison"),
         &["--producers", "1", "--max-deliveries", "3"],
     );
-    run(client("producer", &[&addr, "-n", "20"])).success();
+    run(client("producer", &[&addr, "-n", "20", "--name", "p1"])).success();
     // Each consumer eats up to the poison item (7), then dies on it without acknowledging.
     let mut victims = 0;
     let last = loop {
@@ -253,7 +259,7 @@ fn ctrl_c_tells_the_consumers_and_removes_the_socket_file() {
     let path = dir.join("broker.sock");
     let (b, addr) = broker(&format!("unix:{}", path.display()), &[]);
     let c = spawn("consumer", &[&addr]);
-    b.wait_for_stderr("consumer c1");
+    b.wait_for_stderr(&format!("consumer c{}", c.pid()));
     b.interrupt();
     let b = b.finish().code(130);
     b.stderr_has("(stopped before the end)");

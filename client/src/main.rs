@@ -62,6 +62,9 @@ pub struct Cli {
     #[command(flatten)]
     pub peers: common::cli::Peers,
 
+    #[command(flatten)]
+    pub verbose: common::cli::Verbose,
+
     /// The longest line to send (a longer input line is an error); replies may be longer
     /// by a prefix.
     #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = echo::parse_max_line)]
@@ -85,5 +88,5 @@ Examples:
   client udp:127.0.0.1:8888 --message ping    # one datagram, one reply";
 
 fn main() -> ExitCode {
-    common::cli::main("client", || talk::run(&Cli::parse()))
+    common::cli::main("client", || talk::run(&common::cli::parse::<Cli>()))
 }

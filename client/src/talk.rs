@@ -32,7 +32,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         (None, Some(message)) => {
             let line = format!("{message}\n");
             let addr = peer.address().clone();
-            let reply = peer.exchange(line.as_bytes())?;
+            let reply = exchange(peer, line.as_bytes())?;
             refused(reply, line.as_bytes())?;
             not_an_echo(reply, line.as_bytes(), &addr)?;
             say::out_bytes(reply)?;
@@ -52,6 +52,18 @@ trait Peer {
     fn takes_unterminated(&self) -> bool;
 
     fn address(&self) -> &Address;
+}
+
+/// A line and its reply, traced with -v (`> "hello\n"`, `< "test: hello\n"`).
+fn exchange<'a>(peer: &'a mut dyn Peer, line: &[u8]) -> Result<&'a [u8]> {
+    if say::verbose() {
+        say::trace(">", &String::from_utf8_lossy(line));
+    }
+    let reply = peer.exchange(line)?;
+    if say::verbose() {
+        say::trace("<", &String::from_utf8_lossy(reply));
+    }
+    Ok(reply)
 }
 
 fn open(cli: &Cli) -> Result<Box<dyn Peer>> {
@@ -166,7 +178,7 @@ fn converse(
             terminated.push(b'\n');
             &terminated
         };
-        let reply = peer.exchange(line)?;
+        let reply = exchange(peer, line)?;
         refused(reply, line)?;
         out.write_all(reply).map_err(|e| stdout_error(&e))?;
         if !input.has_line() {
@@ -190,9 +202,11 @@ fn round_trips(peer: &mut dyn Peer, n: u64, message: &str) -> Result<ExitCode> {
     let addr = peer.address().clone();
     let mut times = Vec::with_capacity(usize::try_from(n).unwrap_or(usize::MAX).min(1 << 24));
     let started = Instant::now();
+    let mut progress = say::Progress::new(format!("client {addr}"), "round trips", Some(n));
     for i in 1..=n {
+        progress.tick(i - 1);
         let t = Instant::now();
-        let reply = peer.exchange(&line)?;
+        let reply = exchange(peer, &line)?;
         times.push(t.elapsed());
         if !echo::is_echo_of(reply, &line) {
             refused(reply, &line)?;
@@ -204,6 +218,7 @@ fn round_trips(peer: &mut dyn Peer, n: u64, message: &str) -> Result<ExitCode> {
         }
     }
     let total = started.elapsed();
+    progress.clear();
     times.sort_unstable();
     let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
     say::out_line(&format!(

@@ -504,9 +504,15 @@ fn start_order_does_not_matter() {
 
 #[test]
 fn bad_usage_is_one_line() {
-    run(cmd_server(&["stdio"]))
+    let out = run(cmd_server(&["stdio"]))
         .code(1)
         .stderr_has("nothing to listen on");
+    assert!(!out.stderr.contains("drop -l"), "{}", out.stderr);
+    // -l, a habit from nc and the producer and consumer, is accepted: a server always listens.
+    let (_srv, ready) = server(&["tcp:127.0.0.1:0"], &["-l"]);
+    run(client(&["--message", "hi", &ready[0]]))
+        .success()
+        .stdout_has("test: hi");
     run(client(&["stdio"]))
         .code(1)
         .stderr_has("stdio is not a server");
@@ -520,6 +526,72 @@ fn bad_usage_is_one_line() {
     run(cmd_server(&["udp:127.0.0.1:0", &ready[0]]))
         .code(1)
         .stderr_has("address in use");
+}
+
+#[test]
+fn the_usual_address_slips_are_answered_with_the_fix() {
+    for (typed, fix) in [
+        ("127.0.0.1:9000", "tcp:127.0.0.1:9000"),
+        ("localhost:9000", "tcp:localhost:9000"),
+        (":9000", "tcp:127.0.0.1:9000"),
+        ("tcp:9000", "tcp:127.0.0.1:9000"),
+        ("tcp:::1:9000", "tcp:[::1]:9000"),
+    ] {
+        let out = run(client(&[typed]))
+            .code(2)
+            .stderr_has(&format!("did you mean {fix}?"));
+        assert!(!out.stderr.contains("scheme '"), "{}", out.stderr);
+    }
+    // URL style and socat's upper case are the same address as tcp:HOST:PORT.
+    let (_srv, ready) = server(&["tcp:127.0.0.1:0"], &[]);
+    let port = ready[0].rsplit(':').next().unwrap_or_default();
+    for typed in [
+        format!("tcp://127.0.0.1:{port}"),
+        format!("TCP:127.0.0.1:{port}"),
+    ] {
+        run(client(&["--message", "hi", &typed]))
+            .success()
+            .stdout_has("test: hi");
+    }
+}
+
+/// After a server that closes its connections first and does not set SO_REUSEADDR (the
+/// tutorial's server.py), its port stays in TIME-WAIT for a minute: the error says so, not
+/// that a live process holds it.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_port_left_in_time_wait_is_not_called_held_by_a_live_process() {
+    let script = "import socket\n\
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+        print(s.getsockname()[1], flush=True)\n\
+        c, _ = s.accept(); c.recv(100); c.close(); s.close()\n";
+    let mut py = Command::new("python3");
+    py.args(["-c", script]);
+    let py = Proc::spawn(py, Capture::Both);
+    let port = py.wait_for_stdout("").trim().to_owned();
+    // The Python side closes first (we read to its end before closing ours), so the
+    // TIME-WAIT is on its port.
+    let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    s.write_all(b"hi\n").unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    drop(s);
+    py.finish().success();
+    let addr = format!("tcp:127.0.0.1:{port}");
+    let out = run(cmd_server(&[&addr])).code(1).stderr_has("TIME-WAIT");
+    assert!(!out.stderr.contains("live process"), "{}", out.stderr);
+}
+
+#[test]
+fn verbose_traces_lines_and_connections() {
+    let (srv, ready) = server(&["tcp:127.0.0.1:0"], &["-v"]);
+    run(client(&["-v", "--message", "hi", &ready[0]]))
+        .success()
+        .stderr_has(&format!("* connected to {}", ready[0]))
+        .stderr_has(r#"> "hi\n""#)
+        .stderr_has(r#"< "test: hi\n""#);
+    srv.wait_for_stderr("* accepted tcp:127.0.0.1:");
+    srv.wait_for_stderr(r#"< "hi\n""#);
 }
 
 fn cmd_server(args: &[&str]) -> Command {

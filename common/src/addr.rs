@@ -67,15 +67,31 @@ pub fn check_queue_name(name: &str) -> Result<(), &'static str> {
 pub struct AddrError {
     input: String,
     why: String,
+    /// What the person most likely meant, when the mistake is a usual one.
+    fix: Option<String>,
+}
+
+impl AddrError {
+    /// What the person most likely meant, as an address that parses.
+    pub fn fix(&self) -> Option<&str> {
+        self.fix.as_deref()
+    }
 }
 
 impl fmt::Display for AddrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid address '{}': {}; accepted forms: {FORMS} (e.g. local:baozi, tcp:127.0.0.1:9000, tcp:[::1]:9000)",
-            self.input, self.why
-        )
+        match &self.fix {
+            Some(fix) => write!(
+                f,
+                "invalid address '{}': {}; did you mean {fix}?",
+                self.input, self.why
+            ),
+            None => write!(
+                f,
+                "invalid address '{}': {}; accepted forms: {FORMS} (e.g. local:baozi, tcp:127.0.0.1:9000, tcp:[::1]:9000)",
+                self.input, self.why
+            ),
+        }
     }
 }
 
@@ -88,14 +104,27 @@ impl FromStr for Address {
         let err = |why: &str| AddrError {
             input: input.to_owned(),
             why: why.to_owned(),
+            fix: None,
         };
-        if input == "stdio" {
+        let err_fix = |why: &str, fix: String| AddrError {
+            input: input.to_owned(),
+            why: why.to_owned(),
+            fix: Some(fix).filter(|f| f.parse::<Address>().is_ok()),
+        };
+        if input.eq_ignore_ascii_case("stdio") {
             return Ok(Address::Stdio);
         }
         let Some((scheme, rest)) = input.split_once(':') else {
-            return Err(err("no scheme"));
+            return Err(no_scheme(input, err_fix));
         };
-        match scheme {
+        // Schemes are case-insensitive (socat writes TCP:), and `tcp://` and `udp://` (URL
+        // style) mean the same as `tcp:` and `udp:`.
+        let scheme = scheme.to_ascii_lowercase();
+        let rest = match scheme.as_str() {
+            "tcp" | "udp" => rest.strip_prefix("//").unwrap_or(rest),
+            _ => rest,
+        };
+        match scheme.as_str() {
             "local" => {
                 if rest.is_empty() {
                     Err(err("empty name"))
@@ -153,8 +182,8 @@ impl FromStr for Address {
                 })
             }
             "tcp" | "udp" => {
-                let (host, port) =
-                    split_host_port(rest).ok_or_else(|| err("expected HOST:PORT"))?;
+                let (host, port) = split_host_port(rest)
+                    .ok_or_else(|| host_port_error(&scheme, rest, err, err_fix))?;
                 let port = port
                     .parse::<u16>()
                     .map_err(|_| err("the port must be a number from 0 to 65535"))?;
@@ -165,9 +194,64 @@ impl FromStr for Address {
                     Address::Udp { host, port }
                 })
             }
+            _ if scheme.is_empty() || split_host_port(input).is_some() => {
+                Err(no_scheme(input, err_fix))
+            }
             _ => Err(err(&format!("unknown scheme '{scheme}'"))),
         }
     }
+}
+
+/// The error for an input without a known scheme, with the fix for the usual slips:
+/// `127.0.0.1:9000`, `localhost:9000`, `:9000`, `[::1]:9000` (tcp:), `/tmp/x.sock` (unix:),
+/// `baozi` (local:).
+fn no_scheme(input: &str, err_fix: impl Fn(&str, String) -> AddrError) -> AddrError {
+    let why = "no scheme";
+    if let Some(port) = input
+        .strip_prefix(':')
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return err_fix(why, format!("tcp:127.0.0.1:{port}"));
+    }
+    if split_host_port(input).is_some() {
+        return err_fix(why, format!("tcp:{input}"));
+    }
+    if input.contains(['/', '\\']) {
+        return err_fix(why, format!("unix:{input}"));
+    }
+    if input.contains(':') && !input.contains(['[', ']']) {
+        // A bare IPv6 address and port: the last part is the port.
+        if let Some((host, port)) = input.rsplit_once(':') {
+            return err_fix(why, format!("tcp:[{host}]:{port}"));
+        }
+    }
+    err_fix(why, format!("local:{input}"))
+}
+
+/// The error for a `tcp:` or `udp:` address whose `HOST:PORT` does not split, with the
+/// fix: `tcp:9000` means port 9000 on this host, and an IPv6 host goes in brackets.
+fn host_port_error(
+    scheme: &str,
+    rest: &str,
+    err: impl Fn(&str) -> AddrError,
+    err_fix: impl Fn(&str, String) -> AddrError,
+) -> AddrError {
+    if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
+        return err_fix("expected HOST:PORT", format!("{scheme}:127.0.0.1:{rest}"));
+    }
+    if let Some(port) = rest.strip_prefix(':').filter(|p| !p.contains(':')) {
+        return err_fix("no host", format!("{scheme}:127.0.0.1:{port}"));
+    }
+    if let Some((host, port)) = rest.rsplit_once(':')
+        && !rest.starts_with('[')
+        && host.contains(':')
+    {
+        return err_fix(
+            "an IPv6 host goes in brackets",
+            format!("{scheme}:[{host}]:{port}"),
+        );
+    }
+    err("expected HOST:PORT")
 }
 
 /// `HOST:PORT` or `[V6]:PORT` into host (no brackets) and port text.
@@ -305,7 +389,62 @@ mod tests {
         ] {
             let e = bad.parse::<Address>().unwrap_err().to_string();
             assert!(e.contains(&format!("'{bad}'")), "{e}");
-            assert!(e.contains(FORMS), "{e}");
+            assert!(e.contains(FORMS) || e.contains("did you mean"), "{e}");
+        }
+    }
+
+    #[test]
+    fn usual_slips_are_refused_with_the_fix() {
+        for (bad, fix) in [
+            ("127.0.0.1:9000", "tcp:127.0.0.1:9000"),
+            ("localhost:9000", "tcp:localhost:9000"),
+            (":9000", "tcp:127.0.0.1:9000"),
+            ("[::1]:9000", "tcp:[::1]:9000"),
+            ("tcp:9000", "tcp:127.0.0.1:9000"),
+            ("tcp::9000", "tcp:127.0.0.1:9000"),
+            ("tcp:::1:9000", "tcp:[::1]:9000"),
+            ("udp:::1:53", "udp:[::1]:53"),
+            ("udp:53", "udp:127.0.0.1:53"),
+            ("baozi", "local:baozi"),
+        ] {
+            let e = bad.parse::<Address>().unwrap_err();
+            assert_eq!(e.fix(), Some(fix), "{bad}");
+            let line = e.to_string();
+            assert!(line.contains(&format!("did you mean {fix}?")), "{line}");
+            assert!(!line.contains("scheme '"), "{line}");
+        }
+        let e = "tcp:::1:9000".parse::<Address>().unwrap_err().to_string();
+        assert!(e.contains("IPv6 host goes in brackets"), "{e}");
+        // Nothing sensible to suggest: no fix, the forms.
+        for bad in [
+            "tcp:h:x",
+            "redis://h/a b",
+            "tcp:localhost",
+            "http://example.com/",
+        ] {
+            assert_eq!(bad.parse::<Address>().unwrap_err().fix(), None, "{bad}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_bare_path_suggests_unix() {
+        let e = "/tmp/x.sock".parse::<Address>().unwrap_err();
+        assert_eq!(e.fix(), Some("unix:/tmp/x.sock"));
+    }
+
+    #[test]
+    fn url_style_and_upper_case_schemes_are_the_same_address() {
+        for (s, canonical) in [
+            ("tcp://127.0.0.1:9000", "tcp:127.0.0.1:9000"),
+            ("TCP:127.0.0.1:9000", "tcp:127.0.0.1:9000"),
+            ("Tcp://[::1]:9000", "tcp:[::1]:9000"),
+            ("udp://localhost:53", "udp:localhost:53"),
+            ("LOCAL:baozi", "local:baozi"),
+            ("REDIS://h/q", "redis://h:6379/q"),
+            ("STDIO", "stdio"),
+        ] {
+            assert_eq!(ok(s).to_string(), canonical, "{s}");
         }
     }
 }

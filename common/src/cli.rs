@@ -37,6 +37,16 @@ impl Peers {
     }
 }
 
+/// `-l`/`--listen` on a program that always listens (the server, the broker): accepted and
+/// ignored, hidden from `--help`, so that a habit from the producer and consumer (or `nc`)
+/// is not an error.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct AlwaysListens {
+    /// Accepted for habit's sake: this program always listens.
+    #[arg(short, long, hide = true)]
+    pub listen: bool,
+}
+
 /// Where a producer or consumer talks: `nc`-style, connect by default, `-l` to listen.
 #[derive(Args, Debug, Clone)]
 pub struct Endpoint {
@@ -56,6 +66,9 @@ pub struct Endpoint {
 
     #[command(flatten)]
     pub peers: Peers,
+
+    #[command(flatten)]
+    pub verbose: Verbose,
 }
 
 impl Endpoint {
@@ -66,6 +79,11 @@ impl Endpoint {
     /// Connecting, it retries for `--wait`, and a wrong peer is an error.
     pub fn open_session(&self, who: &str, me: Role, accept: &[Role]) -> Result<Session> {
         if self.listen {
+            if self.address == Address::Stdio {
+                return Err(
+                    "stdio is already connected; there is nothing to listen on (drop -l)".into(),
+                );
+            }
             let listener = transport::listen(&self.address, self.peers.access())?;
             listener.announce();
             accept_session(&listener, who, me, accept)
@@ -107,6 +125,83 @@ pub fn accept_session(
 /// Prints the `waiting for ADDRESS` line of a program that has to wait for its peer.
 pub fn say_waiting(who: &str, addr: &Address, wait: Duration) {
     crate::elog!("{who}: waiting for {addr} (up to {})", show_duration(wait));
+}
+
+/// Parses the command line of `C`; but `PROGRAM --generate KIND DIR` (hidden, used by
+/// `scripts/install.sh`) writes this program's man page (`man`: DIR/PROGRAM.1) or its
+/// completions for a shell (`bash`, `zsh`, `fish`, `powershell`) into DIR, made from the
+/// same clap definitions as `--help`, prints the file's path and exits.
+pub fn parse<C: clap::Parser>() -> C {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "--generate") {
+        let mut command = C::command();
+        let name = command.get_name().to_owned();
+        let (kind, dir) = match (args.get(2).and_then(|k| k.to_str()), args.get(3)) {
+            (Some(kind), Some(dir)) if args.len() == 4 => (kind, std::path::Path::new(dir)),
+            _ => {
+                crate::elog!(
+                    "{name}: error: usage: {name} --generate {{man,bash,zsh,fish,powershell}} DIR"
+                );
+                std::process::exit(2);
+            }
+        };
+        match generate(&mut command, &name, kind, dir) {
+            Ok(path) => {
+                crate::elog!("{name}: wrote {}", path.display());
+                std::process::exit(0);
+            }
+            Err(e) => {
+                crate::elog!(
+                    "{name}: error: cannot generate {kind} into {}: {e}",
+                    dir.display()
+                );
+                std::process::exit(1);
+            }
+        }
+    }
+    let matches = C::command().get_matches();
+    // `-v` (a flattened [`Verbose`]) turns the trace on for the whole process.
+    if let Ok(Some(true)) = matches.try_get_one::<bool>("verbose") {
+        crate::say::set_verbose(true);
+    }
+    C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// `-v`: flattened into the command line of every program that talks over a connection;
+/// [`parse`] reads it.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct Verbose {
+    /// Trace on stderr, like socat -v: connections made and accepted (`* ...`), and every
+    /// frame or line sent (`> ...`) and received (`< ...`).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+fn generate(
+    command: &mut clap::Command,
+    name: &str,
+    kind: &str,
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf> {
+    use clap_complete::Shell;
+    std::fs::create_dir_all(dir)?;
+    let shell = match kind {
+        "man" => {
+            let path = dir.join(format!("{name}.1"));
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command.clone()).render(&mut page)?;
+            std::fs::write(&path, page)?;
+            return Ok(path);
+        }
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        "powershell" => Shell::PowerShell,
+        _ => {
+            return Err(format!("unknown kind '{kind}' (man, bash, zsh, fish, powershell)").into());
+        }
+    };
+    Ok(clap_complete::generate_to(shell, command, name, dir)?)
 }
 
 /// Runs a binary's body: installs Ctrl-C handling, and prints an error as one line

@@ -11,7 +11,9 @@
 //! A leaf: it imports nothing of this crate.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// Writes one line on stderr, whole; errors are ignored (see the module's policy).
 pub fn err_line(line: &str) {
@@ -63,3 +65,132 @@ impl fmt::Display for StdoutClosed {
 }
 
 impl std::error::Error for StdoutClosed {}
+
+/// A count of work done, redrawn in place on stderr (`\r`) at most five times a second, and
+/// only when stderr is a terminal: never in a pipe, a log or a test. Off, [`Progress::tick`]
+/// is one branch. Used only where nothing else writes on stderr during the work (lines
+/// would land after the count); [`Progress::clear`] (or drop) erases it before the summary.
+pub struct Progress {
+    on: bool,
+    label: String,
+    noun: &'static str,
+    total: Option<u64>,
+    next: Instant,
+    shown: bool,
+}
+
+impl Progress {
+    /// `label` goes before the count, `noun` after it (`consumer c1: 1200 of 4096 items`).
+    pub fn new(label: impl Into<String>, noun: &'static str, total: Option<u64>) -> Progress {
+        Progress::when(io::stderr().is_terminal(), label, noun, total)
+    }
+
+    /// Never shown (a caller that prints a line per item).
+    pub fn off() -> Progress {
+        Progress::when(false, "", "", None)
+    }
+
+    fn when(
+        on: bool,
+        label: impl Into<String>,
+        noun: &'static str,
+        total: Option<u64>,
+    ) -> Progress {
+        Progress {
+            on,
+            label: if on { label.into() } else { String::new() },
+            noun,
+            total,
+            next: Instant::now() + Duration::from_millis(300),
+            shown: false,
+        }
+    }
+
+    /// `done` items so far; redraws when the last drawing is old enough.
+    #[inline]
+    pub fn tick(&mut self, done: u64) {
+        if self.on {
+            self.draw(done);
+        }
+    }
+
+    fn draw(&mut self, done: u64) {
+        let now = Instant::now();
+        if now < self.next {
+            return;
+        }
+        self.next = now + Duration::from_millis(200);
+        let line = match self.total {
+            Some(total) if total > 0 => format!(
+                "\r{}: {done} of {total} {} ({}%)\x1b[K",
+                self.label,
+                self.noun,
+                done * 100 / total
+            ),
+            _ => format!("\r{}: {done} {}\x1b[K", self.label, self.noun),
+        };
+        self.shown = true;
+        let _ = io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    /// Erases the count, so the next line starts clean.
+    pub fn clear(&mut self) {
+        if self.shown {
+            self.shown = false;
+            let _ = io::stderr().lock().write_all(b"\r\x1b[K");
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// Turns the trace of `-v` on: connection events and what crosses the wire, on stderr.
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
+/// Whether `-v` is on; callers check it before building anything to trace.
+#[inline]
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
+/// One trace line of `-v`, like `socat -v`: `> what` for what we sent, `< what` for what we
+/// received, `* what` for a connection event. `what` is shown with `Debug`, cut at 160
+/// characters (formatting stops there, so a 1 MiB payload costs little).
+pub fn trace(dir: &str, what: &dyn fmt::Debug) {
+    struct Cap(String);
+    impl fmt::Write for Cap {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let room = 160usize.saturating_sub(self.0.len());
+            if s.len() <= room {
+                self.0.push_str(s);
+                Ok(())
+            } else {
+                let cut = (0..=room)
+                    .rev()
+                    .find(|&i| s.is_char_boundary(i))
+                    .unwrap_or(0);
+                self.0.push_str(&s[..cut]);
+                self.0.push_str("...");
+                Err(fmt::Error)
+            }
+        }
+    }
+    let mut line = Cap(format!("{dir} "));
+    let _ = fmt::Write::write_fmt(&mut line, format_args!("{what:?}"));
+    err_line(&line.0);
+}
+
+/// A connection event for `-v` (`* connected to tcp:127.0.0.1:9000`).
+pub fn trace_event(what: fmt::Arguments<'_>) {
+    if verbose() {
+        err_line(&format!("* {what}"));
+    }
+}

@@ -47,6 +47,9 @@ pub enum TransportError {
     NothingThere { addr: Address, waited: Duration },
     /// A live process holds the address.
     InUse { addr: Address },
+    /// Nothing listens at a TCP address, but connections of a program that ended are still
+    /// closing there (TIME-WAIT), and the system keeps the port for them.
+    Closing { addr: Address },
     /// The address cannot be listened on (`stdio`), or a path is in the way.
     Unusable { addr: Address, why: &'static str },
     /// The peer is a process of another user (see [`Access`]).
@@ -64,12 +67,20 @@ impl fmt::Display for TransportError {
         match self {
             TransportError::NothingThere { addr, waited } => write!(
                 f,
-                "nothing is listening at {addr} (gave up after {}; start the listening side first, or raise --wait)",
+                "nothing is listening at {addr} (gave up after {}; start the listening side first: \
+                 a server, a broker, or a producer or consumer with -l; or raise --wait)",
                 show_duration(*waited)
             ),
             TransportError::InUse { addr } => {
                 write!(f, "address in use: {addr} is held by a live process")
             }
+            TransportError::Closing { addr } => write!(
+                f,
+                "address in use: nothing listens at {addr}, but connections of a program that \
+                 ended are still closing there (TCP TIME-WAIT, up to a minute) and that program \
+                 did not set SO_REUSEADDR, so the system keeps the port; try again in a minute, \
+                 or use another port"
+            ),
             TransportError::Unusable { addr, why } => write!(f, "cannot use {addr}: {why}"),
             TransportError::OtherUser { addr, uid } => write!(
                 f,
@@ -388,7 +399,10 @@ pub fn connect(
         match try_connect(addr) {
             Ok(conn) => {
                 return match conn.peer_uid_if_other(access) {
-                    Ok(None) => Ok(conn),
+                    Ok(None) => {
+                        crate::say::trace_event(format_args!("connected to {addr}"));
+                        Ok(conn)
+                    }
                     Ok(Some(uid)) => Err(TransportError::OtherUser {
                         addr: addr.clone(),
                         uid,
@@ -493,7 +507,8 @@ pub fn listen(addr: &Address, access: Access) -> Result<Listener, TransportError
         Address::Stdio => {
             return Err(TransportError::Unusable {
                 addr: addr.clone(),
-                why: "stdio is already connected; there is nothing to listen on (drop -l)",
+                why: "stdio is already connected; there is nothing to listen on \
+                      (listen on local:NAME, unix:PATH or tcp:HOST:PORT)",
             });
         }
         Address::Udp { .. } | Address::Redis { .. } => {
@@ -504,6 +519,11 @@ pub fn listen(addr: &Address, access: Access) -> Result<Listener, TransportError
         }
         Address::Tcp { host, port } => {
             let l = first_resolved(host, *port, TcpListener::bind).map_err(|e| match e.kind() {
+                // std sets SO_REUSEADDR, so connections in TIME-WAIT do not stop us unless
+                // the program that had them did not set it. Ask: does anyone answer?
+                io::ErrorKind::AddrInUse if !tcp_answers(host, *port) => {
+                    TransportError::Closing { addr: addr.clone() }
+                }
                 io::ErrorKind::AddrInUse => in_use(),
                 _ => io_err(e),
             })?;
@@ -595,6 +615,16 @@ fn pipe_is_served(name: &str) -> bool {
 
 /// Tries `f` on each address `host:port` resolves to, in order: the first success, or the
 /// last failure. One place for every bind and UDP connect by host name.
+/// Whether a process accepts TCP connections at `host:port`; anything but a refusal (a
+/// timeout, an unreachable host) counts as yes, so that a live listener is never called gone.
+fn tcp_answers(host: &str, port: u16) -> bool {
+    let probe = |sa: SocketAddr| TcpStream::connect_timeout(&sa, Duration::from_millis(500));
+    !matches!(
+        first_resolved(host, port, probe),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused
+    )
+}
+
 fn first_resolved<T>(
     host: &str,
     port: u16,
@@ -643,7 +673,10 @@ impl Listener {
             peer,
         };
         match conn.peer_uid_if_other(self.access)? {
-            None => Ok(conn),
+            None => {
+                crate::say::trace_event(format_args!("accepted {}", conn.peer));
+                Ok(conn)
+            }
             Some(uid) => Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!(

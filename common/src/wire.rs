@@ -193,7 +193,17 @@ impl<R: Read> FrameReader<R> {
     }
 
     /// The next frame, or `None` at a clean end of input between frames.
-    pub fn next_frame<M: DeserializeOwned>(&mut self) -> Result<Option<M>, WireError> {
+    pub fn next_frame<M: DeserializeOwned + fmt::Debug>(&mut self) -> Result<Option<M>, WireError> {
+        let frame = self.next_frame_quiet();
+        if crate::say::verbose()
+            && let Ok(Some(m)) = &frame
+        {
+            crate::say::trace("<", m);
+        }
+        frame
+    }
+
+    fn next_frame_quiet<M: DeserializeOwned>(&mut self) -> Result<Option<M>, WireError> {
         let mut len = [0u8; 4];
         match read_full(&mut self.inner, &mut len)? {
             0 => return Ok(None),
@@ -272,7 +282,10 @@ impl<W: Write> FrameWriter<W> {
     }
 
     /// Writes (but does not flush) one frame.
-    pub fn send<M: Serialize>(&mut self, frame: &M) -> io::Result<()> {
+    pub fn send<M: Serialize + fmt::Debug>(&mut self, frame: &M) -> io::Result<()> {
+        if crate::say::verbose() {
+            crate::say::trace(">", frame);
+        }
         // Length and body laid out together, so that a frame larger than the buffer goes
         // out in one write, not a 4-byte write and then the body.
         let mut buf = std::mem::take(&mut self.scratch);

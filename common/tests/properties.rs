@@ -90,7 +90,7 @@ fn status() -> impl Strategy<Value = Status> {
 // ---- helpers ----------------------------------------------------------------------------
 
 /// A greeting as `Role::Producer`, then `msgs`; and the offset where each frame ends.
-fn encode<M: Serialize>(msgs: &[M]) -> (Vec<u8>, Vec<usize>) {
+fn encode<M: Serialize + Debug>(msgs: &[M]) -> (Vec<u8>, Vec<usize>) {
     let mut bytes = Vec::new();
     let mut ends = vec![GREETING_LEN];
     let mut w = FrameWriter::new(&mut bytes);
@@ -109,7 +109,7 @@ fn encode<M: Serialize>(msgs: &[M]) -> (Vec<u8>, Vec<usize>) {
 
 /// Reads a greeting, then frames until the first that is not `Ok(Some)`. Fails the test if
 /// there are more frames than 4-byte lengths in the input (a loop).
-fn decode<M: DeserializeOwned>(bytes: Vec<u8>) -> (Vec<M>, Result<(), WireError>) {
+fn decode<M: DeserializeOwned + Debug>(bytes: Vec<u8>) -> (Vec<M>, Result<(), WireError>) {
     let most = bytes.len() / 4 + 1;
     let mut r = FrameReader::new(Cursor::new(bytes));
     if let Err(e) = r.read_greeting(&[Role::Producer]) {

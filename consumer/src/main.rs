@@ -38,9 +38,16 @@ struct Cli {
     #[command(flatten)]
     endpoint: Endpoint,
 
-    /// This consumer's name, at the start of every line it prints.
-    #[arg(long, default_value = "c1", value_parser = common::msg::parse_name)]
+    /// This consumer's name, at the start of every line it prints. By default c and the
+    /// process id (c4242), so that several consumers differ.
+    #[arg(long, default_value_t = common::msg::default_name("c"), hide_default_value = true,
+          value_parser = common::msg::parse_name)]
     name: String,
+
+    /// With -l: keep listening after a producer ends, for the next ones (one after another
+    /// or several at once), until Ctrl-C; like `nc -k`.
+    #[arg(short, long, requires = "listen", conflicts_with_all = ["producers", "expect"])]
+    keep_listening: bool,
 
     /// Print no line per item, only the summary.
     #[arg(short, long)]
@@ -92,11 +99,12 @@ Examples:
   consumer -l & producer                       # over local:baozi (start order does not matter)
   producer stdio | consumer stdio              # over a shell pipe
   consumer -l tcp:127.0.0.1:9000 --producers 3 -q --expect 30
+  consumer -l -k                               # serve producers one after another, until Ctrl-C
   consumer local:baozi-queue --eat 1s..3s      # from a broker's queue, the tutorial's pace
   consumer redis://127.0.0.1:6379/baozi --producers 2 --name c1   # from a Redis stream";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = common::cli::parse::<Cli>();
     let redis = matches!(cli.endpoint.address, common::Address::Redis { .. });
     if cli.producers.is_some() && !cli.endpoint.listen && !redis {
         use clap::CommandFactory;

@@ -12,7 +12,7 @@ use common::msg::queue::{Reply, Request};
 use common::units::{XorShift, count};
 use common::wire::Session;
 use std::collections::VecDeque;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
 
 /// The line of an item eaten from a queue (a broker's or a Redis stream).
@@ -68,7 +68,14 @@ pub fn take_from(session: Session, show: &Show, tally: &mut Tally) -> Result<()>
     let mut rng = XorShift::seeded();
     let mut last_tag = 0;
     let mut write_failed: Option<std::io::Error> = None;
+    // A count on a terminal, unless the item lines go there already.
+    let mut progress = if out.on && std::io::stdout().is_terminal() {
+        common::say::Progress::off()
+    } else {
+        common::say::Progress::new(format!("consumer {}", show.name), "items", None)
+    };
     loop {
+        progress.tick(tally.items);
         let reply = match rx.next_frame::<Reply>() {
             Ok(Some(reply)) => reply,
             Ok(None) => return Err(gone(tally.items, "the connection closed".into()).into()),

@@ -31,8 +31,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let name = cli.name.clone();
     common::shutdown::on_interrupt(move || {
         common::elog!(
-            "{name}: interrupted after {} items",
-            RECEIVED.load(Ordering::Relaxed)
+            "{name}: interrupted after {}",
+            common::units::count(RECEIVED.load(Ordering::Relaxed), "item")
         );
     });
     let show = Show {
@@ -44,6 +44,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         die_on: cli.die_on,
     };
 
+    if cli.keep_listening {
+        return keep_listening(cli, &show);
+    }
     let producers = cli.producers.unwrap_or(1);
     let (started, results) = if let Address::Redis { .. } = cli.endpoint.address {
         (Instant::now(), vec![crate::redis::eat(cli, &show)])
@@ -96,11 +99,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
     }
     let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let rate = (total.items as f64 / secs).round();
     let mut line = format!(
-        "{}: {} items in {secs:.3}s ({:.0} items/s",
+        "{}: {} in {secs:.3}s ({rate:.0} item{}/s",
         Paint::stderr().role(Role::Consumer, &cli.name),
-        total.items,
-        total.items as f64 / secs,
+        common::units::count(total.items, "item"),
+        if rate == 1.0 { "" } else { "s" },
     );
     if total.bytes > 0 {
         line += &format!(
@@ -114,7 +118,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         && expect != total.items
     {
         common::elog!(
-            "consumer: error: expected {expect} items, {} arrived",
+            "consumer: error: expected {}, {} arrived",
+            common::units::count(expect, "item"),
             total.items
         );
         failed += 1;
@@ -147,6 +152,29 @@ pub struct Tally {
     pub bytes: u64,
 }
 
+/// `-l -k`: serves producers, one after another or several at once, each on its own thread,
+/// until Ctrl-C (like `nc -k`). Each stream's end or failure is one line; only the listener
+/// failing ends the run.
+fn keep_listening(cli: &Cli, show: &Show) -> Result<ExitCode> {
+    let listener = transport::listen(&cli.endpoint.address, cli.endpoint.peers.access())?;
+    listener.announce();
+    let who = Paint::stderr().role(Role::Consumer, &cli.name);
+    std::thread::scope(|s| {
+        loop {
+            let session = accept_session(&listener, &cli.name, Role::Consumer, &[Role::Producer])?;
+            let peer = session.addr.clone();
+            let who = &who;
+            s.spawn(move || match eat(session, show) {
+                (tally, Ok(())) => common::elog!(
+                    "{who}: {} from {peer}; listening for the next producer",
+                    common::units::count(tally.items, "item")
+                ),
+                (_, Err(e)) => common::cli::print_error("consumer", &*e),
+            });
+        }
+    })
+}
+
 /// Receives one whole stream. Returns what arrived even when the stream failed.
 /// One whole conversation, after the handshake: the pipe (a producer's stream) or the
 /// queue (a broker). Returns what arrived even when it failed.
@@ -169,7 +197,7 @@ pub fn stream_from(session: Session, show: &Show, tally: &mut Tally) -> Result<(
         mut tx,
         ..
     } = session;
-    let cut = |n: u64, e: WireError| format!("{e} after {n} items");
+    let cut = |n: u64, e: WireError| format!("{e} after {}", common::units::count(n, "item"));
     let producer = match rx.next_frame::<Frame>().map_err(|e| cut(0, e))? {
         Some(Frame::Hello { name, .. }) => {
             common::msg::check_name(&name)
@@ -187,7 +215,14 @@ pub fn stream_from(session: Session, show: &Show, tally: &mut Tally) -> Result<(
     };
     let mut out = Printer::new(!show.quiet);
     let mut rng = XorShift::seeded();
+    // A count on a terminal, unless the item lines go there already.
+    let mut progress = if out.on && std::io::stdout().is_terminal() {
+        common::say::Progress::off()
+    } else {
+        common::say::Progress::new(format!("consumer {}", show.name), "items", None)
+    };
     loop {
+        progress.tick(tally.items);
         let frame = rx.next_frame::<Frame>().map_err(|e| cut(tally.items, e))?;
         match frame {
             Some(Frame::Baozi { seq, payload }) => {
@@ -219,7 +254,9 @@ pub fn stream_from(session: Session, show: &Show, tally: &mut Tally) -> Result<(
                 out.flush();
                 if count != tally.items {
                     return Err(format!(
-                        "the producer's end frame says {count} items were sent, but {} arrived",
+                        "the producer's end frame says {} {} sent, but {} arrived",
+                        common::units::count(count, "item"),
+                        if count == 1 { "was" } else { "were" },
                         tally.items
                     )
                     .into());
@@ -242,9 +279,12 @@ pub fn stream_from(session: Session, show: &Show, tally: &mut Tally) -> Result<(
                 .into());
             }
             None => {
+                // The same for Ctrl-C as for kill -9: the producer's signal handler exits
+                // without writing (a frame from it could cut one being sent in two).
                 return Err(format!(
-                    "the stream ended after {} items without an end frame (did the producer die?)",
-                    tally.items
+                    "the stream ended after {} without an end frame: the producer stopped \
+                     before its end (interrupted, killed or cut off)",
+                    common::units::count(tally.items, "item")
                 )
                 .into());
             }

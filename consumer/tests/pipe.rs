@@ -49,10 +49,17 @@ fn shell_pipeline_stdio_to_stdio() {
     let pipe = p.child().stdout.take().unwrap();
     let mut c = cmd("consumer");
     c.args(["stdio", "--expect", "10"]).stdin(pipe);
-    let c = Proc::spawn(c, Capture::Both).finish().success();
+    let c = Proc::spawn(c, Capture::Both);
+    // Without --name, each is named after its process id.
+    let (cn, pn) = (format!("c{}", c.pid()), format!("p{}", p.pid()));
+    let c = c.finish().success();
     p.finish().success();
-    expect_items(&c.stdout, "c1", "p1", 10);
-    assert!(c.stderr.contains("c1: 10 items"), "{}", c.stderr);
+    expect_items(&c.stdout, &cn, &pn, 10);
+    assert!(
+        c.stderr.contains(&format!("{cn}: 10 items")),
+        "{}",
+        c.stderr
+    );
 }
 
 #[test]
@@ -61,6 +68,8 @@ fn parent_feeds_its_spawned_child() {
         "--spawn-consumer",
         "-n",
         "7",
+        "--name",
+        "mum",
         "--",
         "--name",
         "kid",
@@ -68,9 +77,9 @@ fn parent_feeds_its_spawned_child() {
         "7",
     ]))
     .success();
-    expect_items(&out.stdout, "kid", "p1", 7);
+    expect_items(&out.stdout, "kid", "mum", 7);
     out.stderr_has("kid: 7 items")
-        .stderr_has("p1: sent 7 baozi");
+        .stderr_has("mum: sent 7 baozi");
 }
 
 #[test]
@@ -93,8 +102,9 @@ fn local_socket_consumer_listens() {
     let name = format!("local:{}", unique("pipe-local"));
     let (c, _) = listening_consumer(&name, &["--expect", "25"]);
     run(producer(&[&name, "-n", "25", "--name", "chef"])).success();
+    let me = format!("c{}", c.pid());
     let c = c.finish().success();
-    expect_items(&c.stdout, "c1", "chef", 25);
+    expect_items(&c.stdout, &me, "chef", 25);
 }
 
 #[test]
@@ -106,11 +116,11 @@ fn local_socket_producer_listens_consumer_connects() {
     p.wait_ready();
     let c = run({
         let mut c = cmd("consumer");
-        c.args([&name, "--expect", "5"]);
+        c.args([&name, "--expect", "5", "--name", "c1"]);
         c
     })
     .success();
-    expect_items(&c.stdout, "c1", "p1", 5);
+    expect_items(&c.stdout, "c1", &format!("p{}", p.pid()), 5);
     p.finish().success();
 }
 
@@ -155,16 +165,18 @@ fn start_order_does_not_matter() {
 fn several_producers_into_one_consumer() {
     let name = format!("local:{}", unique("pipe-many"));
     let (c, _) = listening_consumer(&name, &["--producers", "3", "--expect", "300"]);
-    let ps: Vec<_> = ["a", "b", "c"]
-        .iter()
-        .map(|n| Proc::spawn(producer(&[&name, "-n", "100", "--name", n]), Capture::Both))
+    // Without --name, each producer is named after its process id, so their lines differ.
+    let ps: Vec<_> = (0..3)
+        .map(|_| Proc::spawn(producer(&[&name, "-n", "100"]), Capture::Both))
         .collect();
+    let names: Vec<String> = ps.iter().map(|p| format!("p{}", p.pid())).collect();
     for p in ps {
         p.finish().success();
     }
+    let me = format!("c{}", c.pid());
     let c = c.finish().success();
-    for n in ["a", "b", "c"] {
-        expect_items(&c.stdout, "c1", n, 100);
+    for n in &names {
+        expect_items(&c.stdout, &me, n, 100);
     }
 }
 
@@ -262,15 +274,34 @@ fn producer_killed_mid_stream() {
     let name = format!("local:{}", unique("pipe-killed"));
     let (c, _) = listening_consumer(&name, &[]);
     let mut p = Proc::spawn(
-        producer(&[&name, "-n", "1000", "--interval", "20ms"]),
+        producer(&[&name, "-n", "1000", "--interval", "20ms", "--name", "p1"]),
         Capture::Both,
     );
     c.wait_for_stdout("received baozi 3 ");
     p.kill();
     c.finish()
         .failure()
-        .stderr_has("without an end frame")
+        .stderr_has("without an end frame: the producer stopped before its end")
         .stdout_has("received baozi 3 from p1");
+}
+
+#[cfg(unix)]
+#[test]
+fn producer_interrupted_mid_stream_is_not_called_dead() {
+    let name = format!("local:{}", unique("pipe-ctrlc"));
+    let (c, _) = listening_consumer(&name, &[]);
+    let p = Proc::spawn(
+        producer(&[&name, "-n", "1000", "--interval", "20ms"]),
+        Capture::Both,
+    );
+    c.wait_for_stdout("received baozi 0 ");
+    p.interrupt();
+    p.finish().code(130);
+    let c = c
+        .finish()
+        .failure()
+        .stderr_has("(interrupted, killed or cut off)");
+    assert!(!c.stderr.contains("die"), "{}", c.stderr);
 }
 
 /// Feeds `bytes` to `consumer stdio` and returns the result.
@@ -408,6 +439,7 @@ fn nothing_to_connect_to() {
     run(producer(&[&name, "--wait", "300ms"]))
         .failure()
         .stderr_has(&format!("nothing is listening at {name}"))
+        .stderr_has("with -l")
         .stderr_has("waiting for");
 }
 
@@ -421,7 +453,7 @@ fn bad_addresses_get_one_line_listing_the_forms() {
     );
     run(cmd_consumer(&["-l", "stdio"]))
         .failure()
-        .stderr_has("nothing to listen on");
+        .stderr_has("nothing to listen on (drop -l)");
 }
 
 #[test]
@@ -572,7 +604,7 @@ fn a_second_listener_probing_a_live_path_does_not_end_the_first() {
     let dir = std::env::temp_dir().join(unique("pipe-probe"));
     std::fs::create_dir_all(&dir).unwrap();
     let addr = format!("unix:{}", dir.join("s.sock").display());
-    let (c, _) = listening_consumer(&addr, &["--expect", "3"]);
+    let (c, _) = listening_consumer(&addr, &["--expect", "3", "--name", "c1"]);
     // Its liveness probe connects to the first consumer, then goes.
     run(cmd_consumer(&["-l", &addr]))
         .failure()
@@ -675,7 +707,7 @@ fn as_user(user: &str, name: &str, args: &[&str]) -> Command {
 fn another_users_producer_is_not_let_into_a_listening_consumer() {
     let Some(user) = other_user() else { return };
     let name = format!("local:{}", unique("pipe-users"));
-    let (c, _) = listening_consumer(&name, &["--expect", "2"]);
+    let (c, _) = listening_consumer(&name, &["--expect", "2", "--name", "c1"]);
     run(as_user(
         user,
         "producer",
@@ -731,4 +763,99 @@ fn unix_socket_files_get_their_mode_whatever_the_umask() {
         let _ = std::fs::remove_file(&path);
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_program_writes_its_man_page_and_completions() {
+    let dir = std::env::temp_dir().join(unique("generate"));
+    for program in [
+        "producer", "consumer", "broker", "server", "client", "counter",
+    ] {
+        for (kind, file) in [
+            ("man", format!("{program}.1")),
+            ("bash", format!("{program}.bash")),
+            ("zsh", format!("_{program}")),
+            ("fish", format!("{program}.fish")),
+        ] {
+            let mut c = cmd(program);
+            c.args(["--generate", kind]).arg(&dir);
+            run(c).success().stderr_has(&file);
+            let text = std::fs::read_to_string(dir.join(&file)).unwrap();
+            assert!(text.contains(program), "{file}");
+        }
+        let page = std::fs::read_to_string(dir.join(format!("{program}.1"))).unwrap();
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH"),
+            "{program}.1"
+        );
+    }
+    let mut c = cmd("producer");
+    c.args(["--generate", "nroff"]).arg(&dir);
+    run(c).code(1).stderr_has("unknown kind 'nroff'");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn keep_listening_serves_producers_until_ctrl_c() {
+    let name = format!("local:{}", unique("pipe-keep"));
+    let (c, _) = listening_consumer(&name, &["-k", "--name", "c1"]);
+    // One after another, then two at once.
+    run(producer(&[&name, "-n", "3", "--name", "a"])).success();
+    c.wait_for_stderr("3 items from");
+    run(producer(&[&name, "-n", "2", "--name", "b"])).success();
+    let both: Vec<_> = ["x", "y"]
+        .iter()
+        .map(|n| Proc::spawn(producer(&[&name, "-n", "4", "--name", n]), Capture::Both))
+        .collect();
+    for p in both {
+        p.finish().success();
+    }
+    c.wait_for_stderr("4 items from");
+    c.wait_for_stderr("4 items from");
+    c.interrupt();
+    let c = c.finish().code(130);
+    for (n, count) in [("a", 3), ("b", 2), ("x", 4), ("y", 4)] {
+        expect_items(&c.stdout, "c1", n, count);
+    }
+    c.stderr_has("interrupted after 13 items");
+    run(cmd_consumer(&["-k", &name])).code(2);
+}
+
+#[test]
+fn no_progress_count_when_stderr_is_not_a_terminal() {
+    // Long enough (over 300 ms in a debug build) that a terminal would show the count.
+    let mut p = cmd("producer");
+    p.args(["stdio", "-n", "200000", "--payload", "1KiB"])
+        .stdout(Stdio::piped());
+    let mut p = Proc::spawn(p, Capture::Stderr);
+    let pipe = p.child().stdout.take().unwrap();
+    let mut c = cmd("consumer");
+    c.args(["stdio", "-q", "--expect", "200000"]).stdin(pipe);
+    let c = Proc::spawn(c, Capture::Both).finish().success();
+    let p = p.finish().success();
+    assert!(
+        !c.stderr.contains('\r') && !p.stderr.contains('\r'),
+        "{}{}",
+        c.stderr,
+        p.stderr
+    );
+}
+
+#[test]
+fn verbose_traces_what_crosses_the_wire_and_quiet_is_the_default() {
+    let mut p = cmd("producer");
+    p.args(["-v", "stdio", "-n", "2"]).stdout(Stdio::piped());
+    let mut p = Proc::spawn(p, Capture::Stderr);
+    let pipe = p.child().stdout.take().unwrap();
+    let mut c = cmd("consumer");
+    c.args(["-v", "stdio"]).stdin(pipe);
+    let c = Proc::spawn(c, Capture::Both).finish().success();
+    let p = p.finish().success();
+    p.stderr_has("* connected to stdio")
+        .stderr_has("> Baozi seq=1 (0 bytes)")
+        .stderr_has("> End count=2");
+    c.stderr_has("< Hello name=").stderr_has("< End count=2");
+    let quiet = run(producer(&["stdio", "-n", "2"])).success();
+    assert!(!quiet.stderr.contains("> "), "{}", quiet.stderr);
 }

@@ -199,8 +199,14 @@ fn three_producers_two_consumers_every_item_eaten_once() {
 fn the_tutorials_pace_and_consumers_first() {
     let Some(r) = Redis::start() else { return };
     let addr = r.addr(&unique("pace"));
-    let c = spawn("consumer", &[&addr, "--eat", "0..5ms", "--prefetch", "1"]);
-    let p = spawn("producer", &[&addr, "-n", "10", "--delay", "0..5ms"]);
+    let c = spawn(
+        "consumer",
+        &[&addr, "--eat", "0..5ms", "--prefetch", "1", "--name", "c1"],
+    );
+    let p = spawn(
+        "producer",
+        &[&addr, "-n", "10", "--delay", "0..5ms", "--name", "p1"],
+    );
     p.finish().success().stderr_has("p1 made baozi 9");
     let c = c
         .finish()
@@ -218,7 +224,7 @@ fn a_consumer_killed_while_holding_entries_loses_none() {
         "consumer",
         &[&addr, "--name", "doomed", "--eat", "2ms", "--lease", "1s"],
     );
-    let p = spawn("producer", &[&addr, "-n", "400"]);
+    let p = spawn("producer", &[&addr, "-n", "400", "--name", "p1"]);
     // It holds a batch of entries while it eats them, slowly.
     doomed.wait_for_stdout("doomed received baozi 5 ");
     doomed.kill();
@@ -255,7 +261,7 @@ fn a_slow_consumer_keeps_its_entries_past_the_lease() {
         "consumer",
         &[&addr, "--name", "slow", "--eat", "50ms", "--lease", "500ms"],
     );
-    run(client("producer", &[&addr, "-n", "40"])).success();
+    run(client("producer", &[&addr, "-n", "40", "--name", "p1"])).success();
     slow.wait_for_stdout("slow received baozi 0 ");
     let other = spawn("consumer", &[&addr, "--name", "other", "--lease", "500ms"]);
     let slow = slow.finish().success().stderr_has("redelivered 0; dead 0");
@@ -269,7 +275,7 @@ fn a_slow_consumer_keeps_its_entries_past_the_lease() {
 fn a_poison_entry_ends_up_dead_and_the_run_still_ends() {
     let Some(r) = Redis::start() else { return };
     let addr = r.addr("q-poison");
-    run(client("producer", &[&addr, "-n", "20"])).success();
+    run(client("producer", &[&addr, "-n", "20", "--name", "p1"])).success();
     let mut victims = 0;
     let last = loop {
         let c = run(client(
@@ -399,7 +405,7 @@ fn no_server_mistakes_and_misuse_are_one_line_each() {
         .code(1)
         .stderr_has("redis:// names a queue kept by a Redis server");
     // A producer name that already ended on the queue; consumers that disagree.
-    run(client("producer", &[&addr, "-n", "5"])).success();
+    run(client("producer", &[&addr, "-n", "5", "--name", "p1"])).success();
     let c = spawn(
         "consumer",
         &[&addr, "--producers", "2", "-q", "--expect", "10"],
@@ -415,7 +421,7 @@ fn no_server_mistakes_and_misuse_are_one_line_each() {
     run(client("consumer", &[&addr, "--producers", "3"]))
         .code(1)
         .stderr_has("expects 2 producers (set by the first consumer), not 3");
-    run(client("producer", &[&addr, "-n", "5"]))
+    run(client("producer", &[&addr, "-n", "5", "--name", "p1"]))
         .code(1)
         .stderr_has("producer p1 has already ended on ");
     run(client("producer", &[&addr, "-n", "5", "--name", "p2"])).success();

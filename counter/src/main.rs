@@ -378,7 +378,7 @@ Examples:
   counter clean demo --force                     # removes the files whatever they are";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = common::cli::parse::<Cli>();
     // A launcher's worker: the launcher prints the one "interrupted" line for all. Set
     // before the Ctrl-C handler is installed, so no moment of a worker's life prints one.
     if let Command::Work(WorkArgs {

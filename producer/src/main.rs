@@ -54,8 +54,10 @@ struct Cli {
           value_parser = parse_duration_range)]
     delay: DurationRange,
 
-    /// This producer's name, shown by the consumer.
-    #[arg(long, default_value = "p1", value_parser = common::msg::parse_name)]
+    /// This producer's name, shown by the consumer. By default p and the process id
+    /// (p4242), so that several producers differ.
+    #[arg(long, default_value_t = common::msg::default_name("p"), hide_default_value = true,
+          value_parser = common::msg::parse_name)]
     name: String,
 
     /// Bytes of filling in each baozi, for bulk runs (e.g. 64KiB; at most 16MiB).
@@ -69,7 +71,8 @@ struct Cli {
     capacity: u64,
 
     /// Start a consumer as this process's child and feed it through an anonymous pipe
-    /// (the tutorial's parent and child). Arguments after -- go to that consumer.
+    /// (the tutorial's parent and child). Arguments after -- go to that consumer. The
+    /// consumer program is looked for next to this producer, then on PATH.
     #[arg(long, conflicts_with_all = ["address", "listen"])]
     spawn_consumer: bool,
 
@@ -88,5 +91,5 @@ Examples:
   producer redis://127.0.0.1:6379/baozi        # into a queue kept by a Redis server (a stream)";
 
 fn main() -> ExitCode {
-    common::cli::main("producer", || send::run(Cli::parse()))
+    common::cli::main("producer", || send::run(common::cli::parse::<Cli>()))
 }

@@ -9,7 +9,7 @@ use common::msg::stream::Frame;
 use common::redisq;
 use common::style::Paint;
 use common::transport::Conn;
-use common::units::{DurationRange, XorShift, show_bytes};
+use common::units::{DurationRange, XorShift, count, show_bytes};
 use common::wire::{self, Role, Session};
 use std::io::IsTerminal;
 use std::process::{Command, ExitCode, Stdio};
@@ -117,8 +117,9 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
         mut rx,
         mut tx,
     } = session;
-    let went_away =
-        |sent: u64, e: std::io::Error| format!("the {peer} went away after {sent} items ({e})");
+    let went_away = |sent: u64, e: std::io::Error| {
+        format!("the {peer} went away after {} ({e})", count(sent, "item"))
+    };
     tx.send(&Frame::Hello {
         name: plan.name.clone(),
         pid: std::process::id(),
@@ -131,7 +132,14 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
         seq: 0,
         payload: vec![b'x'; plan.payload],
     };
+    // Paced, each item has its line; unpaced (bulk), a count on a terminal.
+    let mut progress = if paced {
+        common::say::Progress::off()
+    } else {
+        common::say::Progress::new(format!("producer {}", plan.name), "items", Some(plan.count))
+    };
     for seq in 0..plan.count {
+        progress.tick(seq);
         if let Frame::Baozi { seq: s, .. } = &mut frame {
             *s = seq;
         }
@@ -144,6 +152,7 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
             common::elog!("{who} made baozi {seq}");
         }
     }
+    progress.clear();
     tx.send(&Frame::End { count: plan.count })
         .and_then(|()| tx.flush())
         .map_err(|e| went_away(plan.count, e))?;
@@ -152,8 +161,8 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
     }
     let unconfirmed = |what: String| {
         format!(
-            "the {peer} went away after {} items without confirming receipt ({what})",
-            plan.count
+            "the {peer} went away after {} without confirming receipt ({what})",
+            count(plan.count, "item")
         )
     };
     match rx.next_frame::<Frame>() {
@@ -161,8 +170,8 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
             Ok(format!("the {peer} at {addr}"))
         }
         Ok(Some(Frame::Receipt { received })) => Err(format!(
-            "the {peer} took in {received} of the {} items sent",
-            plan.count
+            "the {peer} took in {received} of the {} sent",
+            count(plan.count, "item")
         )
         .into()),
         Ok(Some(other)) => Err(unconfirmed(format!("it sent a {} frame", other.kind())).into()),
@@ -183,7 +192,10 @@ fn send_to_redis(plan: &Plan, endpoint: &common::cli::Endpoint, capacity: u64) -
     })?;
     let started = Instant::now();
     let mut p = redisq::Producer::start(q, &plan.name, capacity)?;
-    let went_away = |sent: u64, e: common::Error| format!("{e}, after {sent} items were put");
+    let went_away = |sent: u64, e: common::Error| {
+        let were = if sent == 1 { "was" } else { "were" };
+        format!("{e}, after {} {were} put", count(sent, "item"))
+    };
     let payload = vec![b'x'; plan.payload];
     let paced = !plan.delay.is_zero();
     let who = Paint::stderr().role(Role::Producer, &plan.name);

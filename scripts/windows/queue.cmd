@@ -45,7 +45,7 @@ echo == 3. a consumer killed while it holds leased items: they go to another con
 set K=%Q%-kill
 start "" /b cmd /c ""%BIN%\broker.exe" %K% --producers 1 2> "%OUT%\broker3.log""
 start "" /b "%BIN%\consumer.exe" %K% --name doomed --eat 50ms --prefetch 8 -q
-"%BIN%\producer.exe" %K% -n 100
+"%BIN%\producer.exe" %K% -n 100 --name p1
 if errorlevel 1 goto fail
 set /a TRIES=0
 :wait_leased

@@ -63,10 +63,16 @@ pub struct Cli {
     #[command(flatten)]
     pub peers: common::cli::Peers,
 
+    #[command(flatten)]
+    pub verbose: common::cli::Verbose,
+
+    #[command(flatten)]
+    pub always_listens: common::cli::AlwaysListens,
+
     /// Disconnect a client that sends nothing, takes longer than this over one line, or
     /// reads none of its replies, for this long (e.g. 5m, 30s); 0, the default, never does.
-    /// (When the server is full, the client idle the longest is sent away anyway.) (Not on local: under Windows: named
-    /// pipes have no timeouts.)
+    /// (When the server is full, the client idle the longest is sent away anyway.) Not on
+    /// local: under Windows, where named pipes have no timeouts.
     #[arg(long, default_value = "0", value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 }
@@ -82,5 +88,5 @@ Clients:
   socat - UNIX-CONNECT:/tmp/echo.sock            # type lines";
 
 fn main() -> ExitCode {
-    common::cli::main("server", || serve::run(&Cli::parse()))
+    common::cli::main("server", || serve::run(&common::cli::parse::<Cli>()))
 }

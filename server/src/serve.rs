@@ -255,6 +255,9 @@ impl Echo {
         loop {
             match reader.next_line() {
                 Ok(Some(line)) => {
+                    if common::say::verbose() {
+                        common::say::trace("<", &String::from_utf8_lossy(line));
+                    }
                     if batch.is_none() {
                         batch = self.stop.start();
                         if batch.is_none() {

@@ -40,6 +40,12 @@ pub fn parse_name(s: &str) -> Result<String, String> {
     check_name(s).map(|()| s.to_owned())
 }
 
+/// The default `--name`: `prefix` and this process's id (`p4242`), so that several
+/// producers (or consumers) started without `--name` are told apart in every line.
+pub fn default_name(prefix: &str) -> String {
+    format!("{prefix}{}", std::process::id())
+}
+
 /// Which part a program plays in a conversation; sent in the greeting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Everything that travels after the greeting on a producer's stream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Frame {
     /// The producer's first frame: who makes the items that follow. Said once, so that
     /// items carry no name.
@@ -45,6 +45,18 @@ impl Frame {
             Frame::Baozi { .. } => "Baozi",
             Frame::End { .. } => "End",
             Frame::Receipt { .. } => "Receipt",
+        }
+    }
+}
+
+/// As `-v` shows it: `Baozi seq=3 (0 bytes)`, never the payload itself.
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Frame::Hello { name, pid } => write!(f, "Hello name={name:?} pid={pid}"),
+            Frame::Baozi { seq, payload } => write!(f, "Baozi seq={seq} ({} bytes)", payload.len()),
+            Frame::End { count } => write!(f, "End count={count}"),
+            Frame::Receipt { received } => write!(f, "Receipt received={received}"),
         }
     }
 }
