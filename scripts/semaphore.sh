@@ -33,6 +33,7 @@ wait_line() {
 "$BIN/counter" init "$name" --permits 1
 "$BIN/counter" enter "$name" --stay 60s >"$holder_log" &
 holder=$!
+disown "$holder" # (so bash prints no job-control line when it is killed)
 wait_line "$holder_log" "enters with permit"
 cat "$holder_log"
 "$BIN/counter" enter "$name" --stay 100ms >"$waiter_log" &
