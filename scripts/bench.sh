@@ -313,26 +313,49 @@ row_echo_load() {
 # The queue through the broker (tutorial section 2): every item handed out, eaten and
 # acknowledged before the broker's run ends (broker --producers P exits 0 only then, and
 # every producer checks the broker's receipt for its share), against the tutorial's
-# multiprocessing.Queue (scripts/bench/python/mp_queue.py N P C) and, as the floor, one raw
-# local socket carrying the same bytes as the producers' streams, one hop (the broker is a
-# second hop, plus the acknowledgements).
+# multiprocessing.Queue (scripts/bench/python/mp_queue.py N P C), the same producers and
+# consumers through Redis Streams (a redis-server of the bench's own, on a free loopback
+# port, no persistence; left out, with a line saying so, where redis-server is missing) and,
+# as the floor, one raw local socket carrying the same bytes as the producers' streams, one
+# hop (the broker is a second hop, plus the acknowledgements).
 row_queue() {
     local n title bytes
-    n=$(size 1200000 6000)
+    n=$(size 200000 2000)
     bytes=$("$BIN/producer" stdio -n "$n" 2>/dev/null | wc -c)
     title="queue: $n items through a queue, every one acknowledged (items/s)"
     local s="queue|$title" fl="raw local socket, same bytes, one hop"
     local floor="timeout 300 $FL/floor-pipe recv -l local:bench-qf-\$\$ --bytes $bytes 2>>$tmp/queue.err & $FL/floor-pipe send local:bench-qf-\$\$ --bytes $bytes; wait \$!"
     # One broker per run, on a name of its own ($$ is the run's shell).
     local q='local:bench-q-$$'
-    hf queue-1x1 items/s "$n" "$runs" -- \
+    local third=$((n / 3))
+    local redis1=() redis3=()
+    if command -v redis-server >/dev/null; then
+        local port
+        port=$(free_port)
+        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+            --dir "$tmp" >"$tmp/redis.log" 2>&1 &
+        echo $! >"$tmp/redis.pid"
+        local i
+        for ((i = 0; i < 600; i++)); do
+            redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
+            sleep 0.05 # poll for the server's answer
+        done
+        local r="redis://127.0.0.1:$port/bench-\$\$"
+        redis1=("$s|1 x 1, through Redis Streams|ours|1 x 1|$fl" "$BIN/consumer $r -q --producers 1 --expect $n 2>>$tmp/queue.err & $BIN/producer $r -n $n 2>>$tmp/queue.err; wait \$!")
+        redis3=("$s|3 producers x 2 consumers, through Redis Streams|ours|3 producers x 2 consumers|$fl" "for c in c1 c2; do $BIN/consumer $r --name \$c -q --producers 3 2>>$tmp/queue.err & done; for p in p1 p2 p3; do $BIN/producer $r --name \$p -n $third 2>>$tmp/queue.err & done; wait")
+    else
+        progress "queue: no redis-server here, so no Redis Streams figures (scripts/test.sh installs it)"
+    fi
+    hf queue-1x1 items/s "$n" "$slow_runs" -- \
         "$s|1 x 1|ours|1 x 1|$fl" "$BIN/broker $q --producers 1 -q 2>>$tmp/queue.err & b=\$!; $BIN/consumer $q -q --expect $n 2>>$tmp/queue.err & $BIN/producer $q -n $n 2>>$tmp/queue.err; wait \$b" \
         "$s|$fl|floor||" "$floor" \
+        "${redis1[@]}" \
         "$s|1 x 1|python||" "$PY $PYDIR/mp_queue.py $n 1 1"
-    local third=$((n / 3))
-    hf queue-3x2 items/s "$n" "$runs" -- \
+    hf queue-3x2 items/s "$n" "$slow_runs" -- \
         "$s|3 producers x 2 consumers|ours|3 producers x 2 consumers|$fl" "$BIN/broker $q --producers 3 -q 2>>$tmp/queue.err & b=\$!; for c in c1 c2; do $BIN/consumer $q --name \$c -q 2>>$tmp/queue.err & done; for p in p1 p2 p3; do $BIN/producer $q --name \$p -n $third 2>>$tmp/queue.err & done; wait \$b" \
+        "${redis3[@]}" \
         "$s|3 producers x 2 consumers|python||" "$PY $PYDIR/mp_queue.py $n 3 2"
+    stop redis
 }
 
 row_counter() {
