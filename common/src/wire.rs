@@ -229,7 +229,8 @@ impl<R: Read> FrameReader<R> {
         // came (32 KiB at first), so a length that lies costs nothing.
         let mut filled = 0;
         while filled < len {
-            let end = len.min((2 * filled).max(BUF_SIZE / 2));
+            // Into what the buffer already has room for (no allocation), or twice what came.
+            let end = len.min((2 * filled).max(BUF_SIZE / 2).max(self.body.len()));
             if self.body.len() < end {
                 self.body.resize(end, 0);
             }
