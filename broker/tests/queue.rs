@@ -3,10 +3,12 @@
 //! names and ports; every wait is for a line or an exit, never a fixed sleep.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::testkit::{Capture, Finished, Proc, cmd, run, unique};
-use std::collections::{BTreeMap, BTreeSet};
+use common::testkit::{
+    Capture, Finished, Proc, all_eaten, cmd, cmd_with as client, eaten, run, spawn_with as spawn,
+    unique,
+};
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// A broker listening on `addr` (plus `extra` args); returns it with the address it bound.
@@ -20,50 +22,6 @@ fn broker(addr: &str, extra: &[&str]) -> (Proc, String) {
 
 fn local(tag: &str) -> String {
     format!("local:{}", unique(tag))
-}
-
-fn client(name: &str, args: &[&str]) -> Command {
-    let mut c = cmd(name);
-    c.args(args).stdin(Stdio::null());
-    c
-}
-
-fn spawn(name: &str, args: &[&str]) -> Proc {
-    Proc::spawn(client(name, args), Capture::Both)
-}
-
-/// An item: its producer's name and its number.
-type Item = (String, u64);
-
-/// Every `CONSUMER received baozi SEQ from PRODUCER` line: item -> how many times it was
-/// eaten, and the set of those marked as redeliveries.
-fn eaten(outputs: &[&str]) -> (BTreeMap<Item, u32>, BTreeSet<Item>) {
-    let mut times = BTreeMap::new();
-    let mut redelivered = BTreeSet::new();
-    for line in outputs.iter().flat_map(|o| o.lines()) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["received", "baozi", seq, "from", producer, ..] = words[1..] {
-            let key = (producer.to_string(), seq.parse::<u64>().unwrap());
-            *times.entry(key.clone()).or_insert(0) += 1;
-            if line.contains("(redelivered, attempt ") {
-                redelivered.insert(key);
-            }
-        }
-    }
-    (times, redelivered)
-}
-
-/// Asserts that every item of every producer was eaten at least once and nothing else was.
-fn all_eaten(times: &BTreeMap<Item, u32>, producers: &[&str], n: u64) {
-    for p in producers {
-        for seq in 0..n {
-            assert!(
-                times.contains_key(&(p.to_string(), seq)),
-                "baozi {seq} from {p} was never eaten"
-            );
-        }
-    }
-    assert_eq!(times.len() as u64, producers.len() as u64 * n, "{times:?}");
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //!   printed reason to skip.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -422,4 +423,53 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), uid.to_string());
         assert_ne!(uid, 0);
     }
+}
+
+/// A command for a workspace binary with `args`, its stdin closed.
+pub fn cmd_with(name: &str, args: &[&str]) -> Command {
+    let mut c = cmd(name);
+    c.args(args).stdin(Stdio::null());
+    c
+}
+
+/// [`cmd_with`], started with both outputs captured.
+pub fn spawn_with(name: &str, args: &[&str]) -> Proc {
+    Proc::spawn(cmd_with(name, args), Capture::Both)
+}
+
+// ---- the queue's consumers' lines (the broker's and Redis's tests) ----
+
+/// An item: its producer's name and its number.
+pub type Item = (String, u64);
+
+/// Every `CONSUMER received baozi SEQ from PRODUCER` line: item -> how many times it was
+/// eaten, and the set of those marked as redeliveries.
+pub fn eaten(outputs: &[&str]) -> (BTreeMap<Item, u32>, BTreeSet<Item>) {
+    let mut times = BTreeMap::new();
+    let mut redelivered = BTreeSet::new();
+    for line in outputs.iter().flat_map(|o| o.lines()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["received", "baozi", seq, "from", producer, ..] = words[1..] {
+            let key = (producer.to_string(), seq.parse::<u64>().unwrap());
+            *times.entry(key.clone()).or_insert(0) += 1;
+            if line.contains("(redelivered, attempt ") {
+                redelivered.insert(key);
+            }
+        }
+    }
+    (times, redelivered)
+}
+
+/// Asserts that every item of every producer was eaten at least once and nothing else was.
+#[track_caller]
+pub fn all_eaten(times: &BTreeMap<Item, u32>, producers: &[&str], n: u64) {
+    for p in producers {
+        for seq in 0..n {
+            assert!(
+                times.contains_key(&(p.to_string(), seq)),
+                "baozi {seq} from {p} was never eaten"
+            );
+        }
+    }
+    assert_eq!(times.len() as u64, producers.len() as u64 * n, "{times:?}");
 }

@@ -13,8 +13,10 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::testkit::{Capture, Finished, PATIENCE, Proc, cmd, run, unique};
-use std::collections::{BTreeMap, BTreeSet};
+use common::testkit::{
+    Finished, PATIENCE, Proc, all_eaten, cmd_with as client, eaten, run, spawn_with as spawn,
+    unique,
+};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -116,48 +118,6 @@ fn try_command(port: u16, args: &[&str]) -> Option<String> {
     let mut line = String::new();
     BufReader::new(s).read_line(&mut line).ok()?;
     Some(line.trim_end().to_owned())
-}
-
-fn client(name: &str, args: &[&str]) -> Command {
-    let mut c = cmd(name);
-    c.args(args).stdin(Stdio::null());
-    c
-}
-
-fn spawn(name: &str, args: &[&str]) -> Proc {
-    Proc::spawn(client(name, args), Capture::Both)
-}
-
-type Item = (String, u64);
-
-/// Every `CONSUMER received baozi SEQ from PRODUCER` line: item -> how many times it was
-/// eaten, and the set of those marked as redeliveries.
-fn eaten(outputs: &[&str]) -> (BTreeMap<Item, u32>, BTreeSet<Item>) {
-    let mut times = BTreeMap::new();
-    let mut redelivered = BTreeSet::new();
-    for line in outputs.iter().flat_map(|o| o.lines()) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["received", "baozi", seq, "from", producer, ..] = words[1..] {
-            let key = (producer.to_string(), seq.parse::<u64>().unwrap());
-            *times.entry(key.clone()).or_insert(0) += 1;
-            if line.contains("(redelivered, attempt ") {
-                redelivered.insert(key);
-            }
-        }
-    }
-    (times, redelivered)
-}
-
-fn all_eaten(times: &BTreeMap<Item, u32>, producers: &[&str], n: u64) {
-    for p in producers {
-        for seq in 0..n {
-            assert!(
-                times.contains_key(&(p.to_string(), seq)),
-                "baozi {seq} from {p} was never eaten"
-            );
-        }
-    }
-    assert_eq!(times.len() as u64, producers.len() as u64 * n, "{times:?}");
 }
 
 #[test]
