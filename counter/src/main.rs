@@ -29,7 +29,7 @@ mod sem;
 mod timeline;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use common::units::parse_duration;
+use common::units::{DurationRange, parse_duration, parse_duration_range};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -179,45 +179,13 @@ struct RunArgs {
     work: WorkOpts,
 }
 
-/// How long a worker stays inside: `LOW..HIGH` (a random time in between) or one duration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stay {
-    low: Duration,
-    high: Duration,
-}
-
-impl Stay {
-    fn show(self) -> String {
-        use common::units::show_duration;
-        if self.low == self.high {
-            show_duration(self.low)
-        } else {
-            format!("{}..{}", show_duration(self.low), show_duration(self.high))
-        }
-    }
-}
-
-fn parse_stay(s: &str) -> Result<Stay, String> {
-    let (low, high) = match s.split_once("..") {
-        Some((a, b)) => (parse_duration(a)?, parse_duration(b)?),
-        None => {
-            let d = parse_duration(s)?;
-            (d, d)
-        }
-    };
-    if low > high {
-        return Err(format!("'{s}': the low end is above the high end"));
-    }
-    Ok(Stay { low, high })
-}
-
 /// What each worker of `semaphore` and `enter` does.
 #[derive(Args, Debug, Clone)]
 struct EnterOpts {
     /// How long to stay inside each time: LOW..HIGH for a random time in between (e.g.
     /// 0s..3s, 10ms..50ms), or one duration.
-    #[arg(long, default_value = "0s..3s", value_name = "RANGE", value_parser = parse_stay)]
-    stay: Stay,
+    #[arg(long, default_value = "0s..3s", value_name = "RANGE", value_parser = parse_duration_range)]
+    stay: DurationRange,
 
     /// How many times each worker goes inside.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -404,31 +372,6 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stays() {
-        let ms = Duration::from_millis;
-        assert_eq!(
-            parse_stay("0s..3s"),
-            Ok(Stay {
-                low: ms(0),
-                high: ms(3000)
-            })
-        );
-        assert_eq!(
-            parse_stay("10ms"),
-            Ok(Stay {
-                low: ms(10),
-                high: ms(10)
-            })
-        );
-        assert!(parse_stay("3s..1s").is_err());
-        assert!(parse_stay("..1s").is_err());
-        assert_eq!(
-            parse_stay("0..300ms").map(Stay::show).as_deref(),
-            Ok("0s..300ms")
-        );
-    }
 
     #[test]
     fn the_command_line_is_consistent() {

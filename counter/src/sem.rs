@@ -2,14 +2,14 @@
 //! worker). At most K workers are inside at once; a permit whose holder dies comes back.
 
 use crate::launch::{self, Workers, label, say};
-use crate::{EnterArgs, SemaphoreArgs, Stay};
+use crate::{EnterArgs, SemaphoreArgs};
 use common::cli::Result;
 use common::lock::Waited;
 use common::shm::{Init, Segment};
-use common::units::count_as;
 use common::units::show_duration;
+use common::units::{XorShift, count_as};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// The launcher: segment with K permits, workers, wait, the gauges; then the segment goes.
 pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
@@ -31,7 +31,7 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
         seg.path().display(),
         count_as(a.workers, "worker", "workers"),
         count_as(a.permits, "permit", "permits"),
-        a.enter.stay.show(),
+        a.enter.stay,
         count_as(a.enter.times, "time", "times")
     );
     let events = a.timeline.as_ref().map(|svg| {
@@ -150,7 +150,7 @@ pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
             entered.inside
         ));
         event("enter", Some(i));
-        let stay = rng.between(a.enter.stay);
+        let stay = a.enter.stay.pick(&mut rng);
         std::thread::sleep(stay);
         let inside = seg.lock()?.leave(i);
         event("leave", Some(i));
@@ -162,55 +162,4 @@ pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
     }
     seg.finish_slot(slot);
     Ok(ExitCode::SUCCESS)
-}
-
-/// A tiny xorshift64 generator for random stays, seeded from the pid and the clock.
-struct XorShift(u64);
-
-impl XorShift {
-    fn seeded() -> XorShift {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let seed = nanos ^ u64::from(std::process::id()).rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
-        XorShift(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A random duration in the stay's range, to the microsecond.
-    fn between(&mut self, stay: Stay) -> Duration {
-        let span = (stay.high - stay.low).as_micros() as u64;
-        stay.low + Duration::from_micros(self.next() % (span + 1))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn random_stays_stay_in_their_range() {
-        let mut rng = XorShift::seeded();
-        let stay = Stay {
-            low: Duration::from_micros(1500),
-            high: Duration::from_micros(2500),
-        };
-        let picks: Vec<_> = (0..1000).map(|_| rng.between(stay)).collect();
-        assert!(picks.iter().all(|d| (stay.low..=stay.high).contains(d)));
-        assert!(picks.iter().any(|d| *d < Duration::from_micros(1700)));
-        assert!(picks.iter().any(|d| *d > Duration::from_micros(2300)));
-        let fixed = Stay {
-            low: Duration::from_millis(7),
-            high: Duration::from_millis(7),
-        };
-        assert_eq!(rng.between(fixed), Duration::from_millis(7));
-    }
 }
