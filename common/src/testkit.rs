@@ -285,9 +285,17 @@ impl Proc {
             }
             thread::sleep(Duration::from_millis(5));
         };
+        // Its output ends when every process holding the pipes has gone: a child of the
+        // child (a worker) may hold them a little longer, or (seen under wine) for ever.
+        // Wait for the rest of the output at most until the deadline, then take what came.
         for s in self.out.iter_mut().chain([&mut self.err]) {
             if let Some(r) = s.reader.take() {
-                r.join().unwrap();
+                while !r.is_finished() && Instant::now() < deadline + PATIENCE {
+                    thread::sleep(Duration::from_millis(5));
+                }
+                if r.is_finished() {
+                    r.join().unwrap();
+                }
             }
         }
         Finished {
