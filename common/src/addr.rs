@@ -166,7 +166,7 @@ impl FromStr for Address {
                             .and_then(|h| h.strip_suffix(']'))
                             .unwrap_or(hostport);
                         if host.is_empty()
-                            || host.contains(['[', ']'])
+                            || host.contains(['[', ']', '/'])
                             || (host.contains(':') && !hostport.starts_with('['))
                         {
                             return Err(err("expected redis://HOST[:PORT]/QUEUE"));
@@ -266,9 +266,11 @@ fn split_host_port(s: &str) -> Option<(&str, &str)> {
         }
         (host, port)
     };
-    // No brackets inside a host: `tcp:[[]:1` would print as `tcp:[:1`, which reads back as
-    // nothing (found by the address fuzz target).
-    (!host.is_empty() && !port.is_empty() && !host.contains(['[', ']'])).then_some((host, port))
+    // No brackets or slashes inside a host: `tcp:[[]:1` would print as `tcp:[:1`, and
+    // `tcp:////h:1` as `tcp://` and a host that reads back shorter (both found by the
+    // address fuzz target).
+    (!host.is_empty() && !port.is_empty() && !host.contains(['[', ']', '/']))
+        .then_some((host, port))
 }
 
 impl fmt::Display for Address {

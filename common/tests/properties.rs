@@ -335,6 +335,23 @@ proptest! {
 
 /// Found by `fuzz/` (target `address`): `tcp:[[]:1` parsed to host `[` and port 1, which
 /// printed as `tcp:[:1`, which did not parse. Fixed: a host has no brackets inside.
+/// Found by `fuzz/` (target `address`) once `tcp://HOST:PORT` was accepted: `tcp:////h:1`
+/// parsed to host `//h`, which printed as `tcp:////h:1` and read back as host `h`. Fixed: a
+/// host has no slashes.
+#[test]
+fn a_host_with_slashes_is_refused() {
+    for text in ["tcp:////h:1", "tcp:a/b:1", "udp:///x:53"] {
+        assert!(text.parse::<Address>().is_err(), "{text}");
+    }
+    assert_eq!(
+        "tcp://h:1".parse::<Address>(),
+        Ok(Address::Tcp {
+            host: "h".into(),
+            port: 1
+        })
+    );
+}
+
 #[test]
 fn a_bracketed_host_without_colon_round_trips() {
     for text in ["tcp:[[]:1", "tcp:[[x]:1", "udp:[[]:53"] {
