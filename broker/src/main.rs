@@ -15,6 +15,7 @@
 
 mod queue;
 mod serve;
+mod timeline;
 
 use clap::Parser;
 use common::Address;
@@ -80,6 +81,12 @@ pub struct Cli {
     #[command(flatten)]
     pub always_listens: common::cli::AlwaysListens,
 
+    /// Draw the run into FILE.svg when it ends (or on Ctrl-C): which consumer held and ate
+    /// which baozi and when, redeliveries ringed red, consumers that went away marked.
+    /// Open it in a browser. Keeps the first 10,000 deliveries.
+    #[arg(long, value_name = "FILE.svg", conflicts_with = "status")]
+    pub timeline: Option<std::path::PathBuf>,
+
     /// Ask the broker at ADDRESS for its live numbers (queued, leased, acknowledged,
     /// redelivered, dead, producers, consumers), print them, and exit.
     #[arg(long)]
@@ -95,6 +102,7 @@ Examples:
   broker --producers 2                           # local:baozi-queue; ends after 2 producers
   broker tcp:127.0.0.1:7000 --capacity 100       # until Ctrl-C; producers wait when 100 queue
   broker --status                                # live numbers of the broker on local:baozi-queue
+  broker --producers 2 --timeline run.svg        # and a picture of who ate which baozi
 Its clients:
   producer local:baozi-queue --delay 1s..3s      # puts 10 baozi, then its end
   consumer local:baozi-queue --eat 1s..3s        # eats until the broker says the run is over";

@@ -8,6 +8,7 @@
 
 use crate::Cli;
 use crate::queue::{Config, ConsumerId, Dead, ProducerId, Queue, Stream};
+use crate::timeline::Timeline;
 use common::cli::{Result, say_waiting};
 use common::msg::check_name;
 use common::msg::queue::{Reply, Request, Status};
@@ -17,6 +18,7 @@ use common::shutdown::Stop;
 use common::transport::{self, Conn};
 use common::units::count;
 use common::wire::{self, Role, Session};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -38,6 +40,8 @@ struct State {
     answering: usize,
     /// Ctrl-C: reply `Stopping`, take nothing more in.
     stopping: bool,
+    /// With --timeline: the record of the run.
+    timeline: Option<Timeline>,
 }
 
 struct Broker {
@@ -49,11 +53,17 @@ struct Broker {
     max_deliveries: u32,
     /// Raised by Ctrl-C: the accept loops take no new clients.
     stop: Arc<Stop>,
+    /// Where to draw the timeline, and the start its times count from.
+    timeline: Option<PathBuf>,
+    started: Instant,
 }
 
 pub fn run(cli: &Cli) -> Result<ExitCode> {
     if cli.status {
         return status(cli);
+    }
+    if let Some(svg) = &cli.timeline {
+        check_writable(svg)?;
     }
     // Bind everything before announcing anything: a bad address fails the whole start.
     let listeners = cli
@@ -71,11 +81,14 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             }),
             answering: 0,
             stopping: false,
+            timeline: cli.timeline.as_ref().map(|_| Timeline::new()),
         }),
         changed: Condvar::new(),
         quiet: cli.quiet,
         max_deliveries: cli.max_deliveries,
         stop: Arc::clone(&stop),
+        timeline: cli.timeline.clone(),
+        started: Instant::now(),
     });
     let clients = Arc::new(Clients::new(cli.max_clients as usize));
     {
@@ -100,8 +113,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     while clients.connected() > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let totals = broker.lock().queue.totals();
+    let st = broker.lock();
+    let totals = st.queue.totals();
     common::elog!("broker: {}", report(&totals));
+    broker.draw_timeline(&st, "")?;
+    drop(st);
     let cut = totals
         .producers
         .iter()
@@ -194,6 +210,35 @@ impl Broker {
             "broker: {} (stopped before the end)",
             report(&st.queue.totals())
         );
+        if let Err(e) = self.draw_timeline(&st, " (stopped by Ctrl-C before the end)") {
+            common::elog!("broker: {e}");
+        }
+    }
+
+    /// Tells the timeline, if there is one, what happened now.
+    fn mark(&self, st: &mut State, what: impl FnOnce(&mut Timeline, Duration)) {
+        if let Some(t) = st.timeline.as_mut() {
+            what(t, self.started.elapsed());
+        }
+    }
+
+    /// Draws the timeline into its file, if there is one.
+    fn draw_timeline(&self, st: &State, ending: &str) -> Result<()> {
+        let (Some(t), Some(svg)) = (&st.timeline, &self.timeline) else {
+            return Ok(());
+        };
+        let totals = st.queue.totals();
+        let title = format!(
+            "broker: who ate which baozi; {} put by {}, {} eaten by {}{ending}",
+            totals.status.received,
+            count(totals.producers.len() as u64, "producer"),
+            totals.status.acknowledged,
+            count(totals.consumers.len() as u64, "consumer"),
+        );
+        std::fs::write(svg, t.svg(&title))
+            .map_err(|e| format!("cannot write the timeline {}: {e}", svg.display()))?;
+        common::elog!("broker: timeline drawn in {}", svg.display());
+        Ok(())
     }
 
     /// A producer's stream: every item into the queue, waiting for room; then its receipt.
@@ -206,7 +251,14 @@ impl Broker {
             }
             other => return self.refused(client, "producer", &first_frame(other)),
         };
-        let joined = self.lock().queue.join_producer(&name, pid);
+        let joined = {
+            let mut st = self.lock();
+            let joined = st.queue.join_producer(&name, pid);
+            if let Ok(id) = joined {
+                self.mark(&mut st, |t, _| t.producer(id, &name, pid));
+            }
+            joined
+        };
         let id = match joined {
             Ok(id) => id,
             Err(e) => return self.refused(client, &format!("producer {name}"), &e.to_string()),
@@ -291,6 +343,7 @@ impl Broker {
                 st = self.wait(st);
             }
             st.queue.put(id, seq, payload);
+            self.mark(&mut st, |t, at| t.put(id, seq, at));
         }
         self.changed.notify_all();
         true
@@ -306,7 +359,12 @@ impl Broker {
             }
             other => return self.refused(client, "consumer", &first_frame(other)),
         };
-        let id = self.lock().queue.join_consumer(&name, pid);
+        let id = {
+            let mut st = self.lock();
+            let id = st.queue.join_consumer(&name, pid);
+            self.mark(&mut st, |t, _| t.consumer(id, &name));
+            id
+        };
         self.log(&format!(
             "consumer {name} (pid {pid}) joined {}",
             client.whence
@@ -351,6 +409,7 @@ impl Broker {
         let mut st = self.lock();
         let held = st.queue.leased_by(id);
         let (back, dead) = st.queue.consumer_gone(id);
+        self.mark(&mut st, |t, at| t.gone(id, &dead, at));
         self.changed.notify_all();
         drop(st);
         if held == 0 {
@@ -374,6 +433,7 @@ impl Broker {
             .clamp(1, MAX_BATCH);
         let mut st = self.lock();
         if st.queue.ack(id, ack).map_err(|e| e.to_string())? > 0 {
+            self.mark(&mut st, |t, at| t.acked(id, ack, at));
             self.changed.notify_all();
         }
         st.answering += 1;
@@ -387,6 +447,7 @@ impl Broker {
             let share = st.queue.ready().div_ceil(st.answering.max(1)).max(1);
             let items = st.queue.take(id, want.min(share));
             if !items.is_empty() {
+                self.mark(&mut st, |t, at| t.delivered(id, &items, at));
                 self.changed.notify_all(); // room for producers
                 return Ok(Reply::Items(items));
             }
@@ -428,6 +489,27 @@ impl Broker {
     fn observe(&self, mut s: Session) {
         let status = self.lock().queue.status();
         let _ = s.tx.send(&status).and_then(|()| s.tx.flush());
+    }
+}
+
+/// Refuses a --timeline FILE that could not be written at the end, before the run starts:
+/// a missing folder, a folder in its place.
+fn check_writable(svg: &Path) -> Result<()> {
+    if svg.is_dir() {
+        return Err(format!(
+            "--timeline {}: that is a folder; name a file, such as run.svg",
+            svg.display()
+        )
+        .into());
+    }
+    match svg.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(format!(
+            "--timeline {}: there is no folder {}; create it first",
+            svg.display(),
+            dir.display()
+        )
+        .into()),
+        _ => Ok(()),
     }
 }
 

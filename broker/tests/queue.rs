@@ -148,6 +148,91 @@ fn a_poison_item_ends_up_dead_and_the_run_still_ends() {
         .stderr_has("the run ended with 1 dead item set aside");
 }
 
+#[test]
+fn the_timeline_draws_each_item_where_it_was_eaten_and_rings_redeliveries() {
+    let dir = std::env::temp_dir().join(unique("q-timeline"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("run.svg");
+    let svg_arg = svg.display().to_string();
+    let (b, addr) = broker(
+        &local("q-timeline"),
+        &["--producers", "2", "--timeline", &svg_arg],
+    );
+    // Alone at first, it takes items and dies holding some: they go to the survivor.
+    let doomed = spawn(
+        "consumer",
+        &[
+            &addr,
+            "--name",
+            "doomed",
+            "--prefetch",
+            "4",
+            "--die-on",
+            "3",
+        ],
+    );
+    for p in ["p1", "p2"] {
+        run(client("producer", &[&addr, "-n", "20", "--name", p])).success();
+    }
+    doomed.finish().code(3);
+    let survivor = spawn("consumer", &[&addr, "--name", "survivor"])
+        .finish()
+        .success();
+    let b = b.finish().success().stderr_has("timeline drawn in");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<svg") && text.ends_with("</svg>\n"),
+        "{text}"
+    );
+    // Every baozi drawn eaten exactly once, by the consumer that says it ate it.
+    for p in ["p1", "p2"] {
+        for seq in 0..20 {
+            let mark = format!("<title>baozi {seq} from {p} eaten by ");
+            assert_eq!(text.matches(&mark).count(), 1, "{mark}: {text}");
+        }
+    }
+    for line in survivor.stdout.lines() {
+        let (seq, p) = match line.split_whitespace().collect::<Vec<_>>()[..] {
+            [_, "received", "baozi", seq, "from", p, ..] => (seq, p),
+            _ => continue,
+        };
+        let mark = format!("<title>baozi {seq} from {p} eaten by survivor");
+        assert!(text.contains(&mark), "{mark}: {text}");
+    }
+    // As many ringed as the broker redelivered, and the doomed one's going marked.
+    let redelivered: usize = b
+        .stderr
+        .split("redelivered ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(redelivered > 0, "{}", b.stderr);
+    assert_eq!(
+        text.matches("class=\"eaten redelivered\"").count(),
+        redelivered
+    );
+    assert!(text.contains("doomed went away, gave back"), "{text}");
+    assert!(
+        text.contains("40 baozi eaten by 2 consumers: each exactly once"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_timeline_into_a_missing_folder_is_refused_before_the_run() {
+    let dir = std::env::temp_dir().join(unique("q-no-such-folder"));
+    let svg = dir.join("run.svg").display().to_string();
+    let out = run(client(
+        "broker",
+        &[&local("q-no-folder"), "--timeline", &svg],
+    ));
+    out.failure()
+        .stderr_has("there is no folder")
+        .stderr_has("create it first");
+}
+
 /// The resident memory of a process in KiB, where /proc tells.
 #[cfg(target_os = "linux")]
 fn rss_kib(pid: u32) -> u64 {
@@ -215,12 +300,23 @@ fn ctrl_c_tells_the_consumers_and_removes_the_socket_file() {
     let dir = std::env::temp_dir().join(unique("q-ctrlc"));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("broker.sock");
-    let (b, addr) = broker(&format!("unix:{}", path.display()), &[]);
+    let svg = dir.join("run.svg");
+    let svg_arg = svg.display().to_string();
+    let (b, addr) = broker(
+        &format!("unix:{}", path.display()),
+        &["--timeline", &svg_arg],
+    );
     let c = spawn("consumer", &[&addr]);
     b.wait_for_stderr(&format!("consumer c{}", c.pid()));
     b.interrupt();
     let b = b.finish().code(130);
     b.stderr_has("(stopped before the end)");
+    // What happened so far is drawn, and says how it ended.
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        picture.contains("(stopped by Ctrl-C before the end)"),
+        "{picture}"
+    );
     c.finish()
         .failure()
         .stderr_has("was stopped before the end of the run");

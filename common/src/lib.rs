@@ -21,6 +21,7 @@
 //! - [`lock`]: cross-process locks that survive a killed holder: a mutex and a counting
 //!   semaphore made of lock files.
 //! - [`style`]: colours by role, only on a terminal, never with `NO_COLOR`.
+//! - [`svg`]: the pictures' drawing board: shapes, escaped text, a time axis.
 //! - [`units`]: durations, sizes, ranges and counts as people type and read them.
 
 pub mod addr;
@@ -34,6 +35,7 @@ pub mod serve;
 pub mod shm;
 pub mod shutdown;
 pub mod style;
+pub mod svg;
 pub mod transport;
 pub mod units;
 pub mod wire;
@@ -52,8 +54,9 @@ mod layers {
     //! ARCHITECTURE.md's layers, checked on the sources: the leaves import nothing of this
     //! crate, and nothing but the binaries imports `cli`.
 
-    const LEAVES: [(&str, &str); 5] = [
+    const LEAVES: [(&str, &str); 6] = [
         ("units.rs", include_str!("units.rs")),
+        ("svg.rs", include_str!("svg.rs")),
         ("say.rs", include_str!("say.rs")),
         ("addr.rs", include_str!("addr.rs")),
         ("msg/stream.rs", include_str!("msg/stream.rs")),

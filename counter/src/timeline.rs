@@ -5,6 +5,7 @@
 //! over time against the line at K, so "never more than K inside" is something you see.
 
 use common::cli::Result;
+use common::svg::{ALARM, PALETTE, Svg};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -64,18 +65,16 @@ pub fn draw(events: &Path, svg: &Path, permits: u64) -> Result<()> {
     let x = |t: u128| left + (t - t0) as f64 / span * width;
     let graph_top = 40.0 + row * workers as f64 + 20.0;
     let graph_h = 100.0;
-    let height = graph_top + graph_h + 50.0;
-    let palette = [
-        "#e15759", "#4e79a7", "#59a14f", "#f28e2b", "#b07aa1", "#76b7b2", "#edc948",
-    ];
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" font-family="sans-serif" font-size="11">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{left}" y="20" font-size="14">counter semaphore: {workers} workers, {permits} permits; grey: waiting, coloured: inside (colour = permit)</text>
-"##,
-        w = left + width + 30.0
+    let mut s = Svg::new(left + width + 30.0, graph_top + graph_h + 60.0);
+    s.text(
+        left,
+        20.0,
+        "start",
+        "font-size=\"14\"",
+        &format!(
+            "counter semaphore: {workers} workers, {permits} permits; grey: waiting, coloured: \
+             inside (colour = permit)"
+        ),
     );
     // Per worker: from its wait to its entry (grey), from its entry to its leaving.
     let mut waiting: Vec<Option<u128>> = vec![None; workers];
@@ -88,13 +87,7 @@ pub fn draw(events: &Path, svg: &Path, permits: u64) -> Result<()> {
             "wait" => waiting[e.worker] = Some(e.t),
             "enter" => {
                 if let Some(w) = waiting[e.worker].take() {
-                    let _ = writeln!(
-                        s,
-                        r##"<rect x="{:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="#cccccc"/>"##,
-                        x(w),
-                        (x(e.t) - x(w)).max(0.5),
-                        row - 4.0
-                    );
+                    s.rect(x(w), y, x(e.t) - x(w), row - 4.0, "#cccccc", "wait", "");
                 }
                 inside[e.worker] = Some((e.t, e.permit.unwrap_or(0)));
                 now_inside += 1;
@@ -102,14 +95,14 @@ pub fn draw(events: &Path, svg: &Path, permits: u64) -> Result<()> {
             }
             "leave" => {
                 if let Some((t, p)) = inside[e.worker].take() {
-                    let _ = writeln!(
-                        s,
-                        r##"<rect x="{:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>worker {} inside with permit {p}</title></rect>"##,
+                    s.rect(
                         x(t),
-                        (x(e.t) - x(t)).max(0.5),
+                        y,
+                        x(e.t) - x(t),
                         row - 4.0,
-                        palette[p % palette.len()],
-                        e.worker
+                        PALETTE[p % PALETTE.len()],
+                        "inside",
+                        &format!("worker {} inside with permit {p}", e.worker),
                     );
                 }
                 now_inside -= 1;
@@ -119,12 +112,8 @@ pub fn draw(events: &Path, svg: &Path, permits: u64) -> Result<()> {
         }
     }
     for wk in 0..workers {
-        let _ = writeln!(
-            s,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="end">worker {wk}</text>"##,
-            left - 6.0,
-            40.0 + row * wk as f64 + row - 7.0
-        );
+        let y = 40.0 + row * wk as f64 + row - 7.0;
+        s.text(left - 6.0, y, "end", "", &format!("worker {wk}"));
     }
     // How many inside over time, and the line at K.
     let top = i64::try_from(permits).unwrap_or(i64::MAX).max(1) + 1;
@@ -143,26 +132,24 @@ pub fn draw(events: &Path, svg: &Path, permits: u64) -> Result<()> {
         prev = *n;
     }
     let peak = level.iter().map(|(_, n)| *n).max().unwrap_or(0);
-    let _ = write!(
-        s,
-        r##"<line x1="{left}" y1="{k:.1}" x2="{r:.1}" y2="{k:.1}" stroke="#e15759" stroke-dasharray="5,3"/>
-<text x="{r:.1}" y="{ky:.1}" text-anchor="end" fill="#e15759">K = {permits}</text>
-<path d="{path}" fill="none" stroke="#4e79a7" stroke-width="1.5"/>
-<text x="{lt:.1}" y="{gm:.1}" text-anchor="end">inside</text>
-<text x="{left}" y="{bottom:.1}">0 s</text>
-<text x="{r:.1}" y="{bottom:.1}" text-anchor="end">{secs:.3} s</text>
-<text x="{left}" y="{note:.1}">at most {peak} inside at once</text>
-</svg>
-"##,
-        k = gy(i64::try_from(permits).unwrap_or(0)),
-        ky = gy(i64::try_from(permits).unwrap_or(0)) - 4.0,
-        r = left + width,
-        lt = left - 6.0,
-        gm = graph_top + graph_h / 2.0,
-        bottom = graph_top + graph_h + 16.0,
-        note = graph_top + graph_h + 34.0,
-        secs = span / 1e6,
+    let (right, k) = (left + width, gy(i64::try_from(permits).unwrap_or(0)));
+    s.line((left, k), (right, k), ALARM, "stroke-dasharray=\"5,3\"");
+    let fill = format!("fill=\"{ALARM}\"");
+    s.text(right, k - 4.0, "end", &fill, &format!("K = {permits}"));
+    s.shape(
+        &format!("path d=\"{path}\" fill=\"none\" stroke=\"#4e79a7\" stroke-width=\"1.5\""),
+        "level",
+        "",
     );
-    std::fs::write(svg, s).map_err(|e| format!("cannot write {}: {e}", svg.display()))?;
+    s.text(left - 6.0, graph_top + graph_h / 2.0, "end", "", "inside");
+    s.time_axis(left, right, graph_top + graph_h + 4.0, span / 1e6);
+    s.text(
+        left,
+        graph_top + graph_h + 44.0,
+        "start",
+        "",
+        &format!("at most {peak} inside at once"),
+    );
+    std::fs::write(svg, s.finish()).map_err(|e| format!("cannot write {}: {e}", svg.display()))?;
     Ok(())
 }
