@@ -56,8 +56,10 @@ try {
     Step '2. a consumer killed while it holds leased items: they go to another consumer'
     $q = "local:baozi-queue-kill-$PID"
     $M = $N * 10
+    $picture = Join-Path $PSScriptRoot '../target/queue-timeline.svg'
     $broker = Start-Process -FilePath "$Bin/broker" -PassThru -NoNewWindow `
-        -ArgumentList $q, '--producers', '1' -RedirectStandardError "$dir/broker2.log"
+        -ArgumentList $q, '--producers', '1', '--timeline', $picture `
+        -RedirectStandardError "$dir/broker2.log"
     $procs = @($broker)
     Wait-Ready "$dir/broker2.log" | Out-Null
     $doomed = Start-Process -FilePath "$Bin/consumer" -PassThru -NoNewWindow `
@@ -80,6 +82,10 @@ try {
     if (-not (Select-String -Path "$dir/broker2.log" -SimpleMatch "received $M from 1 producer (p1 $M); eaten $M by 2 consumers" -Quiet)) {
         throw 'queue: not every item was acknowledged'
     }
+    if (-not (Select-String -Path $picture -SimpleMatch 'each exactly once' -Quiet)) {
+        throw 'queue: the picture does not show each eaten once'
+    }
+    Write-Host "the run is drawn in $picture`: open it in a browser"
 }
 finally {
     foreach ($proc in $procs) { if (-not $proc.HasExited) { Stop-Process -Id $proc.Id -Force } }

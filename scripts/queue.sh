@@ -2,7 +2,8 @@
 # The queue (section 2 of the tutorial): a broker, two producers and two consumers, at the
 # tutorial's pace (shortened), every item eaten and the totals checked; then a consumer
 # killed with kill -9 while it holds leased items, and every item still eaten. Builds once.
-# N items per producer (N=10 by default). Twin: queue.ps1.
+# N items per producer (N=10 by default). The second run is drawn in
+# target/queue-timeline.svg (broker --timeline). Twin: queue.ps1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -59,7 +60,8 @@ check_eaten "p1 p2" "$dir/c1.out" "$dir/c2.out"
 step "2. kill -9 of a consumer holding leased items: they go to another consumer"
 pids=()
 q="local:baozi-queue-kill-$$"
-"$BIN/broker" "$q" --producers 1 2>"$dir/broker.log" &
+picture="$PWD/target/queue-timeline.svg"
+"$BIN/broker" "$q" --producers 1 --timeline "$picture" 2>"$dir/broker.log" &
 broker=$!
 pids+=("$broker")
 wait_ready "$dir/broker.log" >/dev/null
@@ -83,5 +85,7 @@ grep -q "given back for redelivery" "$dir/broker.log" || { echo "queue: nothing 
 N=$((N * 10))
 grep -q "received $N from 1 producer (p1 $N); eaten $N by 2 consumers" "$dir/broker.log" ||
     { echo "queue: not every item was acknowledged" >&2; exit 1; }
+grep -q "each exactly once" "$picture" || { echo "queue: the picture does not show each eaten once" >&2; exit 1; }
+echo "the run is drawn in $picture: open it in a browser"
 
 step "queue: every baozi eaten, also after a consumer was killed holding some"

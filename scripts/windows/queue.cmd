@@ -12,17 +12,17 @@ set OUT=%TEMP%\baozi-queue-cmd-%RANDOM%
 mkdir "%OUT%"
 
 echo == 1. the broker, two consumers, two producers (random pauses, as in the tutorial)
-start "" /b cmd /c ""%BIN%\broker.exe" %Q% --producers 2 2> "%OUT%\broker.log""
+start "" /b cmd /c ""%BIN%\broker.exe" %Q% --producers 2 --timeline "%OUT%\queue.svg" 2> "%OUT%\broker.log""
 start "" /b cmd /c ""%BIN%\consumer.exe" %Q% --name c1 --eat 0..20ms --prefetch 1 > "%OUT%\c1.out""
 start "" /b cmd /c ""%BIN%\consumer.exe" %Q% --name c2 --eat 0..20ms --prefetch 1 > "%OUT%\c2.out""
 start "" /b "%BIN%\producer.exe" %Q% --name p1 -n %N% --delay 0..20ms
 "%BIN%\producer.exe" %Q% --name p2 -n %N% --delay 0..20ms
 if errorlevel 1 goto fail
 rem The broker ends once both producers ended and every item is acknowledged: wait for its
-rem totals line (at most 600 looks).
+rem last line, after its totals: the timeline drawn (at most 600 looks).
 set /a TRIES=0
 :wait_totals
-find "totals: received 20 from 2 producers" "%OUT%\broker.log" >nul 2>&1
+find "timeline drawn in" "%OUT%\broker.log" >nul 2>&1
 if not errorlevel 1 goto totals
 set /a TRIES+=1
 if %TRIES% geq 600 goto fail
@@ -30,7 +30,11 @@ if %TRIES% geq 600 goto fail
 goto wait_totals
 :totals
 type "%OUT%\broker.log"
+find "totals: received 20 from 2 producers" "%OUT%\broker.log" >nul
+if errorlevel 1 goto fail
 find "dead 0" "%OUT%\broker.log" >nul
+if errorlevel 1 goto fail
+find "20 baozi eaten by 2 consumers: each exactly once" "%OUT%\queue.svg" >nul
 if errorlevel 1 goto fail
 
 echo == 2. the live numbers of a broker serving until stopped: broker --status
