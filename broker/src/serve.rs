@@ -9,7 +9,7 @@
 use crate::Cli;
 use crate::queue::{Config, ConsumerId, Dead, ProducerId, Queue, Stream};
 use crate::timeline::Timeline;
-use common::cli::{Result, say_waiting};
+use common::cli::{Result, say_closing, say_waiting};
 use common::msg::check_name;
 use common::msg::queue::{Reply, Request, Status};
 use common::msg::stream::Frame;
@@ -69,7 +69,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let listeners = cli
         .addresses
         .iter()
-        .map(|a| transport::listen(a, cli.peers.access()))
+        .map(|a| transport::listen(a, cli.peers.access(), || say_closing("broker", a)))
         .collect::<Result<Vec<_>, _>>()?;
     let stop = Arc::new(Stop::new());
     let broker = Arc::new(Broker {

@@ -84,7 +84,8 @@ impl Endpoint {
                     "stdio is already connected; there is nothing to listen on (drop -l)".into(),
                 );
             }
-            let listener = transport::listen(&self.address, self.peers.access())?;
+            let addr = &self.address;
+            let listener = transport::listen(addr, self.peers.access(), || say_closing(who, addr))?;
             listener.announce();
             accept_session(&listener, who, me, accept)
         } else {
@@ -120,6 +121,17 @@ pub fn accept_session(
             Err(e) => crate::elog!("{who}: ignored a connection from {peer}: {e}"),
         }
     }
+}
+
+/// Prints the line of a listener whose TCP port is held only by closing connections (see
+/// [`transport::listen`]), before it waits for the port.
+pub fn say_closing(who: &str, addr: &Address) {
+    crate::elog!(
+        "{who}: no process holds {addr}, but connections of a program that ended are still \
+         closing there (TCP TIME-WAIT; it did not set SO_REUSEADDR): waiting for the system \
+         to free the port (up to {}; Ctrl-C to give up, or use another port)",
+        show_duration(transport::TIME_WAIT_MAX)
+    );
 }
 
 /// Prints the `waiting for ADDRESS` line of a program that has to wait for its peer.

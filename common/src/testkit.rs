@@ -185,13 +185,19 @@ impl Proc {
     /// Waits for a stderr line that contains `needle` and returns it.
     #[track_caller]
     pub fn wait_for_stderr(&self, needle: &str) -> String {
-        self.wait_for(&self.err, needle, "stderr")
+        self.wait_for(&self.err, needle, "stderr", PATIENCE)
+    }
+
+    /// Waits for a stderr line that contains `needle`, longer or shorter than [`PATIENCE`].
+    #[track_caller]
+    pub fn wait_for_stderr_within(&self, needle: &str, limit: Duration) -> String {
+        self.wait_for(&self.err, needle, "stderr", limit)
     }
 
     /// Waits for a stdout line that contains `needle` and returns it.
     #[track_caller]
     pub fn wait_for_stdout(&self, needle: &str) -> String {
-        self.wait_for(self.out.as_ref().unwrap(), needle, "stdout")
+        self.wait_for(self.out.as_ref().unwrap(), needle, "stdout", PATIENCE)
     }
 
     /// Waits for the ready line and returns the address it names.
@@ -202,8 +208,8 @@ impl Proc {
     }
 
     #[track_caller]
-    fn wait_for(&self, s: &Stream, needle: &str, which: &str) -> String {
-        let deadline = Instant::now() + PATIENCE;
+    fn wait_for(&self, s: &Stream, needle: &str, which: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             match s
                 .lines

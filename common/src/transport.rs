@@ -77,9 +77,9 @@ impl fmt::Display for TransportError {
             TransportError::Closing { addr } => write!(
                 f,
                 "address in use: nothing listens at {addr}, but connections of a program that \
-                 ended are still closing there (TCP TIME-WAIT, up to a minute) and that program \
-                 did not set SO_REUSEADDR, so the system keeps the port; try again in a minute, \
-                 or use another port"
+                 ended are still closing there (TCP TIME-WAIT) after {} of waiting, and the \
+                 system keeps the port for them; use another port",
+                show_duration(TIME_WAIT_MAX)
             ),
             TransportError::Unusable { addr, why } => write!(f, "cannot use {addr}: {why}"),
             TransportError::OtherUser { addr, uid } => write!(
@@ -495,8 +495,14 @@ enum ListenKind {
 
 /// Binds `addr` and starts listening. Never steals an address from a live process; a
 /// `unix:PATH` socket file left by a dead one is reclaimed. `access` says which local
-/// users' processes [`Listener::accept`] lets through on `local:` and `unix:`.
-pub fn listen(addr: &Address, access: Access) -> Result<Listener, TransportError> {
+/// users' processes [`Listener::accept`] lets through on `local:` and `unix:`. A TCP port
+/// that only closing connections hold (TIME-WAIT) is waited for, up to [`TIME_WAIT_MAX`],
+/// and `on_wait` is called once when that wait begins.
+pub fn listen(
+    addr: &Address,
+    access: Access,
+    on_wait: impl FnOnce(),
+) -> Result<Listener, TransportError> {
     let io_err = |source| TransportError::Io {
         action: "listen on",
         addr: addr.clone(),
@@ -518,15 +524,27 @@ pub fn listen(addr: &Address, access: Access) -> Result<Listener, TransportError
             });
         }
         Address::Tcp { host, port } => {
-            let l = first_resolved(host, *port, TcpListener::bind).map_err(|e| match e.kind() {
-                // std sets SO_REUSEADDR, so connections in TIME-WAIT do not stop us unless
-                // the program that had them did not set it. Ask: does anyone answer?
-                io::ErrorKind::AddrInUse if !tcp_answers(host, *port) => {
-                    TransportError::Closing { addr: addr.clone() }
+            // std sets SO_REUSEADDR, so connections in TIME-WAIT do not stop us unless the
+            // program that had them did not set it (the tutorial's server.py). Then the
+            // system frees the port within a minute or so: wait for it, if nobody answers.
+            let deadline = Instant::now() + TIME_WAIT_MAX;
+            let mut on_wait = Some(on_wait);
+            let l = loop {
+                match first_resolved(host, *port, TcpListener::bind) {
+                    Ok(l) => break l,
+                    Err(e) if e.kind() != io::ErrorKind::AddrInUse => return Err(io_err(e)),
+                    Err(_) if !only_closing_on(host, *port) => return Err(in_use()),
+                    Err(_) if Instant::now() >= deadline => {
+                        return Err(TransportError::Closing { addr: addr.clone() });
+                    }
+                    Err(_) => {
+                        if let Some(say) = on_wait.take() {
+                            say();
+                        }
+                        std::thread::sleep(Duration::from_millis(250));
+                    }
                 }
-                io::ErrorKind::AddrInUse => in_use(),
-                _ => io_err(e),
-            })?;
+            };
             let local = l.local_addr().map_err(io_err)?;
             let actual = Address::Tcp {
                 host: local.ip().to_string(),
@@ -613,8 +631,52 @@ fn pipe_is_served(name: &str) -> bool {
     exists || io::Error::last_os_error().raw_os_error() != Some(ERROR_FILE_NOT_FOUND as i32)
 }
 
-/// Tries `f` on each address `host:port` resolves to, in order: the first success, or the
-/// last failure. One place for every bind and UDP connect by host name.
+/// How long [`listen`] waits for a TCP port held only by connections in TIME-WAIT: Linux
+/// keeps them 60 s, and its timers may fire a few seconds late.
+pub const TIME_WAIT_MAX: Duration = Duration::from_secs(90);
+
+/// Whether only closing connections (TIME-WAIT and the like) hold TCP port `port`: as the
+/// system lists them on Linux; elsewhere, whether nothing accepts connections there.
+fn only_closing_on(host: &str, port: u16) -> bool {
+    #[cfg(target_os = "linux")]
+    if let Some(only) = only_closing_in_proc_net(port) {
+        return only;
+    }
+    !tcp_answers(host, port)
+}
+
+/// Linux's tables of TCP sockets: `None` if they show none on `port`.
+#[cfg(target_os = "linux")]
+fn only_closing_in_proc_net(port: u16) -> Option<bool> {
+    // FIN-WAIT-1, FIN-WAIT-2, TIME-WAIT, CLOSE, LAST-ACK, CLOSING: the connection's program
+    // has closed it; the others (a listener, a live connection) belong to a live process.
+    const CLOSING: [&str; 6] = ["04", "05", "06", "07", "09", "0B"];
+    let mut seen = false;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            // sl local_address rem_address st ...; an address is HEXIP:HEXPORT.
+            let fields: Vec<&str> = line.split_whitespace().take(4).collect();
+            let [_, local, _, state] = fields[..] else {
+                continue;
+            };
+            let on_port = local
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                == Some(port);
+            if on_port {
+                if !CLOSING.contains(&state) {
+                    return Some(false);
+                }
+                seen = true;
+            }
+        }
+    }
+    seen.then_some(true)
+}
+
 /// Whether a process accepts TCP connections at `host:port`; anything but a refusal (a
 /// timeout, an unreachable host) counts as yes, so that a live listener is never called gone.
 fn tcp_answers(host: &str, port: u16) -> bool {
@@ -625,6 +687,8 @@ fn tcp_answers(host: &str, port: u16) -> bool {
     )
 }
 
+/// Tries `f` on each address `host:port` resolves to, in order: the first success, or the
+/// last failure. One place for every bind and UDP connect by host name.
 fn first_resolved<T>(
     host: &str,
     port: u16,

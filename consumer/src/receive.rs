@@ -3,7 +3,7 @@
 
 use crate::Cli;
 use common::Address;
-use common::cli::{Result, accept_session};
+use common::cli::{Result, accept_session, say_closing};
 use common::msg::stream::Frame;
 use common::style::Paint;
 use common::transport;
@@ -51,7 +51,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let (started, results) = if let Address::Redis { .. } = cli.endpoint.address {
         (Instant::now(), vec![crate::redis::eat(cli, &show)])
     } else if producers > 1 {
-        let listener = transport::listen(&cli.endpoint.address, cli.endpoint.peers.access())?;
+        let listener = listen(cli)?;
         listener.announce();
         let first = accept_session(&listener, &cli.name, Role::Consumer, &[Role::Producer])?;
         let started = Instant::now();
@@ -152,11 +152,18 @@ pub struct Tally {
     pub bytes: u64,
 }
 
+/// Listens where `-l` says, waiting out a TCP port in TIME-WAIT.
+fn listen(cli: &Cli) -> Result<transport::Listener> {
+    let (addr, access) = (&cli.endpoint.address, cli.endpoint.peers.access());
+    let on_wait = || say_closing(&cli.name, addr);
+    Ok(transport::listen(addr, access, on_wait)?)
+}
+
 /// `-l -k`: serves producers, one after another or several at once, each on its own thread,
 /// until Ctrl-C (like `nc -k`). Each stream's end or failure is one line; only the listener
 /// failing ends the run.
 fn keep_listening(cli: &Cli, show: &Show) -> Result<ExitCode> {
-    let listener = transport::listen(&cli.endpoint.address, cli.endpoint.peers.access())?;
+    let listener = listen(cli)?;
     listener.announce();
     let who = Paint::stderr().role(Role::Consumer, &cli.name);
     std::thread::scope(|s| {

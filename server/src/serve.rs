@@ -4,7 +4,7 @@
 
 use crate::Cli;
 use common::Address;
-use common::cli::Result;
+use common::cli::{Result, say_closing};
 use common::echo::{self, LineError, LineReader};
 use common::serve::{self, Client, Clients, Service};
 use common::shutdown::{InFlight, Stop};
@@ -74,7 +74,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 let (socket, actual) = transport::bind_udp(addr)?;
                 Bound::Datagram(socket, actual)
             }
-            _ => Bound::Stream(transport::listen(addr, cli.peers.access())?),
+            _ => Bound::Stream(transport::listen(addr, cli.peers.access(), || {
+                say_closing("server", addr);
+            })?),
         });
     }
     let stop = Arc::new(Stop::new());
