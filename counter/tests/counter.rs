@@ -3,37 +3,13 @@
 //! refused wrong file. Each test uses its own segment name.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
+mod support;
+
 use common::shm::Paths;
-use common::testkit::{Capture, Proc, cmd, run, unique};
-use std::process::{Command, Stdio};
+use common::testkit::{Proc, run, unique};
+use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-fn counter(args: &[&str]) -> Command {
-    let mut c = cmd("counter");
-    c.args(args).stdin(Stdio::null());
-    c
-}
-
-fn spawn(args: &[&str]) -> Proc {
-    Proc::spawn(counter(args), Capture::Both)
-}
-
-/// `counter clean NAME`, retried while it says "in use": a killed launcher's workers close
-/// their output (which `finish` waits for) and their segment file (which clean checks) in
-/// the same exit, in no set order.
-fn clean_once_idle(name: &str) -> common::testkit::Finished {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = run(counter(&["clean", name]));
-        if out.status.success()
-            || !out.stderr.contains("is in use")
-            || std::time::Instant::now() >= deadline
-        {
-            return out;
-        }
-        std::thread::sleep(Duration::from_millis(10)); // poll until the last worker is gone
-    }
-}
+use support::{clean_once_idle, counter, spawn};
 
 /// `counter show NAME` as (key, value) pairs: `count: 12` gives ("count", "12").
 fn show(name: &str) -> Vec<(String, String)> {

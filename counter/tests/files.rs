@@ -4,41 +4,20 @@
 //! each test uses its own segment names.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
+mod support;
+
 use common::shm::Paths;
 #[cfg(unix)]
 use common::testkit::bin;
-use common::testkit::{Capture, Proc, cmd, run, unique};
+use common::testkit::{run, unique};
+#[cfg(unix)]
+use common::testkit::{Capture, Proc};
 #[cfg(unix)]
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn counter(args: &[&str]) -> Command {
-    let mut c = cmd("counter");
-    c.args(args).stdin(Stdio::null());
-    c
-}
-
-fn spawn(args: &[&str]) -> Proc {
-    Proc::spawn(counter(args), Capture::Both)
-}
-
-/// `counter clean NAME`, retried while it says "in use": a killed launcher's workers close
-/// their output (which `finish` waits for) and their segment file (which clean checks) in
-/// the same exit, in no set order.
-fn clean_once_idle(name: &str) -> common::testkit::Finished {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = run(counter(&["clean", name]));
-        if out.status.success()
-            || !out.stderr.contains("is in use")
-            || std::time::Instant::now() >= deadline
-        {
-            return out;
-        }
-        std::thread::sleep(Duration::from_millis(10)); // poll until the last worker is gone
-    }
-}
+use support::{clean_once_idle, counter, spawn};
 
 /// Every file of segment `name` with `permits` permits.
 #[cfg(unix)]

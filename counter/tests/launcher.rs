@@ -7,17 +7,14 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::testkit::{Capture, Proc, cmd, run, unique};
+mod support;
+
+use common::testkit::{Capture, Proc, run, unique};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn counter(args: &[&str]) -> Command {
-    let mut c = cmd("counter");
-    c.args(args).stdin(Stdio::null());
-    c
-}
+use support::counter;
 
 /// Processes (other than this one) whose command line mentions `name`, with their state
 /// letter from `/proc/PID/stat` (`Z`: exited, not yet reaped by its new parent).

@@ -2,19 +2,11 @@
 //! the segment proves it), and a permit whose holder is killed with `kill -9` comes back.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
+mod support;
+
 use common::shm::Paths;
-use common::testkit::{Capture, Proc, cmd, run, unique};
-use std::process::{Command, Stdio};
-
-fn counter(args: &[&str]) -> Command {
-    let mut c = cmd("counter");
-    c.args(args).stdin(Stdio::null());
-    c
-}
-
-fn spawn(args: &[&str]) -> Proc {
-    Proc::spawn(counter(args), Capture::Both)
-}
+use common::testkit::{run, unique};
+use support::{counter, spawn};
 
 /// The `permits:` line of `counter show NAME`.
 fn permits_line(name: &str) -> String {
