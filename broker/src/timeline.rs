@@ -242,7 +242,12 @@ impl Timeline {
                     format!("{} went away", c.name)
                 };
                 let attrs = format!("fill=\"{ALARM}\" class=\"gone\"");
-                s.text(gx + 8.0, y + 9.0, "start", &attrs, &note);
+                // On the side of the line where it fits.
+                if gx < left + width * 0.6 {
+                    s.text(gx + 8.0, y + 9.0, "start", &attrs, &note);
+                } else {
+                    s.text(gx - 8.0, y + 9.0, "end", &attrs, &note);
+                }
             }
         }
         let eaten_ones = || {
