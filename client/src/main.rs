@@ -66,7 +66,7 @@ pub struct Cli {
     pub verbose: common::cli::Verbose,
 
     /// The longest line to send (a longer input line is an error); replies may be longer
-    /// by a prefix.
+    /// by a prefix. Sizes count in powers of 1024: 64KB is 64KiB.
     #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = echo::parse_max_line)]
     pub max_line: usize,
 }

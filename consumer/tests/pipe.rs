@@ -590,6 +590,27 @@ fn a_consumer_whose_output_readers_die_still_takes_the_whole_stream() {
     assert!(status.success(), "{status}");
 }
 
+/// The help says how a bare number and a size are read, and they are read so.
+#[test]
+fn sizes_count_in_powers_of_1024_and_the_help_says_so() {
+    run(producer(&["--help"]))
+        .success()
+        .stdout_has("A bare number is seconds")
+        .stdout_has("1MB is 1MiB");
+    for megabyte in ["1MB", "1MiB", "1M"] {
+        let out = producer(&["-n", "1", "--payload", megabyte, "stdio"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{megabyte}: {out:?}");
+        // One item of 1,048,576 bytes, plus the greeting and the framing.
+        let n = out.stdout.len();
+        assert!(
+            (1 << 20..(1 << 20) + 128).contains(&n),
+            "{megabyte}: {n} bytes"
+        );
+    }
+}
+
 #[test]
 fn an_absurd_wait_is_a_usage_error_not_a_panic() {
     run(producer(&["--wait", "10000000000000000000"]))

@@ -9,9 +9,9 @@ mod support;
 use common::shm::Paths;
 #[cfg(unix)]
 use common::testkit::bin;
-use common::testkit::{run, unique};
 #[cfg(unix)]
 use common::testkit::{Capture, Proc};
+use common::testkit::{run, unique};
 #[cfg(unix)]
 use std::path::{Path, PathBuf};
 #[cfg(unix)]

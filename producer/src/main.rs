@@ -60,7 +60,8 @@ struct Cli {
           value_parser = common::msg::parse_name)]
     name: String,
 
-    /// Bytes of filling in each baozi, for bulk runs (e.g. 64KiB; at most 16MiB).
+    /// Bytes of filling in each baozi, for bulk runs (e.g. 64KiB; at most 16MiB). Sizes
+    /// count in powers of 1024: 1KB and 1K are 1KiB, 1MB is 1MiB (1,048,576 bytes).
     #[arg(long, default_value = "0", value_name = "BYTES", value_parser = send::parse_payload)]
     payload: usize,
 

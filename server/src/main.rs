@@ -50,7 +50,8 @@ pub struct Cli {
     pub prefix: String,
 
     /// The longest line (not counting its ending) or datagram. A client that sends a longer
-    /// one is told so and disconnected, without the server buffering more of it.
+    /// one is told so and disconnected, without the server buffering more of it. Sizes
+    /// count in powers of 1024: 64KB is 64KiB.
     #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = echo::parse_max_line)]
     pub max_line: usize,
 
