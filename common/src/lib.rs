@@ -84,7 +84,7 @@ mod layers {
     }
 
     /// Every program's sources, for the output rule.
-    const PROGRAMS: [(&str, &str); 17] = [
+    const PROGRAMS: [(&str, &str); 19] = [
         ("producer/main", include_str!("../../producer/src/main.rs")),
         ("producer/send", include_str!("../../producer/src/send.rs")),
         ("consumer/main", include_str!("../../consumer/src/main.rs")),
@@ -102,6 +102,10 @@ mod layers {
         ),
         ("broker/main", include_str!("../../broker/src/main.rs")),
         ("broker/serve", include_str!("../../broker/src/serve.rs")),
+        (
+            "broker/timeline",
+            include_str!("../../broker/src/timeline.rs"),
+        ),
         ("server/main", include_str!("../../server/src/main.rs")),
         ("server/serve", include_str!("../../server/src/serve.rs")),
         ("client/main", include_str!("../../client/src/main.rs")),
@@ -109,6 +113,10 @@ mod layers {
         ("counter/main", include_str!("../../counter/src/main.rs")),
         ("counter/count", include_str!("../../counter/src/count.rs")),
         ("counter/sem", include_str!("../../counter/src/sem.rs")),
+        (
+            "counter/timeline",
+            include_str!("../../counter/src/timeline.rs"),
+        ),
         (
             "counter/launch",
             include_str!("../../counter/src/launch.rs"),
@@ -124,6 +132,19 @@ mod layers {
             for bad in ["eprintln!(", "println!(", "eprint!(", "print!("] {
                 assert!(!text.contains(bad), "{file} uses {bad}");
             }
+        }
+    }
+
+    /// ARCHITECTURE.md: `unsafe` only in `shm` and `transport`. The workspace's lints deny
+    /// `unsafe_code`, so only an explicit allow can let it in.
+    #[test]
+    fn unsafe_is_allowed_only_in_shm_and_transport() {
+        for (file, text) in PROGRAMS.iter().chain(&BELOW_CLI).chain(&LEAVES) {
+            let may = matches!(*file, "shm.rs" | "transport.rs");
+            assert!(
+                may || !text.contains("allow(unsafe_code)"),
+                "{file} allows unsafe"
+            );
         }
     }
 

@@ -53,7 +53,7 @@ pub enum TransportError {
     /// The address cannot be listened on (`stdio`), or a path is in the way.
     Unusable { addr: Address, why: &'static str },
     /// The peer is a process of another user (see [`Access`]).
-    OtherUser { addr: Address, uid: u32 },
+    OtherUser { addr: Address, who: String },
     /// Any other failure of the operating system.
     Io {
         action: &'static str,
@@ -82,9 +82,9 @@ impl fmt::Display for TransportError {
                 show_duration(TIME_WAIT_MAX)
             ),
             TransportError::Unusable { addr, why } => write!(f, "cannot use {addr}: {why}"),
-            TransportError::OtherUser { addr, uid } => write!(
+            TransportError::OtherUser { addr, who } => write!(
                 f,
-                "the process at {addr} runs as another user (uid {uid}); refusing to talk to it \
+                "the process at {addr} runs as another user ({who}); refusing to talk to it \
                  (--any-user allows peers of every local user)"
             ),
             TransportError::Io {
@@ -152,9 +152,11 @@ impl Conn {
         &self.peer
     }
 
-    /// The peer's user id if it is not ours and `access` wants our own (`local:` and
-    /// `unix:` on Unix, where the kernel tells); `None` when it is fine.
-    pub fn peer_uid_if_other(&self, access: Access) -> io::Result<Option<u32>> {
+    /// Who the peer is, if it runs as another user and `access` wants our own; `None` when
+    /// it is fine. On `local:` and `unix:` only: on Unix the kernel gives the peer's user id
+    /// (`uid 1001`); on Windows a named pipe gives the peer's process, whose token's user
+    /// is compared with ours (`pid 4242`).
+    pub fn peer_if_other(&self, access: Access) -> io::Result<Option<String>> {
         if access == Access::AnyUser {
             return Ok(None);
         }
@@ -168,11 +170,19 @@ impl Conn {
             };
             let peer = rustix::net::sockopt::socket_peercred(fd)?.uid.as_raw();
             let me = rustix::process::geteuid().as_raw();
-            Ok((peer != me).then_some(peer))
+            Ok((peer != me).then(|| format!("uid {peer}")))
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
         {
-            Ok(None)
+            use interprocess::local_socket::traits::StreamCommon;
+            let Link::Local(s) = &*self.link else {
+                return Ok(None);
+            };
+            let pid = s
+                .peer_creds()?
+                .pid()
+                .ok_or_else(|| io::Error::other("the named pipe did not name its peer process"))?;
+            Ok((!windows_user::same_as_ours(pid)?).then(|| format!("pid {pid}")))
         }
     }
 
@@ -398,14 +408,14 @@ pub fn connect(
     loop {
         match try_connect(addr) {
             Ok(conn) => {
-                return match conn.peer_uid_if_other(access) {
+                return match conn.peer_if_other(access) {
                     Ok(None) => {
                         crate::say::trace_event(format_args!("connected to {addr}"));
                         Ok(conn)
                     }
-                    Ok(Some(uid)) => Err(TransportError::OtherUser {
+                    Ok(Some(who)) => Err(TransportError::OtherUser {
                         addr: addr.clone(),
-                        uid,
+                        who,
                     }),
                     Err(source) => Err(TransportError::Io {
                         action: "check the peer of",
@@ -603,6 +613,83 @@ pub fn listen(
     })
 }
 
+/// Whose a Windows process is: the user of its token, compared with ours. The only place
+/// on Windows, beside `pipe_is_served`, that calls the system directly.
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod windows_user {
+    use std::io;
+    use windows_sys::Win32::Foundation::{CloseHandle, ERROR_ACCESS_DENIED, HANDLE};
+    use windows_sys::Win32::Security::{
+        EqualSid, GetTokenInformation, TOKEN_QUERY, TOKEN_USER, TokenUser,
+    };
+    use windows_sys::Win32::System::Threading::{
+        GetCurrentProcess, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+
+    /// A handle, closed when dropped.
+    struct Owned(HANDLE);
+
+    impl Drop for Owned {
+        fn drop(&mut self) {
+            // SAFETY: the handle was opened by us, is valid, and is closed only here.
+            unsafe { CloseHandle(self.0) };
+        }
+    }
+
+    /// The TOKEN_USER of a process, in a buffer aligned for it.
+    fn token_user(process: HANDLE) -> io::Result<Vec<u64>> {
+        let mut token: HANDLE = std::ptr::null_mut();
+        // SAFETY: `process` is a valid process handle; `token` receives a new handle.
+        if unsafe { OpenProcessToken(process, TOKEN_QUERY, &mut token) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let token = Owned(token);
+        let mut len = 0u32;
+        // SAFETY: a null buffer of length 0 only asks for the length needed (this call
+        // "fails" with ERROR_INSUFFICIENT_BUFFER and sets `len`).
+        unsafe { GetTokenInformation(token.0, TokenUser, std::ptr::null_mut(), 0, &mut len) };
+        let mut buf = vec![0u64; (len as usize).div_ceil(8).max(1)];
+        let size = u32::try_from(buf.len() * 8).map_err(io::Error::other)?;
+        // SAFETY: `buf` is writable for `size` bytes, 8-aligned, as TOKEN_USER needs.
+        if unsafe {
+            GetTokenInformation(token.0, TokenUser, buf.as_mut_ptr().cast(), size, &mut len)
+        } == 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(buf)
+    }
+
+    /// Whether process `pid` runs as the user this process runs as. A process this one
+    /// may not even query is not ours.
+    pub fn same_as_ours(pid: u32) -> io::Result<bool> {
+        // SAFETY: the pseudo-handle of this process needs no closing.
+        let me = token_user(unsafe { GetCurrentProcess() })?;
+        // SAFETY: plain call; a null result is an error, read just after.
+        let process = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+        if process.is_null() {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(code) if code == ERROR_ACCESS_DENIED as i32 => Ok(false),
+                _ => Err(e),
+            };
+        }
+        let process = Owned(process);
+        let peer = match token_user(process.0) {
+            Err(e) if e.raw_os_error() == Some(ERROR_ACCESS_DENIED as i32) => return Ok(false),
+            other => other?,
+        };
+        let (me, peer) = (
+            me.as_ptr().cast::<TOKEN_USER>(),
+            peer.as_ptr().cast::<TOKEN_USER>(),
+        );
+        // SAFETY: both buffers hold a TOKEN_USER filled in by the system, whose SID
+        // pointers point inside those buffers, alive for this call.
+        Ok(unsafe { EqualSid((*me).User.Sid, (*peer).User.Sid) } != 0)
+    }
+}
+
 /// A named pipe's security descriptor that lets in its owner (the user who created it)
 /// and SYSTEM only: Windows' default also lets everyone read.
 #[cfg(windows)]
@@ -736,15 +823,15 @@ impl Listener {
             link: Arc::new(link),
             peer,
         };
-        match conn.peer_uid_if_other(self.access)? {
+        match conn.peer_if_other(self.access)? {
             None => {
                 crate::say::trace_event(format_args!("accepted {}", conn.peer));
                 Ok(conn)
             }
-            Some(uid) => Err(io::Error::new(
+            Some(who) => Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!(
-                    "refused a connection from a process of another user (uid {uid}); \
+                    "refused a connection from a process of another user ({who}); \
                      --any-user lets every local user in"
                 ),
             )),
