@@ -223,6 +223,14 @@ fn the_timeline_shows_every_stay_and_never_more_than_k_inside() {
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<svg"), "{text}");
     assert_eq!(text.matches("inside with permit").count(), 6, "{text}");
-    assert!(text.contains("at most 2 inside at once"), "{text}");
+    // How many overlapped depends on how fast the workers started (under wine, slowly
+    // enough that none may have): the picture's peak is at least 1 and never above K.
+    let peak: u64 = text
+        .split("at most ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak in the picture: {text}"));
+    assert!((1..=2).contains(&peak), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
