@@ -381,7 +381,7 @@ row_semaphore() {
     times=$(size 1000 10)
     title="semaphore: $workers processes, $permits permits, $times entries each, no stay (entries/s)"
     hf semaphore entries/s $((workers * times)) "$runs" -- \
-        "semaphore|$title|$permits permits|ours||" "$BIN/counter semaphore --workers $workers --permits $permits --stay 0s --times $times" \
+        "semaphore|$title|$permits permits|ours||" "$BIN/counter semaphore --workers $workers --permits $permits --stay 0s --times $times --quiet" \
         "semaphore|$title|$permits permits|floor||" "$FL/floor-count --workers $workers --times $times --permits $permits" \
         "semaphore|$title|$permits permits|python||" "$PY $PYDIR/semaphore.py $workers $permits $times"
 }

@@ -7,7 +7,7 @@
 //! forever when its holder dies; Python's semaphore, POSIX `sem_open` and Windows
 //! `CreateSemaphore` lose the permit the same way. Waiting is in the kernel: a blocked
 //! `lock()` sleeps, it does not spin. A semaphore waiter waits for whichever permit comes
-//! back first, with one sleeping thread per permit.
+//! back first, with one sleeping thread per permit (started at the first wait, kept).
 //!
 //! Releasing: dropping the file always releases its lock. `File::unlock` is used for the
 //! mutex (it is reopened thousands of times a second otherwise); under wine it reports a
@@ -17,8 +17,7 @@
 use std::fs::{File, Metadata, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// Read-write options that never follow a symbolic link at the last component of the path:
 /// `O_NOFOLLOW` on Unix (the open fails with `ELOOP`), `FILE_FLAG_OPEN_REPARSE_POINT` on
@@ -266,6 +265,56 @@ fn spurious_unlock_error(e: &io::Error) -> bool {
 #[derive(Debug)]
 pub struct Semaphore {
     paths: Vec<PathBuf>,
+    /// The waiting threads, one per permit, started at the first wait and kept for the
+    /// next ones (starting K threads per wait cost more than the wait itself).
+    waiters: OnceLock<Arc<Waiters>>,
+}
+
+/// What a semaphore's waiting threads and its owner share.
+#[derive(Debug, Default)]
+struct Waiters {
+    state: Mutex<WaitState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct WaitState {
+    /// The owner waits for a permit: the first thread to get its lock hands it over.
+    wanted: bool,
+    handed: Option<io::Result<Permit>>,
+}
+
+impl Waiters {
+    fn lock(&self) -> MutexGuard<'_, WaitState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Permit `index`'s thread: while the owner wants a permit, sleep in the kernel on
+    /// this permit's lock; hand it over if still wanted, else give it back at once.
+    fn serve(&self, index: usize, path: &Path) {
+        loop {
+            let mut st = self.lock();
+            while !st.wanted {
+                st = self
+                    .changed
+                    .wait(st)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            drop(st);
+            let got = open_lock_file(path).and_then(|file| {
+                file.lock()?;
+                check_same_file(&file, path)?;
+                Ok(Permit { index, _file: file })
+            });
+            let mut st = self.lock();
+            // Not wanted any more (another thread won): dropping it gives it back.
+            if st.wanted {
+                st.wanted = false;
+                st.handed = Some(got);
+                self.changed.notify_all();
+            }
+        }
+    }
 }
 
 /// A permit of a [`Semaphore`]; dropping it (or the death of its process) gives it back.
@@ -299,7 +348,10 @@ impl Semaphore {
                 "a semaphore needs at least one permit",
             ));
         }
-        Ok(Semaphore { paths })
+        Ok(Semaphore {
+            paths,
+            waiters: OnceLock::new(),
+        })
     }
 
     /// The number of permits, K.
@@ -329,7 +381,8 @@ impl Semaphore {
     /// callers, e.g. with a ticket counter, so they do not all try permit 0 first). When none
     /// is free, `on_wait` runs and the caller sleeps in the kernel until any permit is given
     /// back: one thread per permit blocks on its lock, the first to get one wins, and the
-    /// others give theirs back the moment they get it (or die with the process).
+    /// others give theirs back the moment they get it (or die with the process). The
+    /// threads are started at the first wait and serve every later one.
     pub fn acquire(&self, hint: usize, on_wait: impl FnOnce()) -> io::Result<(Permit, Waited)> {
         let k = self.paths.len();
         for i in 0..k {
@@ -338,40 +391,35 @@ impl Semaphore {
             }
         }
         on_wait();
-        let won = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::channel();
+        let waiters = self.waiters()?;
+        let mut st = waiters.lock();
+        st.wanted = true;
+        st.handed = None;
+        waiters.changed.notify_all();
+        loop {
+            if let Some(got) = st.handed.take() {
+                return got.map(|permit| (permit, Waited::Yes));
+            }
+            st = waiters
+                .changed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The waiting threads, started the first time.
+    fn waiters(&self) -> io::Result<&Arc<Waiters>> {
+        if let Some(w) = self.waiters.get() {
+            return Ok(w);
+        }
+        let w = Arc::new(Waiters::default());
         for (index, path) in self.paths.iter().enumerate() {
-            let (path, won, tx) = (path.clone(), Arc::clone(&won), tx.clone());
+            let (w, path) = (Arc::clone(&w), path.clone());
             std::thread::Builder::new()
                 .name(format!("permit-{index}"))
-                .spawn(move || {
-                    let got = open_lock_file(&path).and_then(|file| {
-                        file.lock()?;
-                        check_same_file(&file, &path)?;
-                        Ok(file)
-                    });
-                    match got {
-                        // First: hand it over. If the receiver has gone, dropping it
-                        // (inside the failed send) gives it back.
-                        Ok(file) if !won.swap(true, SeqCst) => {
-                            let _ = tx.send(Ok(Permit { index, _file: file }));
-                        }
-                        // Someone else won: dropping the file gives this one back.
-                        Ok(_) => {}
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                        }
-                    }
-                })?;
+                .spawn(move || w.serve(index, &path))?;
         }
-        drop(tx);
-        match rx.recv() {
-            Ok(Ok(permit)) => Ok((permit, Waited::Yes)),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(io::Error::other(
-                "every permit waiter ended without a permit",
-            )),
-        }
+        Ok(self.waiters.get_or_init(|| w))
     }
 }
 
@@ -379,6 +427,7 @@ impl Semaphore {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::sync::mpsc;
 
     fn temp(tag: &str) -> PathBuf {
         let p = std::env::temp_dir().join(format!("baozi-test-{tag}-{}", std::process::id()));
@@ -437,6 +486,19 @@ mod tests {
         // The waiter's other threads give back what they get; everything is free again.
         let again: Vec<_> = (0..3).map(|h| sem.acquire(h, || {}).unwrap().0).collect();
         assert_eq!(again.len(), 3);
+        // And its threads, kept, serve the next wait: permit 0 comes back this time.
+        let mut again = again;
+        let zero = again.iter().position(|p| p.index() == 0).unwrap();
+        let (waiting, is_waiting) = mpsc::channel();
+        let second = std::thread::scope(|s| {
+            let w = s.spawn(|| sem.acquire(1, move || waiting.send(()).unwrap()).unwrap());
+            is_waiting.recv().unwrap();
+            again.remove(zero);
+            w.join().unwrap()
+        });
+        assert_eq!((second.0.index(), second.1), (0, Waited::Yes));
+        drop(again);
+        drop(second);
         for p in paths {
             std::fs::remove_file(p).unwrap();
         }

@@ -190,6 +190,10 @@ struct EnterOpts {
     /// How many times each worker goes inside.
     #[arg(long, default_value_t = 1, value_name = "N")]
     times: u64,
+
+    /// Print no line per wait, entry and leaving (the totals and any problem still are).
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Args, Debug)]

@@ -53,6 +53,9 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
         "--times".to_owned(),
         a.enter.times.to_string(),
     ];
+    if a.enter.quiet {
+        args.push("--quiet".to_owned());
+    }
     if let Some(events) = &events {
         let _ = std::fs::remove_file(events);
         args.extend(["--events".to_owned(), events.display().to_string()]);
@@ -111,6 +114,11 @@ pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
     let sem = seg.semaphore()?;
     let slot = seg.claim_slot()?;
     let me = label(slot.index());
+    let say = |line: &str| {
+        if !a.enter.quiet {
+            say(line);
+        }
+    };
     let mut rng = XorShift::seeded();
     for _ in 0..a.enter.times {
         let hint = seg.ticket() as usize;

@@ -234,3 +234,24 @@ fn the_timeline_shows_every_stay_and_never_more_than_k_inside() {
     assert!((1..=2).contains(&peak), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn quiet_prints_no_line_per_entry_but_the_totals() {
+    let out = run(counter(&[
+        "semaphore",
+        "--workers",
+        "4",
+        "--permits",
+        "2",
+        "--stay",
+        "0s",
+        "--times",
+        "50",
+        "-q",
+    ]))
+    .success()
+    .stdout_has("200 entries by 4 workers; at most ");
+    for chatter in ["enters with permit", "waits for a permit", "leaves after"] {
+        assert!(!out.stdout.contains(chatter), "{}", out.stdout);
+    }
+}
