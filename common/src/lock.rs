@@ -457,6 +457,27 @@ mod tests {
         assert!(!path.exists());
     }
 
+    /// Acquires with `hint` on another thread and, once it waits, gives back permit `index`
+    /// of `held`: what the waiter got.
+    fn waits_for(
+        sem: &Semaphore,
+        hint: usize,
+        held: &mut Vec<Permit>,
+        index: usize,
+    ) -> (Permit, Waited) {
+        let at = held.iter().position(|p| p.index() == index).unwrap();
+        let (waiting, is_waiting) = mpsc::channel();
+        std::thread::scope(|s| {
+            let w = s.spawn(|| {
+                sem.acquire(hint, move || waiting.send(()).unwrap())
+                    .unwrap()
+            });
+            is_waiting.recv().unwrap();
+            held.remove(at);
+            w.join().unwrap()
+        })
+    }
+
     #[test]
     fn semaphore_gives_out_k_permits_and_takes_them_back() {
         let paths: Vec<_> = (0..3).map(|i| temp(&format!("sem{i}"))).collect();
@@ -472,30 +493,15 @@ mod tests {
         }
         // All taken: a waiter gets whichever comes back, here permit 2, not its hint's 0.
         let mut held = held;
-        let two = held.iter().position(|p| p.index() == 2).unwrap();
-        let (waiting, is_waiting) = mpsc::channel();
-        let waiter = std::thread::scope(|s| {
-            let w = s.spawn(|| sem.acquire(0, move || waiting.send(()).unwrap()).unwrap());
-            is_waiting.recv().unwrap();
-            held.remove(two);
-            w.join().unwrap()
-        });
+        let waiter = waits_for(&sem, 0, &mut held, 2);
         assert_eq!((waiter.0.index(), waiter.1), (2, Waited::Yes));
         drop(held);
         drop(waiter);
         // The waiter's other threads give back what they get; everything is free again.
-        let again: Vec<_> = (0..3).map(|h| sem.acquire(h, || {}).unwrap().0).collect();
+        let mut again: Vec<_> = (0..3).map(|h| sem.acquire(h, || {}).unwrap().0).collect();
         assert_eq!(again.len(), 3);
         // And its threads, kept, serve the next wait: permit 0 comes back this time.
-        let mut again = again;
-        let zero = again.iter().position(|p| p.index() == 0).unwrap();
-        let (waiting, is_waiting) = mpsc::channel();
-        let second = std::thread::scope(|s| {
-            let w = s.spawn(|| sem.acquire(1, move || waiting.send(()).unwrap()).unwrap());
-            is_waiting.recv().unwrap();
-            again.remove(zero);
-            w.join().unwrap()
-        });
+        let second = waits_for(&sem, 1, &mut again, 0);
         assert_eq!((second.0.index(), second.1), (0, Waited::Yes));
         drop(again);
         drop(second);
