@@ -1,14 +1,13 @@
 //! The count (section 4 of the tutorial): `run` (the launcher), and by hand `init`, `work`,
 //! `show` and `clean`.
 
-use crate::launch::{self, Workers, label, say};
+use crate::launch::{self, label, say};
 use crate::{CleanArgs, InitArgs, LockMode, RunArgs, ShowArgs, WorkArgs, WorkOpts};
 use common::cli::Result;
 use common::shm::{self, Init, Segment, Snapshot};
 use common::units::count_as;
 use common::units::show_duration;
 use std::process::ExitCode;
-use std::time::Instant;
 
 /// The launcher: segment, workers, wait, final count, accounting; the segment goes at the end.
 pub fn run(a: &RunArgs) -> Result<ExitCode> {
@@ -50,14 +49,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     if w.quiet {
         args.push("--quiet".to_owned());
     }
-    let started = Instant::now();
-    let workers = Workers::spawn(a.workers, &args)?;
-    common::elog!(
-        "counter: {} started",
-        count_as(a.workers, "worker", "workers")
-    );
-    let failed = workers.wait();
-    let secs = started.elapsed().as_secs_f64();
+    let (failed, secs) = launch::run_workers(a.workers, &args)?;
     let s = seg.lock()?.snapshot();
     common::elog!(
         "counter: {} by {} in {secs:.3}s ({:.0} decrements/s)",

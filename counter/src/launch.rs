@@ -61,6 +61,20 @@ fn stop_workers() {
     }
 }
 
+/// Starts `n` workers with `args`, says so, and waits for them all: the failures, and the
+/// seconds from their start to the last one's end. (Both launchers, `run` and
+/// `semaphore`.)
+pub fn run_workers(n: u64, args: &[String]) -> Result<(Vec<String>, f64)> {
+    let started = Instant::now();
+    let workers = Workers::spawn(n, args)?;
+    common::elog!(
+        "counter: {} started",
+        common::units::count_as(n, "worker", "workers")
+    );
+    let failed = workers.wait();
+    Ok((failed, started.elapsed().as_secs_f64()))
+}
+
 /// Running worker processes.
 pub struct Workers {
     children: Vec<Child>,

@@ -1,7 +1,7 @@
 //! The semaphore (section 5 of the tutorial): `semaphore` (the launcher) and `enter` (one
 //! worker). At most K workers are inside at once; a permit whose holder dies comes back.
 
-use crate::launch::{self, Workers, label, say};
+use crate::launch::{self, label, say};
 use crate::{EnterArgs, SemaphoreArgs};
 use common::cli::Result;
 use common::lock::Waited;
@@ -9,7 +9,6 @@ use common::shm::{Init, Segment};
 use common::units::show_duration;
 use common::units::{XorShift, count_as};
 use std::process::ExitCode;
-use std::time::Instant;
 
 /// The launcher: segment with K permits, workers, wait, the gauges; then the segment goes.
 pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
@@ -60,14 +59,7 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
         let _ = std::fs::remove_file(events);
         args.extend(["--events".to_owned(), events.display().to_string()]);
     }
-    let started = Instant::now();
-    let workers = Workers::spawn(a.workers, &args)?;
-    common::elog!(
-        "counter: {} started",
-        count_as(a.workers, "worker", "workers")
-    );
-    let failed = workers.wait();
-    let secs = started.elapsed().as_secs_f64();
+    let (failed, secs) = launch::run_workers(a.workers, &args)?;
     let s = seg.lock()?.snapshot();
     say(&format!(
         "{} by {}; at most {} inside at once (permits {})",
