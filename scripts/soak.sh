@@ -388,11 +388,14 @@ check_segment() {
     fi
 }
 
-counter_round() {
-    local name="$tag-c$rounds" final
+# A launcher (`counter ARGS... --name NAME`) with a fault injected at random, its segment
+# checked afterwards. Fails (1) when the launcher itself took the fault: then there is no
+# result of its run to check.
+faulted_launcher() {
+    local name=$1
+    shift
     segments+=("$name")
-    start launcher "$bin/counter" run --workers $((3 + RANDOM % 4)) \
-        --decrements $((100 + RANDOM % 200)) --pause 1ms --quiet --name "$name"
+    start launcher "$bin/counter" "$@" --name "$name"
     worker_pids=()
     victim="" sig=""
     if wait_line launcher "$dir/launcher.err" "workers started"; then
@@ -407,8 +410,14 @@ counter_round() {
     if [ "$victim" = launcher ] && took launcher; then
         [ "$sig" != INT ] || [ "${rc[launcher]}" -eq 130 ] ||
             violation "the launcher ended with ${rc[launcher]} on Ctrl-C, not 130"
-        return
+        return 1
     fi
+}
+
+counter_round() {
+    local name="$tag-c$rounds" final
+    faulted_launcher "$name" run --workers $((3 + RANDOM % 4)) \
+        --decrements $((100 + RANDOM % 200)) --pause 1ms --quiet || return 0
     final=$(grep "^final count" "$dir/launcher.out")
     if ! [[ "$final" =~ ^final\ count\ (-?[0-9]+)\ \(expected\ (-?[0-9]+)\)$ ]]; then
         violation "no final count from the launcher (exit ${rc[launcher]}): $(tail -n 2 "$dir/launcher.err")"
@@ -422,25 +431,8 @@ counter_round() {
 
 semaphore_round() {
     local name="$tag-s$rounds" permits=$((1 + RANDOM % 3)) gauge
-    segments+=("$name")
-    start launcher "$bin/counter" semaphore --workers $((4 + RANDOM % 4)) --permits "$permits" \
-        --stay 20ms..150ms --times 2 --name "$name"
-    worker_pids=()
-    victim="" sig=""
-    if wait_line launcher "$dir/launcher.err" "workers started"; then
-        pause_ms 600
-        launcher_fault
-    else
-        violation "the launcher never started its workers"
-    fi
-    finish launcher
-    count_fault
-    check_segment "$name"
-    if [ "$victim" = launcher ] && took launcher; then
-        [ "$sig" != INT ] || [ "${rc[launcher]}" -eq 130 ] ||
-            violation "the launcher ended with ${rc[launcher]} on Ctrl-C, not 130"
-        return
-    fi
+    faulted_launcher "$name" semaphore --workers $((4 + RANDOM % 4)) --permits "$permits" \
+        --stay 20ms..150ms --times 2 || return 0
     gauge=$(grep "inside at once" "$dir/launcher.out")
     if ! [[ "$gauge" =~ at\ most\ ([0-9]+)\ inside\ at\ once\ \(permits\ ([0-9]+)\) ]]; then
         violation "no gauge line from the launcher (exit ${rc[launcher]}): $(tail -n 2 "$dir/launcher.err")"
