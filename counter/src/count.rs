@@ -1,10 +1,11 @@
 //! The count (section 4 of the tutorial): `run` (the launcher), and by hand `init`, `work`,
 //! `show` and `clean`.
 
+use crate::clean;
 use crate::launch::{self, label, say};
+use crate::layout::{Init, Segment, Snapshot};
 use crate::{CleanArgs, InitArgs, LockMode, RunArgs, ShowArgs, WorkArgs, WorkOpts};
 use common::cli::Result;
-use common::shm::{self, Init, Segment, Snapshot};
 use common::units::count_as;
 use common::units::show_duration;
 use std::process::ExitCode;
@@ -300,7 +301,7 @@ pub fn show(a: &ShowArgs) -> Result<ExitCode> {
 
 /// `clean`: removes the segment's files, if they are a segment nobody uses, or `--force`.
 pub fn clean(a: &CleanArgs) -> Result<ExitCode> {
-    for p in shm::remove(&a.name.name, a.force)? {
+    for p in clean::remove(&a.name.name, a.force)? {
         say(&format!("removed {}", p.display()));
     }
     Ok(ExitCode::SUCCESS)

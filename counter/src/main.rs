@@ -23,8 +23,11 @@
 //! Terminal 1:  cargo run -p counter -- clean demo
 //! ```
 
+mod clean;
 mod count;
 mod launch;
+mod layout;
+mod locked;
 mod sem;
 mod timeline;
 
@@ -95,11 +98,11 @@ struct SharingArg {
 }
 
 impl SharingArg {
-    fn sharing(self) -> common::shm::Sharing {
+    fn sharing(self) -> ipc::segment::Sharing {
         if self.shared_with_group {
-            common::shm::Sharing::Group
+            ipc::segment::Sharing::Group
         } else {
-            common::shm::Sharing::Owner
+            ipc::segment::Sharing::Owner
         }
     }
 }
@@ -116,7 +119,7 @@ struct CleanArgs {
 }
 
 fn parse_name(s: &str) -> Result<String, String> {
-    common::shm::check_name(s).map(|()| s.to_owned())
+    ipc::addr::check_segment_name(s).map(|()| s.to_owned())
 }
 
 /// How a worker guards its read-modify-write of the count.
@@ -161,7 +164,7 @@ struct WorkOpts {
 struct RunArgs {
     /// How many worker processes to start.
     #[arg(short, long, default_value_t = 20, value_name = "N",
-          value_parser = clap::value_parser!(u64).range(1..=common::shm::MAX_SLOTS))]
+          value_parser = clap::value_parser!(u64).range(1..=layout::MAX_SLOTS))]
     workers: u64,
 
     /// The count's initial value (default: workers x decrements, so that it ends at 0).
@@ -200,12 +203,12 @@ struct EnterOpts {
 struct SemaphoreArgs {
     /// How many worker processes to start.
     #[arg(short, long, default_value_t = 13, value_name = "N",
-          value_parser = clap::value_parser!(u64).range(1..=common::shm::MAX_SLOTS))]
+          value_parser = clap::value_parser!(u64).range(1..=layout::MAX_SLOTS))]
     workers: u64,
 
     /// At most this many workers inside at once (K).
     #[arg(short = 'k', long, default_value_t = 5, value_name = "K",
-          value_parser = clap::value_parser!(u64).range(1..=common::shm::MAX_PERMITS))]
+          value_parser = clap::value_parser!(u64).range(1..=layout::MAX_PERMITS))]
     permits: u64,
 
     /// The segment's name (default: sem-PID).
@@ -236,12 +239,12 @@ struct InitArgs {
 
     /// How many workers (`work` or `enter` processes) may ever use the segment.
     #[arg(long, default_value_t = 1024, value_name = "N",
-          value_parser = clap::value_parser!(u64).range(1..=common::shm::MAX_SLOTS))]
+          value_parser = clap::value_parser!(u64).range(1..=layout::MAX_SLOTS))]
     slots: u64,
 
     /// Permits of the segment's semaphore (K), for `enter`; 0 for none.
     #[arg(short = 'k', long, default_value_t = 0, value_name = "K",
-          value_parser = clap::value_parser!(u64).range(0..=common::shm::MAX_PERMITS))]
+          value_parser = clap::value_parser!(u64).range(0..=layout::MAX_PERMITS))]
     permits: u64,
 
     #[command(flatten)]

@@ -2,10 +2,10 @@
 //! worker). At most K workers are inside at once; a permit whose holder dies comes back.
 
 use crate::launch::{self, label, say};
+use crate::layout::{Init, Segment};
 use crate::{EnterArgs, SemaphoreArgs};
 use common::cli::Result;
 use common::lock::Waited;
-use common::shm::{Init, Segment};
 use common::units::show_duration;
 use common::units::{XorShift, count_as};
 use std::process::ExitCode;

@@ -6,7 +6,6 @@
 
 mod support;
 
-use common::shm::Paths;
 #[cfg(unix)]
 use common::testkit::bin;
 #[cfg(unix)]
@@ -17,6 +16,7 @@ use std::path::{Path, PathBuf};
 #[cfg(unix)]
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use support::Paths;
 use support::{clean_once_idle, counter, spawn};
 
 /// Every file of segment `name` with `permits` permits.

@@ -162,7 +162,7 @@ fn workers_stop_when_the_launcher_is_killed_at_any_moment() {
         l.finish();
         // Nobody uses the segment any more: a plain clean removes it (if it was made).
         let _ = run(counter(&["clean", &name]));
-        assert!(!common::shm::Paths::new(&name).unwrap().data.exists());
+        assert!(!support::Paths::new(&name).unwrap().data.exists());
     }
 }
 
@@ -276,7 +276,7 @@ fn ctrl_c_to_group(semaphore: bool) {
         .filter(|l| l.contains("interrupted") || l.contains("launcher"))
         .collect();
     assert_eq!(said, ["counter: interrupted"], "{}", out.stderr);
-    assert!(!common::shm::Paths::new(&name).unwrap().data.exists());
+    assert!(!support::Paths::new(&name).unwrap().data.exists());
 }
 
 #[test]

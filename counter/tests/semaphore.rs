@@ -4,8 +4,8 @@
 
 mod support;
 
-use common::shm::Paths;
 use common::testkit::{run, unique};
+use support::Paths;
 use support::{counter, spawn};
 
 /// The `permits:` line of `counter show NAME`.

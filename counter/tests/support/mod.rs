@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use common::testkit::{Finished, Proc, cmd_with, run, spawn_with};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -27,5 +28,29 @@ pub fn clean_once_idle(name: &str) -> Finished {
             return out;
         }
         std::thread::sleep(Duration::from_millis(10)); // poll until the last worker is gone
+    }
+}
+
+/// The files of segment `name`, where the counter puts them (`ipc::segment`).
+pub struct Paths {
+    name: String,
+    /// The segment itself.
+    pub data: PathBuf,
+    /// Its lock file.
+    pub lock: PathBuf,
+}
+
+impl Paths {
+    pub fn new(name: &str) -> Result<Paths, String> {
+        Ok(Paths {
+            name: name.to_owned(),
+            data: ipc::segment::path_of(name)?,
+            lock: ipc::segment::companion(name, "lock"),
+        })
+    }
+
+    /// Permit `i`'s lock file.
+    pub fn permit(&self, i: u64) -> PathBuf {
+        ipc::segment::companion(&self.name, &format!("permit-{i}"))
     }
 }

@@ -62,6 +62,25 @@ pub fn check_queue_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Checks a segment name (`counter NAME`, and later `shm:NAME`): 1 to 100 of ASCII
+/// letters, digits, '-' and '_', so that it is a plain file name everywhere. No '.': a
+/// segment's companion files add a `.` suffix to its file name (`baozi-NAME.lock`), so
+/// with a dot allowed, segment `x.lock` would be segment `x`'s lock file.
+pub fn check_segment_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "bad segment name {name:?}: use 1 to 100 ASCII letters, digits, '-' or '_'"
+        ))
+    }
+}
+
 /// Why a string is not an [`Address`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddrError {
@@ -297,6 +316,29 @@ mod tests {
 
     fn ok(s: &str) -> Address {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn segment_names() {
+        for good in ["a", "demo", "run-42", "x_y-z", "A1"] {
+            assert_eq!(check_segment_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "a/b",
+            "a\\b",
+            "a\0b",
+            ".",
+            "..",
+            "sp ace",
+            "x.lock",
+            "x.permit-0",
+            "ü",
+            &"x".repeat(101),
+        ] {
+            let e = check_segment_name(bad).unwrap_err();
+            assert!(e.contains("letters, digits"), "{bad}: {e}");
+        }
     }
 
     #[test]
