@@ -62,7 +62,7 @@ mod layers {
         ("msg/stream.rs", include_str!("msg/stream.rs")),
         ("msg/queue.rs", include_str!("msg/queue.rs")),
     ];
-    const BELOW_CLI: [(&str, &str); 10] = [
+    const BELOW_CLI: [(&str, &str); 12] = [
         ("transport.rs", include_str!("transport.rs")),
         ("wire.rs", include_str!("wire.rs")),
         ("echo.rs", include_str!("echo.rs")),
@@ -73,6 +73,8 @@ mod layers {
         ("style.rs", include_str!("style.rs")),
         ("msg/mod.rs", include_str!("msg/mod.rs")),
         ("redisq.rs", include_str!("redisq.rs")),
+        ("msg/check.rs", include_str!("msg/check.rs")),
+        ("msg/run.rs", include_str!("msg/run.rs")),
     ];
 
     #[test]
