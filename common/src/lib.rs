@@ -86,7 +86,7 @@ mod layers {
     }
 
     /// Every program's sources, for the output rule.
-    const PROGRAMS: [(&str, &str); 19] = [
+    const PROGRAMS: [(&str, &str); 24] = [
         ("producer/main", include_str!("../../producer/src/main.rs")),
         ("producer/send", include_str!("../../producer/src/send.rs")),
         ("consumer/main", include_str!("../../consumer/src/main.rs")),
@@ -104,6 +104,17 @@ mod layers {
         ),
         ("broker/main", include_str!("../../broker/src/main.rs")),
         ("broker/serve", include_str!("../../broker/src/serve.rs")),
+        (
+            "broker/producers",
+            include_str!("../../broker/src/producers.rs"),
+        ),
+        (
+            "broker/consumers",
+            include_str!("../../broker/src/consumers.rs"),
+        ),
+        ("broker/status", include_str!("../../broker/src/status.rs")),
+        ("broker/report", include_str!("../../broker/src/report.rs")),
+        ("broker/queue", include_str!("../../broker/src/queue.rs")),
         (
             "broker/timeline",
             include_str!("../../broker/src/timeline.rs"),
