@@ -4,7 +4,6 @@
 //!   `udp:HOST:PORT`, `redis://HOST:PORT/QUEUE`).
 //! - [`transport`]: connecting (with `--wait` retries) and listening on any address.
 //! - [`msg`]: the message types, and only here.
-//! - [`redisq`]: the queue on Redis Streams (`redis://HOST:PORT/QUEUE`), and only here.
 //! - [`wire`]: the wire format, and only here: greeting, length-prefixed postcard frames.
 //! - [`echo`]: the echo line protocol of the socket section, and only here: bounded line
 //!   reading that keeps each line's ending, replies, notices.
@@ -29,7 +28,6 @@ pub mod cli;
 pub mod echo;
 pub mod lock;
 pub mod msg;
-pub mod redisq;
 pub mod say;
 pub mod serve;
 pub mod shm;
@@ -62,7 +60,7 @@ mod layers {
         ("msg/stream.rs", include_str!("msg/stream.rs")),
         ("msg/queue.rs", include_str!("msg/queue.rs")),
     ];
-    const BELOW_CLI: [(&str, &str); 12] = [
+    const BELOW_CLI: [(&str, &str); 11] = [
         ("transport.rs", include_str!("transport.rs")),
         ("wire.rs", include_str!("wire.rs")),
         ("echo.rs", include_str!("echo.rs")),
@@ -72,7 +70,6 @@ mod layers {
         ("shm.rs", include_str!("shm.rs")),
         ("style.rs", include_str!("style.rs")),
         ("msg/mod.rs", include_str!("msg/mod.rs")),
-        ("redisq.rs", include_str!("redisq.rs")),
         ("msg/check.rs", include_str!("msg/check.rs")),
         ("msg/run.rs", include_str!("msg/run.rs")),
     ];

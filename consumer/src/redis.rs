@@ -1,14 +1,14 @@
 //! The queue on Redis Streams (`redis://HOST:PORT/QUEUE`): the same lines, counts and end
-//! as from a broker; `common::redisq` knows the keys and commands.
+//! as from a broker; the `redisq` crate knows the keys and commands.
 
 use crate::Cli;
 use crate::queue::line;
 use crate::receive::{Printer, RECEIVED, Show, Tally};
 use common::cli::Result;
-use common::redisq::{self, Consumer, Dead, Next, TakeOptions};
 use common::style::Paint;
 use common::units::{XorShift, count};
 use common::wire::Role;
+use redisq::{Consumer, Dead, Next, TakeOptions};
 use std::sync::atomic::Ordering;
 
 /// Eats from the queue until the run is over. Returns what was eaten even on failure.

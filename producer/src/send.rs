@@ -6,7 +6,6 @@ use crate::Cli;
 use common::Address;
 use common::cli::Result;
 use common::msg::stream::Frame;
-use common::redisq;
 use common::style::Paint;
 use common::transport::Conn;
 use common::units::{DurationRange, XorShift, count, show_bytes};
