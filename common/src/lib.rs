@@ -83,7 +83,7 @@ mod layers {
     }
 
     /// Every program's sources, for the output rule.
-    const PROGRAMS: [(&str, &str); 24] = [
+    const PROGRAMS: [(&str, &str); 26] = [
         ("producer/main", include_str!("../../producer/src/main.rs")),
         ("producer/send", include_str!("../../producer/src/send.rs")),
         ("consumer/main", include_str!("../../consumer/src/main.rs")),
@@ -91,9 +91,11 @@ mod layers {
             "consumer/receive",
             include_str!("../../consumer/src/receive.rs"),
         ),
+        ("consumer/eat", include_str!("../../consumer/src/eat.rs")),
+        ("consumer/pipe", include_str!("../../consumer/src/pipe.rs")),
         (
-            "consumer/queue",
-            include_str!("../../consumer/src/queue.rs"),
+            "consumer/broker",
+            include_str!("../../consumer/src/broker.rs"),
         ),
         (
             "consumer/redis",
