@@ -6,7 +6,7 @@
 //! `--prefetch`, so the broker fills the next batch while this one is eaten; the
 //! acknowledgement of a batch rides on the request that follows it.
 
-use crate::eat::{Bite, Eater, Manner, Tally};
+use crate::eat::{Eater, Manner, Tally};
 use common::cli::Result;
 use common::msg::queue::{Reply, Request};
 use common::units::count;
@@ -68,13 +68,8 @@ fn take(session: Session, eater: &mut Eater<'_>, prefetch: u32) -> Result<()> {
             Reply::Items(items) => {
                 for (k, d) in items.iter().enumerate() {
                     eater.die_if_poison(d.seq, &d.producer);
-                    let bite = Bite {
-                        seq: d.seq,
-                        producer: &d.producer,
-                        bytes: d.payload.len(),
-                        attempt: d.attempt,
-                    };
-                    eater.item(&bite, eater.rest_of_batch(k, items.len()));
+                    let more = eater.rest_of_batch(k, items.len());
+                    eater.item(d.seq, &d.producer, d.payload.len(), d.attempt, more);
                     last_tag = d.tag;
                 }
             }

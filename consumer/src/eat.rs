@@ -33,15 +33,6 @@ pub struct Tally {
     pub bytes: u64,
 }
 
-/// One item as it arrives, from whichever route.
-pub struct Bite<'a> {
-    pub seq: u64,
-    pub producer: &'a str,
-    pub bytes: usize,
-    /// 1 the first time; more for a redelivery.
-    pub attempt: u32,
-}
-
 /// One route's eating: its lines, its pauses, its tally.
 pub struct Eater<'a> {
     manner: &'a Manner,
@@ -87,14 +78,23 @@ impl<'a> Eater<'a> {
         }
     }
 
-    /// Eats one item: the pause, the counts, its line. `more_at_hand`: more items are
-    /// already here to eat, so the line may wait for theirs (up to a chunk).
-    pub fn item(&mut self, bite: &Bite<'_>, more_at_hand: bool) {
+    /// Eats item `seq` of `producer`, `bytes` long, handed out for the `attempt`th time (1
+    /// the first time; more for a redelivery): the pause, the counts, its line.
+    /// `more_at_hand`: more items are already here to eat, so the line may wait for theirs
+    /// (up to a chunk).
+    pub fn item(
+        &mut self,
+        seq: u64,
+        producer: &str,
+        bytes: usize,
+        attempt: u32,
+        more_at_hand: bool,
+    ) {
         if !self.manner.pace.is_zero() {
             std::thread::sleep(self.manner.pace.pick(&mut self.rng));
         }
         self.tally.items += 1;
-        self.tally.bytes += bite.bytes as u64;
+        self.tally.bytes += bytes as u64;
         RECEIVED.fetch_add(1, Ordering::Relaxed);
         if !self.out.on {
             return;
@@ -102,14 +102,14 @@ impl<'a> Eater<'a> {
         let out = &mut self.out.buf;
         let _ = write!(
             out,
-            "{} received baozi {} from {}",
-            self.manner.who, bite.seq, bite.producer
+            "{} received baozi {seq} from {producer}",
+            self.manner.who
         );
-        if bite.bytes > 0 {
-            let _ = write!(out, " ({} bytes)", bite.bytes);
+        if bytes > 0 {
+            let _ = write!(out, " ({bytes} bytes)");
         }
-        if bite.attempt > 1 {
-            let _ = write!(out, " (redelivered, attempt {})", bite.attempt);
+        if attempt > 1 {
+            let _ = write!(out, " (redelivered, attempt {attempt})");
         }
         out.push(b'\n');
         if out.len() >= OUT_CHUNK || !more_at_hand {

@@ -1,7 +1,7 @@
 //! The pipe (section 1 of the tutorial): one producer's stream, after the handshake,
 //! checked by [`Check`] and eaten item by item; the receipt on two-way transports.
 
-use crate::eat::{Bite, Eater, Manner, Tally};
+use crate::eat::{Eater, Manner, Tally};
 use common::cli::Result;
 use common::msg::check::{Check, Step};
 use common::msg::stream::Frame;
@@ -31,13 +31,8 @@ fn eat_stream(session: Session, eater: &mut Eater<'_>) -> Result<()> {
             .map_err(|e| cut(eater.tally.items, e))?;
         match check.next(frame)? {
             Step::Item { seq, payload } => {
-                let bite = Bite {
-                    seq,
-                    producer: check.producer(),
-                    bytes: payload.len(),
-                    attempt: 1,
-                };
-                eater.item(&bite, rx.has_buffered());
+                let more = rx.has_buffered();
+                eater.item(seq, check.producer(), payload.len(), 1, more);
             }
             Step::End { .. } => {
                 eater.flush();

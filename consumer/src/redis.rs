@@ -2,7 +2,7 @@
 //! as from a broker; the `redisq` crate knows the keys and commands.
 
 use crate::Cli;
-use crate::eat::{Bite, Eater, Manner, Tally};
+use crate::eat::{Eater, Manner, Tally};
 use common::cli::Result;
 use common::style::Paint;
 use common::units::count;
@@ -69,13 +69,8 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
             {
                 acked = k;
             }
-            let bite = Bite {
-                seq: it.seq,
-                producer: &it.producer,
-                bytes: it.payload.len(),
-                attempt: it.attempt,
-            };
-            eater.item(&bite, eater.rest_of_batch(k, items.len()));
+            let more = eater.rest_of_batch(k, items.len());
+            eater.item(it.seq, &it.producer, it.payload.len(), it.attempt, more);
         }
         c.ack(&ids[acked..])
             .map_err(|e| gone(eater.tally.items, e))?;
