@@ -13,8 +13,12 @@
 //!
 //! Live numbers from a fifth: `cargo run -p broker -- --status`.
 
+mod consumers;
+mod producers;
 mod queue;
+mod report;
 mod serve;
+mod status;
 mod timeline;
 
 use clap::Parser;

@@ -10,6 +10,8 @@
 //! one of: ready, leased, acknowledged, dead.
 
 use common::msg::queue::{Delivery, Status};
+pub use common::msg::run::{Dead, Stream};
+use common::msg::run::{Put, Standing, Totals};
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -36,8 +38,6 @@ pub enum QueueError {
     TooManyProducers { expected: u64 },
     /// An acknowledgement of a tag that was never handed out on that connection.
     AckBeyond { ack: u64, last: u64 },
-    /// A producer's end frame whose count differs from the items it put.
-    CountMismatch { said: u64, put: u64 },
 }
 
 impl fmt::Display for QueueError {
@@ -51,27 +51,11 @@ impl fmt::Display for QueueError {
                 f,
                 "acknowledged item {ack}, but only {last} were handed out on this connection"
             ),
-            QueueError::CountMismatch { said, put } => write!(
-                f,
-                "the producer's end frame says {} {} sent, but {put} arrived",
-                common::units::count(*said, "item"),
-                if *said == 1 { "was" } else { "were" }
-            ),
         }
     }
 }
 
 impl std::error::Error for QueueError {}
-
-/// How a producer's stream stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stream {
-    Open,
-    /// Ended with `End`, its count right.
-    Ended,
-    /// Gone without an end: killed, or cut. What it put stays in the queue.
-    Cut,
-}
 
 #[derive(Debug)]
 struct Producer {
@@ -84,7 +68,6 @@ struct Producer {
 #[derive(Debug)]
 struct Consumer {
     name: String,
-    pid: u32,
     /// The last tag handed out on this connection (tags count from 1).
     last_tag: u64,
     /// Items handed out and not acknowledged, in tag order.
@@ -102,14 +85,6 @@ struct Item {
     payload: Vec<u8>,
 }
 
-/// An item set aside after `max_deliveries` attempts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Dead {
-    pub producer: String,
-    pub seq: u64,
-    pub deliveries: u32,
-}
-
 /// The queue, its producers and consumers, and its counts.
 #[derive(Debug)]
 pub struct Queue {
@@ -121,7 +96,7 @@ pub struct Queue {
     acknowledged: u64,
     redelivered: u64,
     leased: u64,
-    dead: Vec<Dead>,
+    dead: u64,
 }
 
 impl Queue {
@@ -135,7 +110,7 @@ impl Queue {
             acknowledged: 0,
             redelivered: 0,
             leased: 0,
-            dead: Vec::new(),
+            dead: 0,
         }
     }
 
@@ -176,21 +151,12 @@ impl Queue {
         true
     }
 
-    /// A producer's end frame: `count` items in all.
-    pub fn end_producer(&mut self, producer: ProducerId, count: u64) -> Result<(), QueueError> {
-        let p = &mut self.producers[producer];
-        if p.put != count {
-            p.stream = Stream::Cut;
-            return Err(QueueError::CountMismatch {
-                said: count,
-                put: p.put,
-            });
-        }
-        p.stream = Stream::Ended;
-        Ok(())
+    /// A producer's end frame, its count right (`common::msg::check` checks it).
+    pub fn end_producer(&mut self, producer: ProducerId) {
+        self.producers[producer].stream = Stream::Ended;
     }
 
-    /// A producer went away without an end. What it put stays.
+    /// A producer went away without a right end. What it put stays.
     pub fn cut_producer(&mut self, producer: ProducerId) {
         let p = &mut self.producers[producer];
         if p.stream == Stream::Open {
@@ -204,10 +170,9 @@ impl Queue {
     }
 
     /// A consumer said hello.
-    pub fn join_consumer(&mut self, name: &str, pid: u32) -> ConsumerId {
+    pub fn join_consumer(&mut self, name: &str) -> ConsumerId {
         self.consumers.push(Consumer {
             name: name.to_owned(),
-            pid,
             last_tag: 0,
             leases: VecDeque::new(),
             eaten: 0,
@@ -282,7 +247,7 @@ impl Queue {
         }
         dead.reverse();
         self.redelivered += back;
-        self.dead.extend(dead.iter().cloned());
+        self.dead += dead.len() as u64;
         (back, dead)
     }
 
@@ -311,9 +276,23 @@ impl Queue {
     }
 
     /// The end of the run: every expected producer gone, and every item acknowledged or
-    /// dead.
+    /// dead (the rule is [`Standing::over`], the same as on Redis).
     pub fn is_finished(&self) -> bool {
-        self.producers_done() && self.ready.is_empty() && self.leased == 0
+        Standing {
+            expected: self.config.producers,
+            ended: self.producers_ended(),
+            received: self.received,
+            settled: self.acknowledged + self.dead,
+            left: self.ready.len() as u64 + self.leased,
+        }
+        .over()
+    }
+
+    fn producers_ended(&self) -> u64 {
+        self.producers
+            .iter()
+            .filter(|p| p.stream != Stream::Open)
+            .count() as u64
     }
 
     /// The live numbers.
@@ -325,17 +304,13 @@ impl Queue {
             received: self.received,
             acknowledged: self.acknowledged,
             redelivered: self.redelivered,
-            dead: self.dead.len() as u64,
+            dead: self.dead,
             producers: self
                 .producers
                 .iter()
                 .filter(|p| p.stream == Stream::Open)
                 .count() as u64,
-            producers_ended: self
-                .producers
-                .iter()
-                .filter(|p| p.stream != Stream::Open)
-                .count() as u64,
+            producers_ended: self.producers_ended(),
             producers_expected: self.config.producers,
             consumers: self.consumers.iter().filter(|c| c.connected).count() as u64,
         }
@@ -347,28 +322,25 @@ impl Queue {
             producers: self
                 .producers
                 .iter()
-                .map(|p| (p.name.clone(), p.pid, p.put, p.stream))
+                .map(|p| Put {
+                    name: p.name.clone(),
+                    items: p.put,
+                    stream: p.stream,
+                })
                 .collect(),
             consumers: self
                 .consumers
                 .iter()
-                .map(|c| (c.name.clone(), c.pid, c.eaten))
+                .map(|c| (c.name.clone(), c.eaten))
                 .collect(),
-            status: self.status(),
-            dead: self.dead.clone(),
+            expected: self.config.producers,
+            received: self.received,
+            eaten: self.acknowledged,
+            redelivered: self.redelivered,
+            dead: self.dead,
+            left: self.ready.len() as u64 + self.leased,
         }
     }
-}
-
-/// The final report's numbers.
-#[derive(Debug)]
-pub struct Totals {
-    /// Name, pid, items put, how its stream stands.
-    pub producers: Vec<(String, u32, u64, Stream)>,
-    /// Name, pid, items acknowledged.
-    pub consumers: Vec<(String, u32, u64)>,
-    pub status: Status,
-    pub dead: Vec<Dead>,
 }
 
 #[cfg(test)]
@@ -406,7 +378,7 @@ mod tests {
         for seq in 0..5 {
             assert!(q.put(p, seq, vec![]));
         }
-        let c = q.join_consumer("c1", 2);
+        let c = q.join_consumer("c1");
         let got = q.take(c, 3);
         assert_eq!(seqs(&got), [0, 1, 2]);
         assert_eq!(got.iter().map(|d| d.tag).collect::<Vec<_>>(), [1, 2, 3]);
@@ -427,7 +399,7 @@ mod tests {
         assert!(!q.has_room());
         assert!(!q.put(p, 2, vec![]));
         assert_eq!(q.status().received, 2);
-        let c = q.join_consumer("c1", 2);
+        let c = q.join_consumer("c1");
         q.take(c, 1);
         assert!(q.has_room() && q.put(p, 2, vec![]));
         check_accounting(&q);
@@ -440,7 +412,7 @@ mod tests {
         for seq in 0..6 {
             q.put(p, seq, vec![seq as u8]);
         }
-        let (c1, c2) = (q.join_consumer("c1", 2), q.join_consumer("c2", 3));
+        let (c1, c2) = (q.join_consumer("c1"), q.join_consumer("c2"));
         assert_eq!(seqs(&q.take(c1, 4)), [0, 1, 2, 3]);
         q.ack(c1, 1).unwrap(); // ate item 0
         assert_eq!(q.consumer_gone(c1), (3, vec![]));
@@ -468,26 +440,30 @@ mod tests {
         let p = q.join_producer("p1", 1).unwrap();
         q.put(p, 0, vec![]);
         q.put(p, 1, vec![]);
-        q.end_producer(p, 2).unwrap();
+        q.end_producer(p);
         // The poison item kills every consumer it reaches.
         for round in 1..=3 {
-            let c = q.join_consumer("c", 10 + round);
+            let c = q.join_consumer("c");
             let got = q.take(c, 1);
             assert_eq!((got[0].seq, got[0].attempt), (0, round));
             let (_, dead) = q.consumer_gone(c);
-            assert_eq!(dead.is_empty(), round < 3);
+            if round < 3 {
+                assert!(dead.is_empty());
+            } else {
+                assert_eq!(
+                    dead,
+                    [Dead {
+                        producer: "p1".into(),
+                        seq: 0,
+                        deliveries: 3
+                    }]
+                );
+            }
             check_accounting(&q);
         }
-        assert_eq!(
-            q.totals().dead,
-            [Dead {
-                producer: "p1".into(),
-                seq: 0,
-                deliveries: 3
-            }]
-        );
+        assert_eq!(q.totals().dead, 1);
         assert!(!q.is_finished(), "item 1 is still ready");
-        let c = q.join_consumer("c", 99);
+        let c = q.join_consumer("c");
         assert_eq!(seqs(&q.take(c, 5)), [1]);
         q.ack(c, 1).unwrap();
         assert!(q.is_finished());
@@ -499,8 +475,8 @@ mod tests {
         let mut q = queue(100, 5, 2);
         let p1 = q.join_producer("p1", 1).unwrap();
         q.put(p1, 0, vec![]);
-        q.end_producer(p1, 1).unwrap();
-        let c = q.join_consumer("c1", 3);
+        q.end_producer(p1);
+        let c = q.join_consumer("c1");
         q.take(c, 1);
         q.ack(c, 1).unwrap();
         assert!(!q.is_finished(), "one producer has not come yet");
@@ -517,8 +493,9 @@ mod tests {
         q.ack(c, 2).unwrap();
         assert!(q.is_finished());
         let t = q.totals();
-        assert_eq!(t.producers[1].3, Stream::Cut);
-        assert_eq!(t.consumers, [("c1".to_string(), 3, 2)]);
+        assert_eq!(t.producers[1].stream, Stream::Cut);
+        assert_eq!(t.consumers, [("c1".to_string(), 2)]);
+        assert!(t.over(), "the totals tell the same end");
         check_accounting(&q);
     }
 
@@ -526,19 +503,7 @@ mod tests {
     fn without_expected_producers_the_run_never_ends_by_itself() {
         let mut q = queue(100, 5, 0);
         let p = q.join_producer("p1", 1).unwrap();
-        q.end_producer(p, 0).unwrap();
+        q.end_producer(p);
         assert!(!q.producers_done() && !q.is_finished());
-    }
-
-    #[test]
-    fn an_end_with_the_wrong_count_is_refused_and_the_stream_counts_as_cut() {
-        let mut q = queue(100, 5, 1);
-        let p = q.join_producer("p1", 1).unwrap();
-        q.put(p, 0, vec![]);
-        assert_eq!(
-            q.end_producer(p, 5),
-            Err(QueueError::CountMismatch { said: 5, put: 1 })
-        );
-        assert!(q.producers_done());
     }
 }

@@ -2,7 +2,6 @@
 //! shared top.
 //!
 //! - [`msg`]: the message types, and only here.
-//! - [`redisq`]: the queue on Redis Streams (`redis://HOST:PORT/QUEUE`), and only here.
 //! - [`wire`]: the wire format, and only here: greeting, length-prefixed postcard frames.
 //! - [`echo`]: the echo line protocol of the socket section, and only here: bounded line
 //!   reading that keeps each line's ending, replies, notices.
@@ -19,7 +18,6 @@
 pub mod cli;
 pub mod echo;
 pub mod msg;
-pub mod redisq;
 pub mod serve;
 pub mod style;
 pub mod svg;

@@ -15,7 +15,9 @@
 //! Terminal 3:  cargo run -p producer -- --name p2
 //! ```
 
-mod queue;
+mod broker;
+mod eat;
+mod pipe;
 mod receive;
 mod redis;
 
@@ -23,6 +25,7 @@ use clap::Parser;
 use common::cli::Endpoint;
 use common::units::{DurationRange, parse_duration_range};
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Receives baozi (steamed buns) from producers, or from a broker's queue, and prints one
 /// line for each.
@@ -74,25 +77,32 @@ struct Cli {
     #[arg(long, hide = true, value_name = "SEQ")]
     die_on: Option<u64>,
 
-    /// With -l: accept N producers at once, and finish after all N have ended (1). With a
-    /// redis:// address: the run is over once N producers have ended there and every item
-    /// is eaten or dead; the first consumer sets it for the queue (1), the others agree.
+    /// How many producers the run has; it means one of two things, by the address:
+    /// with -l, accept N producers at once, and finish after all N have ended (1); with a
+    /// redis:// address, the run on the queue is over once N producers have ended there
+    /// and every item is eaten or dead, whoever ate it: the first consumer sets N for the
+    /// queue (1), the others must agree. Not for a broker's queue: there the broker's own
+    /// --producers says it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     producers: Option<u32>,
 
-    /// With a redis:// address: an item held this long without being acknowledged or
+    /// Only with a redis:// address: an item held this long without being acknowledged or
     /// renewed belongs to a consumer that died, and another consumer takes it over (a
-    /// redelivery). A live consumer renews what it holds between items.
-    #[arg(long, default_value = "30s", value_name = "DURATION",
-          value_parser = common::units::parse_duration)]
-    lease: std::time::Duration,
+    /// redelivery). A live consumer renews what it holds between items. By default 30s.
+    #[arg(long, value_name = "DURATION", value_parser = common::units::parse_duration)]
+    lease: Option<Duration>,
 
-    /// With a redis:// address: an item handed out N times without an acknowledgement is
-    /// moved to the dead letters (the stream QUEUE:dead) and reported.
-    #[arg(long, default_value_t = 5, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..))]
-    max_deliveries: u32,
+    /// Only with a redis:// address: an item handed out N times without an
+    /// acknowledgement is moved to the dead letters (the stream QUEUE:dead) and reported.
+    /// By default 5. (A broker's queue has its own: broker --max-deliveries.)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_deliveries: Option<u32>,
 }
+
+/// `--lease` when not given.
+const LEASE: Duration = Duration::from_secs(30);
+/// `--max-deliveries` when not given.
+const MAX_DELIVERIES: u32 = 5;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -107,13 +117,32 @@ fn main() -> ExitCode {
     let cli = common::cli::parse::<Cli>();
     let redis = matches!(cli.endpoint.address, common::Address::Redis { .. });
     if cli.producers.is_some() && !cli.endpoint.listen && !redis {
-        use clap::CommandFactory;
-        Cli::command()
-            .error(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                "--producers needs -l (producers connect to this consumer) or a redis:// address",
-            )
-            .exit();
+        usage_error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "--producers needs -l (producers connect to this consumer) or a redis:// address",
+        );
+    }
+    if !redis {
+        for (given, flag) in [
+            (cli.lease.is_some(), "--lease"),
+            (cli.max_deliveries.is_some(), "--max-deliveries"),
+        ] {
+            if given {
+                usage_error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    &format!(
+                        "{flag} needs a redis:// address (redis://HOST:PORT/QUEUE), not {}",
+                        cli.endpoint.address
+                    ),
+                );
+            }
+        }
     }
     common::cli::main("consumer", || receive::run(&cli))
+}
+
+/// A command line that asks for something its address cannot do: clap's usage error, exit 2.
+fn usage_error(kind: clap::error::ErrorKind, message: &str) -> ! {
+    use clap::CommandFactory;
+    Cli::command().error(kind, message).exit()
 }

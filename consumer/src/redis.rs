@@ -1,24 +1,22 @@
 //! The queue on Redis Streams (`redis://HOST:PORT/QUEUE`): the same lines, counts and end
-//! as from a broker; `common::redisq` knows the keys and commands.
+//! as from a broker; the `redisq` crate knows the keys and commands.
 
 use crate::Cli;
-use crate::queue::line;
-use crate::receive::{Printer, RECEIVED, Show, Tally};
+use crate::eat::{Eater, Manner, Tally};
 use common::cli::Result;
-use common::redisq::{self, Consumer, Dead, Next, TakeOptions};
 use common::style::Paint;
-use common::units::{XorShift, count};
+use common::units::count;
 use common::wire::Role;
-use std::sync::atomic::Ordering;
+use redisq::{Consumer, Dead, Next, TakeOptions};
 
 /// Eats from the queue until the run is over. Returns what was eaten even on failure.
-pub fn eat(cli: &Cli, show: &Show) -> (Tally, Result<()>) {
-    let mut tally = Tally::default();
-    let result = eat_from(cli, show, &mut tally);
-    (tally, result)
+pub fn run(cli: &Cli, manner: &Manner) -> (Tally, Result<()>) {
+    let mut eater = Eater::new(manner);
+    let result = take(cli, &mut eater);
+    (eater.tally, result)
 }
 
-fn eat_from(cli: &Cli, show: &Show, tally: &mut Tally) -> Result<()> {
+fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
     if cli.endpoint.listen {
         return Err("a redis:// queue is kept by a Redis server: connect to it (drop -l)".into());
     }
@@ -27,37 +25,31 @@ fn eat_from(cli: &Cli, show: &Show, tally: &mut Tally) -> Result<()> {
     let q = redisq::Queue::connect(addr, wait, || {
         common::cli::say_waiting(&cli.name, addr, wait);
     })?;
+    let max = cli.max_deliveries.unwrap_or(crate::MAX_DELIVERIES);
     let mut c = Consumer::start(
         q,
         TakeOptions {
             name: cli.name.clone(),
             producers: cli.producers,
             prefetch: cli.prefetch,
-            lease: cli.lease,
-            max_deliveries: cli.max_deliveries,
+            lease: cli.lease.unwrap_or(crate::LEASE),
+            max_deliveries: max,
         },
     )?;
     let who = Paint::stderr().role(Role::Consumer, &cli.name);
     let dead_letters = c.dead_letters().to_owned();
-    let max = cli.max_deliveries;
     let mut on_dead = |d: &Dead| {
-        common::elog!(
-            "{who}: baozi {} from {} is dead: handed out {} (--max-deliveries {max}); moved to {dead_letters}",
-            d.seq,
-            d.producer,
-            count(u64::from(d.deliveries), "time"),
-        );
+        common::elog!("{who}: {}; moved to {dead_letters}", d.told(max));
     };
     let gone = |eaten: u64, e: common::Error| {
         format!("{e}, after {} were eaten here", count(eaten, "item"))
     };
-    let mut out = Printer::new(!show.quiet);
-    let mut rng = XorShift::seeded();
     loop {
-        let items = match c.next(&mut on_dead).map_err(|e| gone(tally.items, e))? {
+        let eaten = eater.tally.items;
+        let items = match c.next(&mut on_dead).map_err(|e| gone(eaten, e))? {
             Next::Items(items) => items,
             Next::Over(totals) => {
-                out.flush();
+                eater.flush();
                 common::elog!("{who}: the run on {addr} is over: {totals}");
                 if totals.dead > 0 {
                     common::elog!(
@@ -71,37 +63,16 @@ fn eat_from(cli: &Cli, show: &Show, tally: &mut Tally) -> Result<()> {
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
         let mut acked = 0;
         for (k, it) in items.iter().enumerate() {
-            if show.die_on == Some(it.seq) {
-                out.flush();
-                common::elog!(
-                    "{}: dying on baozi {} from {} without acknowledging it (--die-on)",
-                    show.name,
-                    it.seq,
-                    it.producer
-                );
-                std::process::exit(3);
-            }
+            eater.die_if_poison(it.seq, &it.producer);
             if c.renew(&ids[acked..k], &ids[k..])
-                .map_err(|e| gone(tally.items, e))?
+                .map_err(|e| gone(eater.tally.items, e))?
             {
                 acked = k;
             }
-            if !show.eat.is_zero() {
-                std::thread::sleep(show.eat.pick(&mut rng));
-            }
-            tally.items += 1;
-            tally.bytes += it.payload.len() as u64;
-            RECEIVED.fetch_add(1, Ordering::Relaxed);
-            line(
-                &mut out,
-                show,
-                it.seq,
-                &it.producer,
-                it.payload.len(),
-                it.attempt,
-            );
+            let more = eater.rest_of_batch(k, items.len());
+            eater.item(it.seq, &it.producer, it.payload.len(), it.attempt, more);
         }
-        out.flush();
-        c.ack(&ids[acked..]).map_err(|e| gone(tally.items, e))?;
+        c.ack(&ids[acked..])
+            .map_err(|e| gone(eater.tally.items, e))?;
     }
 }

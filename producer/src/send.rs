@@ -6,12 +6,13 @@ use crate::Cli;
 use common::Address;
 use common::cli::Result;
 use common::msg::stream::Frame;
-use common::redisq;
+use common::say::Progress;
 use common::style::Paint;
 use common::transport::Conn;
 use common::units::{DurationRange, XorShift, count, show_bytes};
 use common::wire::{self, Role, Session};
 use std::io::IsTerminal;
+use std::ops::Range;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
@@ -126,33 +127,26 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
     })
     .map_err(|e| went_away(0, e))?;
     let paced = !plan.delay.is_zero();
-    let who = Paint::stderr().role(Role::Producer, &plan.name);
-    let mut rng = XorShift::seeded();
     let mut frame = Frame::Baozi {
         seq: 0,
         payload: vec![b'x'; plan.payload],
     };
     // Paced, each item has its line; unpaced (bulk), a count on a terminal.
-    let mut progress = if paced {
-        common::say::Progress::off()
+    let progress = if paced {
+        Progress::off()
     } else {
-        common::say::Progress::new(format!("producer {}", plan.name), "items", Some(plan.count))
+        Progress::new(format!("producer {}", plan.name), "items", Some(plan.count))
     };
-    for seq in 0..plan.count {
-        progress.tick(seq);
+    make(plan, 1, progress, |seqs| {
         if let Frame::Baozi { seq: s, .. } = &mut frame {
-            *s = seq;
+            *s = seqs.start;
         }
+        tx.send(&frame).map_err(|e| went_away(seqs.start, e))?;
         if paced {
-            std::thread::sleep(plan.delay.pick(&mut rng));
+            tx.flush().map_err(|e| went_away(seqs.start, e))?;
         }
-        tx.send(&frame).map_err(|e| went_away(seq, e))?;
-        if paced {
-            tx.flush().map_err(|e| went_away(seq, e))?;
-            common::elog!("{who} made baozi {seq}");
-        }
-    }
-    progress.clear();
+        Ok(())
+    })?;
     tx.send(&Frame::End { count: plan.count })
         .and_then(|()| tx.flush())
         .map_err(|e| went_away(plan.count, e))?;
@@ -197,29 +191,45 @@ fn send_to_redis(plan: &Plan, endpoint: &common::cli::Endpoint, capacity: u64) -
         format!("{e}, after {} {were} put", count(sent, "item"))
     };
     let payload = vec![b'x'; plan.payload];
+    let batch = redisq::Producer::batch(plan.payload) as u64;
+    make(plan, batch, Progress::off(), |seqs| {
+        let first = seqs.start;
+        p.put(seqs, &payload).map_err(|e| went_away(first, e))?;
+        Ok(())
+    })?;
+    p.end(plan.count).map_err(|e| went_away(plan.count, e))?;
+    summary(plan, &format!("the Redis stream at {addr}"), started);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes the plan's baozi and hands them to `put`, numbered from 0: paced (`--delay`), one
+/// at a time after its pause, each said on stderr once `put` took it; unpaced, `batch` at a
+/// time, with a count on a terminal.
+fn make(
+    plan: &Plan,
+    batch: u64,
+    mut progress: Progress,
+    mut put: impl FnMut(Range<u64>) -> Result<()>,
+) -> Result<()> {
     let paced = !plan.delay.is_zero();
+    let batch = if paced { 1 } else { batch.max(1) };
     let who = Paint::stderr().role(Role::Producer, &plan.name);
     let mut rng = XorShift::seeded();
-    let batch = if paced {
-        1
-    } else {
-        redisq::Producer::batch(plan.payload) as u64
-    };
     let mut seq = 0;
     while seq < plan.count {
+        progress.tick(seq);
         if paced {
             std::thread::sleep(plan.delay.pick(&mut rng));
         }
         let end = (seq + batch).min(plan.count);
-        p.put(seq..end, &payload).map_err(|e| went_away(seq, e))?;
+        put(seq..end)?;
         if paced {
             common::elog!("{who} made baozi {seq}");
         }
         seq = end;
     }
-    p.end(plan.count).map_err(|e| went_away(plan.count, e))?;
-    summary(plan, &format!("the Redis stream at {addr}"), started);
-    Ok(ExitCode::SUCCESS)
+    progress.clear();
+    Ok(())
 }
 
 fn summary(plan: &Plan, to: &str, started: Instant) {

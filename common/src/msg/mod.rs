@@ -6,12 +6,18 @@
 //!   `Hello`, `Baozi`*, `End`, answered by a `Receipt` on two-way transports.
 //! - [`queue`]: a consumer (or an observer) and the broker: the consumer asks for items and
 //!   acknowledges what it ate, in lockstep; the broker hands out leased items.
+//! - [`check`]: the rules of a producer's stream (`Hello`, items in order, `End{count}`),
+//!   one pure checker that the consumer and the broker both feed.
+//! - [`run`]: the words of a queue's run (a dead item, the totals and their line, the end
+//!   of the run), the same for the broker and for Redis.
 //!
 //! Which conversation a connection carries follows from the two [`Role`]s in the greeting:
 //! producer and consumer speak [`stream`]; a producer and a broker speak [`stream`] too (the
 //! broker plays the consumer's part); a consumer or an observer and a broker speak [`queue`].
 
+pub mod check;
 pub mod queue;
+pub mod run;
 pub mod stream;
 
 use std::fmt;

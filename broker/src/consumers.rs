@@ -1,0 +1,145 @@
+//! The consumers' conversation: each request acknowledges what was eaten and asks for
+//! more; each is answered with one reply (items, `Idle`, the end, `Stopping`). A consumer
+//! that goes away gives back what it held.
+
+use crate::queue::ConsumerId;
+use crate::serve::{Broker, MAX_BATCH, first_frame};
+use common::msg::check_name;
+use common::msg::queue::{Reply, Request};
+use common::serve::Client;
+use common::units::count;
+use common::wire::Session;
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
+
+/// A consumer waiting for items is answered `Idle` after this long, and its next request
+/// shows that it is still there (a dead one's connection then reads as closed).
+const IDLE_PROBE: Duration = Duration::from_millis(250);
+
+impl Broker {
+    /// A consumer's conversation: its requests, each answered with one reply.
+    pub(crate) fn hand_out(&self, mut s: Session, client: &Client<'_>) {
+        let (name, pid) = match s.rx.next_frame::<Request>() {
+            Ok(Some(Request::Hello { name, pid })) if check_name(&name).is_ok() => (name, pid),
+            Ok(Some(Request::Hello { name, .. })) => {
+                let why = check_name(&name).err().unwrap_or_default();
+                return self.refused(client, "consumer", &why);
+            }
+            other => return self.refused(client, "consumer", &first_frame(other)),
+        };
+        let id = {
+            let mut st = self.lock();
+            let id = st.queue.join_consumer(&name);
+            self.mark(&mut st, |t, _| t.consumer(id, &name));
+            id
+        };
+        self.log(&format!(
+            "consumer {name} (pid {pid}) joined {}",
+            client.whence
+        ));
+        let gone = loop {
+            let (ack, want) = match s.rx.next_frame::<Request>() {
+                Ok(Some(Request::Take { ack, want })) => (ack, want),
+                Ok(Some(other)) => break format!("it sent a {} request", other.kind()),
+                Ok(None) => break "it went away".into(),
+                Err(e) => break e.to_string(),
+            };
+            let reply = match self.next_reply(id, ack, want) {
+                Ok(reply) => reply,
+                Err(why) => break why,
+            };
+            let sent = s.tx.send(&reply).and_then(|()| s.tx.flush());
+            let mut st = self.lock();
+            st.answering -= 1;
+            self.changed.notify_all();
+            drop(st);
+            match (sent, &reply) {
+                (Err(e), _) => break format!("it went away ({e})"),
+                (Ok(()), &Reply::End { eaten }) => {
+                    self.log(&format!(
+                        "consumer {name} told the run is over, after eating {}",
+                        count(eaten, "item")
+                    ));
+                    // Its other request may still be on its way: answer it in kind, and
+                    // let the consumer close first, so that nothing it sends meets a
+                    // closed connection.
+                    while let Ok(Some(_)) = s.rx.next_frame::<Request>() {
+                        if s.tx.send(&reply).and_then(|()| s.tx.flush()).is_err() {
+                            break;
+                        }
+                    }
+                    return;
+                }
+                (Ok(()), Reply::Stopping) => return,
+                (Ok(()), _) => {}
+            }
+        };
+        let mut st = self.lock();
+        let held = st.queue.leased_by(id);
+        let (back, dead) = st.queue.consumer_gone(id);
+        self.mark(&mut st, |t, at| t.gone(id, &dead, at));
+        self.changed.notify_all();
+        drop(st);
+        if held == 0 {
+            self.log(&format!("consumer {name} left: {gone}"));
+        } else {
+            common::elog!(
+                "broker: consumer {name} left holding {}: {gone}; {back} given back for redelivery",
+                count(held as u64, "unacknowledged item")
+            );
+        }
+        for d in dead {
+            common::elog!(
+                "broker: {}, never acknowledged",
+                d.told(self.max_deliveries)
+            );
+        }
+    }
+
+    /// Acknowledges, then waits for what to answer: items, the end, `Idle`, `Stopping`.
+    /// Counts the consumer as answering; the caller uncounts it once the reply is written.
+    fn next_reply(&self, id: ConsumerId, ack: u64, want: u32) -> Result<Reply, String> {
+        let want = usize::try_from(want)
+            .unwrap_or(MAX_BATCH)
+            .clamp(1, MAX_BATCH);
+        let mut st = self.lock();
+        if st.queue.ack(id, ack).map_err(|e| e.to_string())? > 0 {
+            self.mark(&mut st, |t, at| t.acked(id, ack, at));
+            self.changed.notify_all();
+        }
+        st.answering += 1;
+        let started = Instant::now();
+        loop {
+            if st.stopping {
+                return Ok(Reply::Stopping);
+            }
+            // Fair shares: when several consumers are asking at once, each gets its part
+            // of what is ready, so the first to wake does not take everything.
+            let share = st.queue.ready().div_ceil(st.answering.max(1)).max(1);
+            let items = st.queue.take(id, want.min(share));
+            if !items.is_empty() {
+                self.mark(&mut st, |t, at| t.delivered(id, &items, at));
+                self.changed.notify_all(); // room for producers
+                return Ok(Reply::Items(items));
+            }
+            if st.queue.is_finished() {
+                return Ok(Reply::End {
+                    eaten: st.queue.eaten_by(id),
+                });
+            }
+            // Nothing can come but given-back items, and it holds some: let it acknowledge.
+            if st.queue.producers_done() && st.queue.leased_by(id) > 0 {
+                return Ok(Reply::Idle);
+            }
+            let left = IDLE_PROBE.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Ok(Reply::Idle);
+            }
+            st = self
+                .changed
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}

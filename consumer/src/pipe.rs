@@ -1,0 +1,47 @@
+//! The pipe (section 1 of the tutorial): one producer's stream, after the handshake,
+//! checked by [`Check`] and eaten item by item; the receipt on two-way transports.
+
+use crate::eat::{Eater, Manner, Tally};
+use common::cli::Result;
+use common::msg::check::{Check, Step};
+use common::msg::stream::Frame;
+use common::wire::{Session, WireError};
+
+/// Eats one whole stream. Returns what arrived even when the stream failed.
+pub fn run(session: Session, manner: &Manner) -> (Tally, Result<()>) {
+    let mut eater = Eater::new(manner);
+    let result = eat_stream(session, &mut eater);
+    (eater.tally, result)
+}
+
+fn eat_stream(session: Session, eater: &mut Eater<'_>) -> Result<()> {
+    let Session {
+        two_way,
+        mut rx,
+        mut tx,
+        ..
+    } = session;
+    let cut = |n: u64, e: WireError| format!("{e} after {}", common::units::count(n, "item"));
+    let mut check = Check::hello(rx.next_frame::<Frame>().map_err(|e| cut(0, e))?)?;
+    let mut progress = eater.progress();
+    loop {
+        progress.tick(eater.tally.items);
+        let frame = rx
+            .next_frame::<Frame>()
+            .map_err(|e| cut(eater.tally.items, e))?;
+        match check.next(frame)? {
+            Step::Item { seq, payload } => {
+                let more = rx.has_buffered();
+                eater.item(seq, check.producer(), payload.len(), 1, more);
+            }
+            Step::End { .. } => {
+                eater.flush();
+                if two_way {
+                    // The producer waits for this receipt; if it has gone, so be it.
+                    let _ = tx.send(&check.receipt()).and_then(|()| tx.flush());
+                }
+                return Ok(());
+            }
+        }
+    }
+}

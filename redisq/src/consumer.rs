@@ -1,0 +1,277 @@
+//! A consumer's side of the queue: takes entries (new ones, or a dead consumer's past the
+//! lease), renews what it holds while it eats, acknowledges what it ate, and tells the end
+//! of the run.
+
+use crate::reply::{entries, parse_read, text};
+use crate::scripts::{ACK, RECLAIM, RENEW};
+use crate::{GROUP, IO_TIMEOUT, KEEP_AFTER_END, Queue, eval, fail};
+use common::Error;
+use common::addr::Address;
+use common::msg::run::{Dead, Put, Stream, Totals};
+use redis::Value;
+use std::time::{Duration, Instant};
+
+/// An entry handed to a consumer.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// The stream entry's id, to acknowledge it.
+    pub id: String,
+    pub producer: String,
+    pub seq: u64,
+    pub payload: Vec<u8>,
+    /// 1 the first time; more for a redelivery (Redis's delivery count).
+    pub attempt: u32,
+}
+
+/// What a consumer gets next.
+#[derive(Debug)]
+pub enum Next {
+    /// Entries to eat, then to acknowledge.
+    Items(Vec<Item>),
+    /// The run is over (the tutorial's `None`).
+    Over(Totals),
+}
+
+/// How a consumer takes its share.
+#[derive(Debug, Clone)]
+pub struct TakeOptions {
+    pub name: String,
+    /// The producers the run expects; `None` takes what the first consumer set (or 1).
+    pub producers: Option<u32>,
+    /// At most this many entries held at once.
+    pub prefetch: u32,
+    /// An entry idle this long belongs to a consumer that died.
+    pub lease: Duration,
+    /// Handed out this many times without an acknowledgement: dead.
+    pub max_deliveries: u32,
+}
+
+/// A consumer's side: takes entries, renews what it holds, acknowledges what it ate.
+pub struct Consumer {
+    q: Queue,
+    opt: TakeOptions,
+    cursor: String,
+    /// When it last looked for a dead consumer's entries; `None`: not yet.
+    last_reclaim: Option<Instant>,
+    last_renew: Instant,
+}
+
+impl Consumer {
+    /// Joins the group of `q`; agrees on the number of producers the run expects.
+    pub fn start(mut q: Queue, opt: TakeOptions) -> Result<Consumer, Error> {
+        let want = opt.producers.unwrap_or(1);
+        let c = redis::cmd("SET")
+            .arg(&q.producers)
+            .arg(want)
+            .arg("NX")
+            .to_owned();
+        q.query::<Value>("SET", &c)?;
+        let set: Option<u64> = q.query("GET", redis::cmd("GET").arg(&q.producers))?;
+        if let (Some(want), Some(set)) = (opt.producers, set)
+            && u64::from(want) != set
+        {
+            return Err(format!(
+                "the run on {} expects {set} producers (set by the first consumer), not {want}; \
+                 give every consumer the same --producers, or use another queue",
+                q.addr
+            )
+            .into());
+        }
+        Ok(Consumer {
+            q,
+            opt,
+            cursor: "0-0".into(),
+            last_reclaim: None,
+            last_renew: Instant::now(),
+        })
+    }
+
+    pub fn addr(&self) -> &Address {
+        &self.q.addr
+    }
+
+    /// How long one blocking read waits on the server.
+    fn block(&self) -> Duration {
+        (self.opt.lease / 4).clamp(Duration::from_millis(10), Duration::from_millis(500))
+    }
+
+    /// The next entries: claimed from a consumer that died (past the lease), or new ones,
+    /// waiting for them; or the end of the run. Dead letters are told to `on_dead`.
+    pub fn next(&mut self, on_dead: &mut dyn FnMut(&Dead)) -> Result<Next, Error> {
+        loop {
+            if self
+                .last_reclaim
+                .is_none_or(|t| t.elapsed() >= self.block())
+            {
+                self.last_reclaim = Some(Instant::now());
+                let claimed = self.reclaim(on_dead)?;
+                if !claimed.is_empty() {
+                    self.last_renew = Instant::now();
+                    return Ok(Next::Items(claimed));
+                }
+            }
+            let block = self.block();
+            self.q
+                .con
+                .set_read_timeout(Some(IO_TIMEOUT + block))
+                .map_err(|e| fail(&self.q.addr, "a timeout", &e))?;
+            let c = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(GROUP)
+                .arg(&self.opt.name)
+                .arg("COUNT")
+                .arg(self.opt.prefetch)
+                .arg("BLOCK")
+                .arg(block.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&self.q.stream)
+                .arg(">")
+                .to_owned();
+            let reply: Value = self.q.query("XREADGROUP", &c)?;
+            let items = parse_read(reply).map_err(|why| self.odd(&why))?;
+            if !items.is_empty() {
+                self.last_renew = Instant::now();
+                return Ok(Next::Items(items));
+            }
+            let totals = self.totals()?;
+            if totals.over() {
+                self.expire()?;
+                return Ok(Next::Over(totals));
+            }
+        }
+    }
+
+    fn odd(&self, why: &str) -> Error {
+        format!(
+            "unexpected reply from the Redis server at {}: {why}",
+            self.q.addr
+        )
+        .into()
+    }
+
+    fn reclaim(&mut self, on_dead: &mut dyn FnMut(&Dead)) -> Result<Vec<Item>, Error> {
+        let mut c = eval(RECLAIM, &[&self.q.stream, &self.q.totals, &self.q.dead]);
+        c.arg(GROUP)
+            .arg(&self.opt.name)
+            .arg(self.opt.lease.as_millis() as u64)
+            .arg(self.opt.prefetch)
+            .arg(self.opt.max_deliveries)
+            .arg(&self.cursor);
+        let reply: Value = self.q.query("XAUTOCLAIM", &c)?;
+        let Value::Array(parts) = reply else {
+            return Err(self.odd("XAUTOCLAIM"));
+        };
+        let mut parts = parts.into_iter();
+        let (Some(cursor), Some(out), Some(dead)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(self.odd("XAUTOCLAIM"));
+        };
+        self.cursor = text(&cursor).ok_or_else(|| self.odd("XAUTOCLAIM cursor"))?;
+        for d in entries(dead).map_err(|why| self.odd(&why))? {
+            on_dead(&Dead {
+                producer: d.producer,
+                seq: d.seq,
+                deliveries: d.attempt,
+            });
+        }
+        entries(out).map_err(|why| self.odd(&why))
+    }
+
+    /// While eating a batch: at most every third of the lease, acknowledges the entries
+    /// `eaten` so far and renews those still `held`, so that none is taken for a dead
+    /// consumer's. Returns whether it acknowledged `eaten`.
+    pub fn renew(&mut self, eaten: &[String], held: &[String]) -> Result<bool, Error> {
+        if self.last_renew.elapsed() < self.opt.lease / 3 {
+            return Ok(false);
+        }
+        self.last_renew = Instant::now();
+        self.ack(eaten)?;
+        if !held.is_empty() {
+            let mut c = eval(RENEW, &[&self.q.stream]);
+            c.arg(GROUP).arg(&self.opt.name).arg(held);
+            self.q.query::<Value>("XCLAIM", &c)?;
+        }
+        Ok(true)
+    }
+
+    /// Acknowledges (and deletes) the entries eaten; returns how many were still pending.
+    pub fn ack(&mut self, ids: &[String]) -> Result<u64, Error> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut c = eval(ACK, &[&self.q.stream, &self.q.totals]);
+        c.arg(GROUP).arg(&self.opt.name).arg(ids);
+        self.q.query("XACK", &c)
+    }
+
+    /// The run's numbers, read in one transaction.
+    pub fn totals(&mut self) -> Result<Totals, Error> {
+        let mut p = redis::pipe();
+        p.atomic()
+            .cmd("GET")
+            .arg(&self.q.producers)
+            .cmd("HGETALL")
+            .arg(&self.q.ends)
+            .cmd("HGETALL")
+            .arg(&self.q.totals)
+            .cmd("XLEN")
+            .arg(&self.q.stream);
+        type Counts = Vec<(String, u64)>;
+        let (expected, mut ends, totals, waiting): (Option<u64>, Counts, Counts, u64) = p
+            .query(&mut self.q.con)
+            .map_err(|e| fail(&self.q.addr, "reading the totals", &e))?;
+        ends.sort();
+        // Only producers that have ended are in Q:ends.
+        let mut t = Totals {
+            received: ends.iter().map(|(_, n)| n).sum(),
+            producers: ends
+                .into_iter()
+                .map(|(name, items)| Put {
+                    name,
+                    items,
+                    stream: Stream::Ended,
+                })
+                .collect(),
+            expected: expected.unwrap_or(0),
+            left: waiting,
+            ..Totals::default()
+        };
+        for (field, n) in totals {
+            match field.as_str() {
+                "eaten" => t.eaten = n,
+                "redelivered" => t.redelivered = n,
+                "dead" => t.dead = n,
+                _ => {
+                    if let Some(name) = field.strip_prefix("eaten:") {
+                        t.consumers.push((name.to_owned(), n));
+                    }
+                }
+            }
+        }
+        t.consumers.sort();
+        Ok(t)
+    }
+
+    /// A finished run's keys go after a while (the dead letters stay).
+    fn expire(&mut self) -> Result<(), Error> {
+        let mut p = redis::pipe();
+        for key in [
+            &self.q.stream,
+            &self.q.producers,
+            &self.q.ends,
+            &self.q.totals,
+        ] {
+            p.cmd("EXPIRE")
+                .arg(key)
+                .arg(KEEP_AFTER_END.as_secs())
+                .ignore();
+        }
+        p.query::<()>(&mut self.q.con)
+            .map_err(|e| fail(&self.q.addr, "EXPIRE", &e))
+    }
+
+    /// The name of the dead-letter stream.
+    pub fn dead_letters(&self) -> &str {
+        &self.q.dead
+    }
+}

@@ -1,0 +1,164 @@
+//! The queue on Redis Streams: what `redis://HOST:PORT/QUEUE` means to a producer and a
+//! consumer, and the only place that knows it.
+//!
+//! For a queue named `Q` the keys are:
+//!
+//! | key           | what it holds                                                        |
+//! |---------------|----------------------------------------------------------------------|
+//! | `Q`           | a stream: one entry per baozi not yet eaten (`producer`, `pid`, `seq`, `payload`) |
+//! | group `baozi` | the consumer group on `Q`: who holds which entry, and since when     |
+//! | `Q:producers` | how many producers the run expects (set by the first consumer, `--producers`) |
+//! | `Q:ends`      | a hash: producer name -> how many items it put, written at its end   |
+//! | `Q:totals`    | a hash: `eaten`, `eaten:NAME` per consumer, `redelivered`, `dead`    |
+//! | `Q:dead`      | a stream: the dead letters, each with its `id` and `deliveries`      |
+//!
+//! put = XADD, only while the stream holds fewer than `--capacity` entries (checked and
+//! added in one script, so nothing is trimmed away unread); take = XREADGROUP in the group
+//! `baozi`, blocking; eaten = XACK and XDEL (with the totals, in one script, counting only
+//! entries still pending, so a duplicate is never counted twice). A consumer renews what it
+//! holds while it eats (XCLAIM JUSTID, its own entries only); entries idle longer than
+//! `--lease` belong to a consumer that died, and the next live consumer claims them
+//! (XAUTOCLAIM) as redeliveries, or, past `--max-deliveries`, moves them to `Q:dead`.
+//! The run is over when `Q:producers` producers have ended, the stream is empty (every
+//! entry acknowledged or dead) and eaten + dead reach the counts in `Q:ends`. Its keys (not `Q:dead`) then expire after [`KEEP_AFTER_END`].
+
+use common::Error;
+use common::addr::Address;
+use common::units::{Backoff, show_duration};
+use redis::{Connection, ConnectionAddr, Value};
+use std::time::{Duration, Instant};
+
+mod consumer;
+mod producer;
+mod reply;
+mod scripts;
+
+pub use common::msg::run::{Dead, Totals};
+pub use consumer::{Consumer, Item, Next, TakeOptions};
+pub use producer::Producer;
+
+/// The consumer group every consumer of a queue joins.
+pub const GROUP: &str = "baozi";
+
+/// How long a reply may take beyond what was asked of the server (a blocking read's own
+/// wait), and how long connecting may take: past it, the server is taken for gone.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a finished run's keys stay, so that every consumer sees the end.
+pub const KEEP_AFTER_END: Duration = Duration::from_secs(60);
+
+/// One connection to the server that keeps queue `Q`, with the names of its keys.
+pub struct Queue {
+    pub(crate) con: Connection,
+    /// The address as typed, for messages.
+    pub(crate) addr: Address,
+    pub(crate) stream: String,
+    pub(crate) producers: String,
+    pub(crate) ends: String,
+    pub(crate) totals: String,
+    pub(crate) dead: String,
+}
+
+/// A failure, worded for the person who typed the address.
+pub(crate) fn fail(addr: &Address, what: &str, e: &redis::RedisError) -> Error {
+    if e.is_timeout() {
+        format!(
+            "the Redis server at {addr} did not answer within {} ({what})",
+            show_duration(IO_TIMEOUT)
+        )
+        .into()
+    } else if e.is_io_error() || e.is_connection_dropped() {
+        format!("the Redis server at {addr} went away ({what}: {e})").into()
+    } else {
+        format!("the Redis server at {addr} refused {what}: {e}").into()
+    }
+}
+
+impl Queue {
+    /// Connects to the server of `addr` (a `redis://` address), retrying while nothing
+    /// listens there yet, for up to `wait`; calls `on_wait` once if it has to wait. Makes
+    /// sure the stream and its group exist.
+    pub fn connect(addr: &Address, wait: Duration, on_wait: impl FnOnce()) -> Result<Queue, Error> {
+        let Address::Redis { host, port, queue } = addr else {
+            return Err(format!("{addr} is not a redis:// address").into());
+        };
+        let client = redis::Client::open(ConnectionAddr::Tcp(host.clone(), *port))
+            .map_err(|e| format!("cannot use {addr}: {e}"))?;
+        let deadline = Instant::now() + wait;
+        let mut backoff = Backoff::default();
+        let mut on_wait = Some(on_wait);
+        let con = loop {
+            match client.get_connection_with_timeout(IO_TIMEOUT) {
+                Ok(con) => break con,
+                Err(e) if e.is_connection_refusal() => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(format!(
+                            "no Redis server answers at {addr} (gave up after {}; start redis-server, or raise --wait)",
+                            show_duration(wait)
+                        )
+                        .into());
+                    }
+                    if let Some(say) = on_wait.take() {
+                        say();
+                    }
+                    backoff.pause(deadline - now);
+                }
+                Err(e) => return Err(format!("cannot connect to {addr}: {e}").into()),
+            }
+        };
+        for set in [Connection::set_read_timeout, Connection::set_write_timeout] {
+            set(&con, Some(IO_TIMEOUT)).map_err(|e| fail(addr, "a timeout", &e))?;
+        }
+        let mut q = Queue {
+            con,
+            addr: addr.clone(),
+            stream: queue.clone(),
+            producers: format!("{queue}:producers"),
+            ends: format!("{queue}:ends"),
+            totals: format!("{queue}:totals"),
+            dead: format!("{queue}:dead"),
+        };
+        match redis::cmd("PING").query::<Value>(&mut q.con) {
+            Ok(Value::SimpleString(s)) if s == "PONG" => {}
+            Ok(other) => {
+                return Err(format!("the peer at {addr} is not a Redis server ({other:?})").into());
+            }
+            Err(e) => return Err(fail(addr, "PING", &e)),
+        }
+        let created = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&q.stream)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query::<Value>(&mut q.con);
+        match created {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("BUSYGROUP") => {}
+            Err(e) => return Err(fail(addr, "creating the consumer group", &e)),
+        }
+        Ok(q)
+    }
+
+    /// The address, as given.
+    pub fn addr(&self) -> &Address {
+        &self.addr
+    }
+
+    pub(crate) fn query<T: redis::FromRedisValue>(
+        &mut self,
+        what: &str,
+        c: &redis::Cmd,
+    ) -> Result<T, Error> {
+        c.query(&mut self.con)
+            .map_err(|e| fail(&self.addr, what, &e))
+    }
+}
+
+/// A script call with its keys; the caller adds the arguments.
+pub(crate) fn eval(script: &str, keys: &[&str]) -> redis::Cmd {
+    let mut c = redis::cmd("EVAL");
+    c.arg(script).arg(keys.len()).arg(keys);
+    c
+}
