@@ -7,8 +7,8 @@ use crate::serve::{Broker, MAX_BATCH, first_frame};
 use common::msg::check_name;
 use common::msg::queue::{Reply, Request};
 use common::serve::Client;
-use common::units::count;
 use common::wire::Session;
+use ipc::units::count;
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
@@ -83,13 +83,13 @@ impl Broker {
         if held == 0 {
             self.log(&format!("consumer {name} left: {gone}"));
         } else {
-            common::elog!(
+            ipc::elog!(
                 "broker: consumer {name} left holding {}: {gone}; {back} given back for redelivery",
                 count(held as u64, "unacknowledged item")
             );
         }
         for d in dead {
-            common::elog!(
+            ipc::elog!(
                 "broker: {}, never acknowledged",
                 d.told(self.max_deliveries)
             );

@@ -22,8 +22,8 @@ mod status;
 mod timeline;
 
 use clap::Parser;
-use common::Address;
-use common::units::parse_duration;
+use ipc::Address;
+use ipc::units::parse_duration;
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -6,8 +6,8 @@ use crate::serve::{Broker, MAX_BATCH, first_frame};
 use common::msg::check::{Broken, Check, Step};
 use common::msg::stream::Frame;
 use common::serve::Client;
-use common::units::count;
 use common::wire::Session;
+use ipc::units::count;
 
 impl Broker {
     /// A producer's stream: every item into the queue, waiting for room; then its receipt.
@@ -79,7 +79,7 @@ impl Broker {
                 // It waits for this receipt; if it has gone, so be it.
                 let _ = s.tx.send(&check.receipt()).and_then(|()| s.tx.flush());
             }
-            Err(why) => common::elog!(
+            Err(why) => ipc::elog!(
                 "broker: producer {name} cut short after {}: {why}; what it sent stays queued",
                 count(put, "item")
             ),

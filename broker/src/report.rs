@@ -3,7 +3,7 @@
 
 use crate::serve::{Broker, State};
 use common::cli::Result;
-use common::units::count;
+use ipc::units::count;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::PoisonError;
@@ -18,7 +18,7 @@ impl Broker {
     pub(crate) fn finish(&self) -> Result<ExitCode> {
         let st = self.lock();
         let totals = st.queue.totals();
-        common::elog!("broker: totals: {totals}");
+        ipc::elog!("broker: totals: {totals}");
         self.draw_timeline(&st, "")?;
         drop(st);
         match (totals.dead, totals.cut()) {
@@ -52,12 +52,12 @@ impl Broker {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        common::elog!(
+        ipc::elog!(
             "broker: totals: {} (stopped before the end)",
             st.queue.totals()
         );
         if let Err(e) = self.draw_timeline(&st, " (stopped by Ctrl-C before the end)") {
-            common::elog!("broker: {e}");
+            ipc::elog!("broker: {e}");
         }
     }
 
@@ -76,7 +76,7 @@ impl Broker {
         );
         std::fs::write(svg, t.svg(&title))
             .map_err(|e| format!("cannot write the timeline {}: {e}", svg.display()))?;
-        common::elog!("broker: timeline drawn in {}", svg.display());
+        ipc::elog!("broker: timeline drawn in {}", svg.display());
         Ok(())
     }
 }

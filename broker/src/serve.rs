@@ -13,9 +13,9 @@ use crate::queue::{Config, Queue};
 use crate::timeline::Timeline;
 use common::cli::{Result, say_closing};
 use common::serve::{self, Client, Clients, Service};
-use common::shutdown::Stop;
-use common::transport::{self, Conn};
 use common::wire::{self, Role};
+use ipc::shutdown::Stop;
+use ipc::transport::{self, Conn};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -86,7 +86,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let clients = Arc::new(Clients::new(cli.max_clients as usize));
     {
         let broker = Arc::clone(&broker);
-        common::shutdown::on_interrupt(move || broker.last_words());
+        ipc::shutdown::on_interrupt(move || broker.last_words());
     }
     for l in &listeners {
         l.announce();
@@ -122,7 +122,7 @@ impl Broker {
 
     pub(crate) fn log(&self, line: &str) {
         if !self.quiet {
-            common::elog!("broker: {line}");
+            ipc::elog!("broker: {line}");
         }
     }
 
@@ -141,7 +141,7 @@ impl Broker {
     }
 
     pub(crate) fn refused(&self, client: &Client<'_>, who: &str, why: &str) {
-        common::elog!("broker: {} ({who}) refused: {why}", client.describe());
+        ipc::elog!("broker: {} ({who}) refused: {why}", client.describe());
     }
 }
 
@@ -161,7 +161,7 @@ impl Service for Broker {
             Ok(s) if s.peer == Role::Producer => self.take_in(s, client),
             Ok(s) if s.peer == Role::Consumer => self.hand_out(s, client),
             Ok(s) => self.observe(s),
-            Err(e) => common::elog!("broker: {} refused: {e}", client.describe()),
+            Err(e) => ipc::elog!("broker: {} refused: {e}", client.describe()),
         }
     }
 

@@ -5,8 +5,8 @@ use crate::Cli;
 use crate::serve::Broker;
 use common::cli::{Result, say_waiting};
 use common::msg::queue::Status;
-use common::transport;
 use common::wire::{self, Role, Session};
+use ipc::transport;
 use std::process::ExitCode;
 
 impl Broker {
@@ -33,7 +33,7 @@ pub fn ask(cli: &Cli) -> Result<ExitCode> {
     } else {
         String::new()
     };
-    common::say::out_line(&format!(
+    ipc::say::out_line(&format!(
         "queued {} (capacity {}), leased {}, received {}, acknowledged {}, redelivered {}, dead {}; \
          producers {} connected, {} ended{expected}; consumers {}",
         st.queued,

@@ -11,7 +11,7 @@
 use crate::queue::{ConsumerId, Dead, ProducerId};
 use common::msg::queue::Delivery;
 use common::svg::{ALARM, PALETTE, Svg};
-use common::units::{count, count_as};
+use ipc::units::{count, count_as};
 use std::collections::HashSet;
 use std::time::Duration;
 

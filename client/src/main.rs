@@ -18,9 +18,9 @@
 mod talk;
 
 use clap::Parser;
-use common::Address;
 use common::echo;
-use common::units::parse_duration;
+use ipc::Address;
+use ipc::units::parse_duration;
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -6,12 +6,12 @@
 //! write on another.
 
 use crate::Cli;
-use common::Address;
 use common::cli::{Result, say_waiting};
 use common::echo::{self, LineError, LineReader};
-use common::say;
-use common::transport::{self, RecvHalf, SendHalf, TransportError};
-use common::units::{Backoff, show_duration};
+use ipc::Address;
+use ipc::say;
+use ipc::transport::{self, RecvHalf, SendHalf, TransportError};
+use ipc::units::{Backoff, show_duration};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::net::UdpSocket;
 use std::process::ExitCode;
@@ -21,8 +21,6 @@ use std::time::{Duration, Instant};
 const DEFAULT_MESSAGE: &str = "baozi";
 /// Over udp:, the least time to wait for a reply.
 const UDP_PATIENCE: Duration = Duration::from_secs(1);
-/// Larger than any UDP datagram.
-const DATAGRAM_BUF: usize = 64 << 10;
 
 pub fn run(cli: &Cli) -> Result<ExitCode> {
     let mut peer = open(cli)?;
@@ -78,7 +76,7 @@ fn open(cli: &Cli) -> Result<Box<dyn Peer>> {
             socket: transport::connect_udp(addr)?,
             addr: addr.clone(),
             wait: cli.wait,
-            buf: vec![0; DATAGRAM_BUF],
+            buf: vec![0; echo::DATAGRAM_BUF],
             answered: 0,
         }),
         _ => {
@@ -113,7 +111,7 @@ fn not_an_echo(reply: &[u8], line: &[u8], addr: &Address) -> Result<()> {
     if echo::is_echo_of(reply, line) {
         return Ok(());
     }
-    let shown = common::units::excerpt(reply, 40);
+    let shown = ipc::units::excerpt(reply, 40);
     let hint = if reply.starts_with(b"BAOZIIPC") {
         " (a baozi-ipc greeting: that is a broker, producer or consumer, not an echo server)"
     } else {
@@ -131,7 +129,7 @@ fn interactive(peer: &mut dyn Peer, cli: &Cli) -> Result<ExitCode> {
         } else {
             "Ctrl-D"
         };
-        common::elog!(
+        ipc::elog!(
             "client: talking to {}; type lines, {end} to end",
             peer.address()
         );
@@ -162,7 +160,7 @@ fn converse(
                 return Err(format!(
                     "line {} of the input is longer than {} (--max-line)",
                     n + 1,
-                    common::units::show_bytes(max_line as u64)
+                    ipc::units::show_bytes(max_line as u64)
                 )
                 .into());
             }
@@ -212,7 +210,7 @@ fn round_trips(peer: &mut dyn Peer, n: u64, message: &str) -> Result<ExitCode> {
             refused(reply, &line)?;
             return Err(format!(
                 "reply {i} from {addr} does not echo the message: \"{}\"",
-                common::units::excerpt(reply, 80)
+                ipc::units::excerpt(reply, 80)
             )
             .into());
         }

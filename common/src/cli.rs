@@ -2,13 +2,13 @@
 //! lines a program prints about waiting, and [`main`], which turns a `run` function into an
 //! exit code. Nothing in this crate imports it.
 
-use crate::addr::Address;
 use crate::msg::Role;
-use crate::shutdown;
-use crate::transport::{self, Access, Listener};
-use crate::units::{parse_duration, show_duration};
 use crate::wire::{self, Session};
 use clap::Args;
+use ipc::addr::Address;
+use ipc::shutdown;
+use ipc::transport::{self, Access, Listener};
+use ipc::units::{parse_duration, show_duration};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -107,18 +107,11 @@ pub fn accept_session(
     accept: &[Role],
 ) -> Result<Session> {
     loop {
-        let conn = match listener.accept() {
-            Ok(conn) => conn,
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                crate::elog!("{who}: {e}");
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let conn = listener.accept_own(who)?;
         let peer = conn.peer().to_owned();
         match wire::handshake(conn, me, accept) {
             Ok(session) => return Ok(session),
-            Err(e) => crate::elog!("{who}: ignored a connection from {peer}: {e}"),
+            Err(e) => ipc::elog!("{who}: ignored a connection from {peer}: {e}"),
         }
     }
 }
@@ -126,7 +119,7 @@ pub fn accept_session(
 /// Prints the line of a listener whose TCP port is held only by closing connections (see
 /// [`transport::listen`]), before it waits for the port.
 pub fn say_closing(who: &str, addr: &Address) {
-    crate::elog!(
+    ipc::elog!(
         "{who}: no process holds {addr}, but connections of a program that ended are still \
          closing there (TCP TIME-WAIT; it did not set SO_REUSEADDR): waiting for the system \
          to free the port (up to {}; Ctrl-C to give up, or use another port)",
@@ -136,7 +129,7 @@ pub fn say_closing(who: &str, addr: &Address) {
 
 /// Prints the `waiting for ADDRESS` line of a program that has to wait for its peer.
 pub fn say_waiting(who: &str, addr: &Address, wait: Duration) {
-    crate::elog!("{who}: waiting for {addr} (up to {})", show_duration(wait));
+    ipc::elog!("{who}: waiting for {addr} (up to {})", show_duration(wait));
 }
 
 /// Parses the command line of `C`; but `PROGRAM --generate KIND DIR` (hidden, used by
@@ -151,7 +144,7 @@ pub fn parse<C: clap::Parser>() -> C {
         let (kind, dir) = match (args.get(2).and_then(|k| k.to_str()), args.get(3)) {
             (Some(kind), Some(dir)) if args.len() == 4 => (kind, std::path::Path::new(dir)),
             _ => {
-                crate::elog!(
+                ipc::elog!(
                     "{name}: error: usage: {name} --generate {{man,bash,zsh,fish,powershell}} DIR"
                 );
                 std::process::exit(2);
@@ -159,11 +152,11 @@ pub fn parse<C: clap::Parser>() -> C {
         };
         match generate(&mut command, &name, kind, dir) {
             Ok(path) => {
-                crate::elog!("{name}: wrote {}", path.display());
+                ipc::elog!("{name}: wrote {}", path.display());
                 std::process::exit(0);
             }
             Err(e) => {
-                crate::elog!(
+                ipc::elog!(
                     "{name}: error: cannot generate {kind} into {}: {e}",
                     dir.display()
                 );
@@ -174,7 +167,7 @@ pub fn parse<C: clap::Parser>() -> C {
     let matches = C::command().get_matches();
     // `-v` (a flattened [`Verbose`]) turns the trace on for the whole process.
     if let Ok(Some(true)) = matches.try_get_one::<bool>("verbose") {
-        crate::say::set_verbose(true);
+        ipc::say::set_verbose(true);
     }
     C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
@@ -220,7 +213,7 @@ fn generate(
 /// (`program: error: what: why`) with exit code 1.
 pub fn main(program: &'static str, body: impl FnOnce() -> Result<ExitCode>) -> ExitCode {
     if let Err(e) = shutdown::install(program) {
-        crate::elog!("{program}: error: cannot install the Ctrl-C handler: {e}");
+        ipc::elog!("{program}: error: cannot install the Ctrl-C handler: {e}");
         return ExitCode::FAILURE;
     }
     let result = body();
@@ -230,7 +223,7 @@ pub fn main(program: &'static str, body: impl FnOnce() -> Result<ExitCode>) -> E
     match result {
         Ok(code) => code,
         // Stdout's reader has gone (`| head`): the end of our output, not a failure.
-        Err(e) if crate::say::is_stdout_closed(&*e) => ExitCode::SUCCESS,
+        Err(e) if ipc::say::is_stdout_closed(&*e) => ExitCode::SUCCESS,
         Err(e) => {
             print_error(program, &*e);
             ExitCode::FAILURE
@@ -253,7 +246,7 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Prints an error as the one line every program uses: `program: error: what: why`.
 pub fn print_error(program: &str, e: &(dyn std::error::Error + 'static)) {
-    crate::elog!("{program}: error: {}", chain(e));
+    ipc::elog!("{program}: error: {}", chain(e));
 }
 
 #[cfg(test)]

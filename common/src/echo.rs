@@ -25,6 +25,8 @@ pub const DEFAULT_MAX_LINE: usize = 64 << 10;
 /// The largest UDP datagram that can be sent everywhere (65,507 bytes of payload over IPv4;
 /// IPv6 allows 65,527): a datagram reply never exceeds it.
 pub const MAX_DATAGRAM: usize = 65_507;
+/// A receive buffer larger than any UDP datagram (the server's and the client's).
+pub const DATAGRAM_BUF: usize = 64 << 10;
 /// The largest `--max-line` anyone may ask for.
 pub const MAX_MAX_LINE: usize = 64 << 20;
 /// How a server's notice line starts (then why, then "\n"); it closes the connection after.
@@ -35,11 +37,11 @@ pub const FAREWELL_DRAIN: Duration = Duration::from_secs(1);
 
 /// `--max-line` value parser: a size from 1 byte to [`MAX_MAX_LINE`].
 pub fn parse_max_line(s: &str) -> Result<usize, String> {
-    let n = crate::units::parse_size(s)?;
+    let n = ipc::units::parse_size(s)?;
     if n == 0 || n > MAX_MAX_LINE {
         return Err(format!(
             "a line limit must be from 1 byte to {}",
-            crate::units::show_bytes(MAX_MAX_LINE as u64)
+            ipc::units::show_bytes(MAX_MAX_LINE as u64)
         ));
     }
     Ok(n)
@@ -71,7 +73,7 @@ pub fn notice(why: &str) -> Vec<u8> {
 pub fn notice_in(reply: &[u8], sent: &[u8]) -> Option<String> {
     let why = reply.strip_prefix(NOTICE.as_bytes())?;
     // Escaped: a peer's words never reach the terminal as control characters.
-    (!is_echo_of(reply, sent)).then(|| crate::units::escape(&String::from_utf8_lossy(content(why))))
+    (!is_echo_of(reply, sent)).then(|| ipc::units::escape(&String::from_utf8_lossy(content(why))))
 }
 
 /// Whether `reply` answers `sent`: it ends with the line as sent (after any prefix).
@@ -105,7 +107,7 @@ impl fmt::Display for LineError {
             LineError::TooLong { limit } => write!(
                 f,
                 "a line longer than {} (--max-line)",
-                crate::units::show_bytes(*limit as u64)
+                ipc::units::show_bytes(*limit as u64)
             ),
             LineError::TimedOut => f.write_str("nothing arrived in time"),
             LineError::Io(e) => e.fmt(f),

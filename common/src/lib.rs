@@ -23,14 +23,8 @@ pub mod style;
 pub mod svg;
 pub mod wire;
 
-// The mechanisms, from the crate below (during the move: the programs still name them
-// through `common`).
-pub use ipc::{addr, elog, lock, say, shutdown, transport, units};
-
 #[cfg(feature = "testkit")]
 pub mod testkit;
-
-pub use addr::Address;
 
 /// The error type of the layers that report to people as one line (the binaries' `run`):
 /// anything, shown with its sources.

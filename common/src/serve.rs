@@ -9,9 +9,9 @@
 //!     --otherwise, a thread--> Service::serve(conn, client)
 //! ```
 
-use crate::Address;
-use crate::shutdown::Stop;
-use crate::transport::{Conn, Listener};
+use ipc::Address;
+use ipc::shutdown::Stop;
+use ipc::transport::{Conn, Listener};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -122,16 +122,12 @@ fn accept_loop<S: Service>(
     stop: &Stop,
 ) {
     loop {
-        let conn = match listener.accept() {
+        // Another user's process, where only ours are let through: told, then the next.
+        let conn = match listener.accept_own(program) {
             Ok(conn) => conn,
-            // Another user's process, where only ours are let through: told, then the next.
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                crate::elog!("{program}: {e}");
-                continue;
-            }
             Err(e) => {
                 // Out of file descriptors, say: keep serving the clients we have, retry soon.
-                crate::elog!(
+                ipc::elog!(
                     "{program}: error: cannot accept on {}: {e}",
                     listener.address()
                 );
@@ -152,7 +148,7 @@ fn accept_loop<S: Service>(
                 "busy: the {program} has its maximum of {0} clients (--max-clients {0}); try again later",
                 clients.max
             );
-            crate::elog!("{program}: client {id} {whence} refused: {why}");
+            ipc::elog!("{program}: client {id} {whence} refused: {why}");
             service.refuse(conn, why);
             continue;
         }
@@ -170,7 +166,7 @@ fn accept_loop<S: Service>(
             });
         if let Err(e) = spawned {
             clients.connected.fetch_sub(1, Ordering::SeqCst);
-            crate::elog!("{program}: error: client {id} dropped: cannot start a thread: {e}");
+            ipc::elog!("{program}: error: client {id} dropped: cannot start a thread: {e}");
         }
     }
 }

@@ -17,7 +17,7 @@
 //! body buffer grows only as bytes actually arrive.
 
 pub use crate::msg::Role;
-use crate::transport::{Conn, RecvHalf, SendHalf};
+use ipc::transport::{Conn, RecvHalf, SendHalf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -195,10 +195,10 @@ impl<R: Read> FrameReader<R> {
     /// The next frame, or `None` at a clean end of input between frames.
     pub fn next_frame<M: DeserializeOwned + fmt::Debug>(&mut self) -> Result<Option<M>, WireError> {
         let frame = self.next_frame_quiet();
-        if crate::say::verbose()
+        if ipc::say::verbose()
             && let Ok(Some(m)) = &frame
         {
-            crate::say::trace("<", m);
+            ipc::say::trace("<", m);
         }
         frame
     }
@@ -284,8 +284,8 @@ impl<W: Write> FrameWriter<W> {
 
     /// Writes (but does not flush) one frame.
     pub fn send<M: Serialize + fmt::Debug>(&mut self, frame: &M) -> io::Result<()> {
-        if crate::say::verbose() {
-            crate::say::trace(">", frame);
+        if ipc::say::verbose() {
+            ipc::say::trace(">", frame);
         }
         // Length and body laid out together, so that a frame larger than the buffer goes
         // out in one write, not a 4-byte write and then the body.

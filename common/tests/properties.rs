@@ -8,11 +8,11 @@
 //! Bugs found here, by the fuzzers or by the soak end as regression tests at the bottom.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::Address;
 use common::echo::{LineError, LineReader, content};
 use common::msg::queue::{Delivery, Reply, Request, Status};
 use common::msg::stream::Frame;
 use common::wire::{FrameReader, FrameWriter, Role, WireError};
+use ipc::Address;
 use proptest::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -9,8 +9,8 @@
 use crate::eat::{Eater, Manner, Tally};
 use common::cli::Result;
 use common::msg::queue::{Reply, Request};
-use common::units::count;
 use common::wire::Session;
+use ipc::units::count;
 use std::collections::VecDeque;
 
 /// Eats from the broker's queue until the run is over, at most `prefetch` items held at

@@ -1,8 +1,8 @@
 //! Eating one item, the same from every route (a producer's stream, a broker's queue, a
 //! Redis stream): the `--eat` pause, the tally, the Ctrl-C count, the line on stdout.
 
-use common::say::Progress;
-use common::units::{DurationRange, XorShift};
+use ipc::say::Progress;
+use ipc::units::{DurationRange, XorShift};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -70,7 +70,7 @@ impl<'a> Eater<'a> {
     pub fn die_if_poison(&mut self, seq: u64, producer: &str) {
         if self.manner.die_on == Some(seq) {
             self.out.flush();
-            common::elog!(
+            ipc::elog!(
                 "{}: dying on baozi {seq} from {producer} without acknowledging it (--die-on)",
                 self.manner.name,
             );

@@ -23,7 +23,7 @@ mod redis;
 
 use clap::Parser;
 use common::cli::Endpoint;
-use common::units::{DurationRange, parse_duration_range};
+use ipc::units::{DurationRange, parse_duration_range};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -89,7 +89,7 @@ struct Cli {
     /// Only with a redis:// address: an item held this long without being acknowledged or
     /// renewed belongs to a consumer that died, and another consumer takes it over (a
     /// redelivery). A live consumer renews what it holds between items. By default 30s.
-    #[arg(long, value_name = "DURATION", value_parser = common::units::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = ipc::units::parse_duration)]
     lease: Option<Duration>,
 
     /// Only with a redis:// address: an item handed out N times without an
@@ -115,7 +115,7 @@ Examples:
 
 fn main() -> ExitCode {
     let cli = common::cli::parse::<Cli>();
-    let redis = matches!(cli.endpoint.address, common::Address::Redis { .. });
+    let redis = matches!(cli.endpoint.address, ipc::Address::Redis { .. });
     if cli.producers.is_some() && !cli.endpoint.listen && !redis {
         usage_error(
             clap::error::ErrorKind::MissingRequiredArgument,

@@ -21,7 +21,7 @@ fn eat_stream(session: Session, eater: &mut Eater<'_>) -> Result<()> {
         mut tx,
         ..
     } = session;
-    let cut = |n: u64, e: WireError| format!("{e} after {}", common::units::count(n, "item"));
+    let cut = |n: u64, e: WireError| format!("{e} after {}", ipc::units::count(n, "item"));
     let mut check = Check::hello(rx.next_frame::<Frame>().map_err(|e| cut(0, e))?)?;
     let mut progress = eater.progress();
     loop {

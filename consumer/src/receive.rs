@@ -5,12 +5,12 @@
 
 use crate::Cli;
 use crate::eat::{Manner, RECEIVED, Tally};
-use common::Address;
 use common::cli::{Result, accept_session, say_closing};
 use common::style::Paint;
-use common::transport;
-use common::units::show_bytes;
 use common::wire::{Role, Session};
+use ipc::Address;
+use ipc::transport;
+use ipc::units::show_bytes;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -25,10 +25,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         );
     }
     let name = cli.name.clone();
-    common::shutdown::on_interrupt(move || {
-        common::elog!(
+    ipc::shutdown::on_interrupt(move || {
+        ipc::elog!(
             "{name}: interrupted after {}",
-            common::units::count(RECEIVED.load(Ordering::Relaxed), "item")
+            ipc::units::count(RECEIVED.load(Ordering::Relaxed), "item")
         );
     });
     let manner = Manner {
@@ -100,7 +100,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let mut line = format!(
         "{}: {} in {secs:.3}s ({rate:.0} item{}/s",
         Paint::stderr().role(Role::Consumer, &cli.name),
-        common::units::count(total.items, "item"),
+        ipc::units::count(total.items, "item"),
         if rate == 1.0 { "" } else { "s" },
     );
     if total.bytes > 0 {
@@ -110,13 +110,13 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             show_bytes((total.bytes as f64 / secs) as u64)
         );
     }
-    common::elog!("{line})");
+    ipc::elog!("{line})");
     if let Some(expect) = cli.expect
         && expect != total.items
     {
-        common::elog!(
+        ipc::elog!(
             "consumer: error: expected {}, {} arrived",
-            common::units::count(expect, "item"),
+            ipc::units::count(expect, "item"),
             total.items
         );
         failed += 1;
@@ -148,9 +148,9 @@ fn keep_listening(cli: &Cli, manner: &Manner) -> Result<ExitCode> {
             let peer = session.addr.clone();
             let who = &who;
             s.spawn(move || match converse(session, manner, cli.prefetch) {
-                (tally, Ok(())) => common::elog!(
+                (tally, Ok(())) => ipc::elog!(
                     "{who}: {} from {peer}; listening for the next producer",
-                    common::units::count(tally.items, "item")
+                    ipc::units::count(tally.items, "item")
                 ),
                 (_, Err(e)) => common::cli::print_error("consumer", &*e),
             });

@@ -5,8 +5,8 @@ use crate::Cli;
 use crate::eat::{Eater, Manner, Tally};
 use common::cli::Result;
 use common::style::Paint;
-use common::units::count;
 use common::wire::Role;
+use ipc::units::count;
 use redisq::{Consumer, Dead, Next, TakeOptions};
 
 /// Eats from the queue until the run is over. Returns what was eaten even on failure.
@@ -39,7 +39,7 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
     let who = Paint::stderr().role(Role::Consumer, &cli.name);
     let dead_letters = c.dead_letters().to_owned();
     let mut on_dead = |d: &Dead| {
-        common::elog!("{who}: {}; moved to {dead_letters}", d.told(max));
+        ipc::elog!("{who}: {}; moved to {dead_letters}", d.told(max));
     };
     let gone = |eaten: u64, e: common::Error| {
         format!("{e}, after {} were eaten here", count(eaten, "item"))
@@ -50,9 +50,9 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
             Next::Items(items) => items,
             Next::Over(totals) => {
                 eater.flush();
-                common::elog!("{who}: the run on {addr} is over: {totals}");
+                ipc::elog!("{who}: the run on {addr} is over: {totals}");
                 if totals.dead > 0 {
-                    common::elog!(
+                    ipc::elog!(
                         "{who}: the run ended with {} set aside in {dead_letters}",
                         count(totals.dead, "dead item")
                     );

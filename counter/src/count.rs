@@ -6,8 +6,8 @@ use crate::launch::{self, label, say};
 use crate::layout::{Init, Segment, Snapshot};
 use crate::{CleanArgs, InitArgs, LockMode, RunArgs, ShowArgs, WorkArgs, WorkOpts};
 use common::cli::Result;
-use common::units::count_as;
-use common::units::show_duration;
+use ipc::units::count_as;
+use ipc::units::show_duration;
 use std::process::ExitCode;
 
 /// The launcher: segment, workers, wait, final count, accounting; the segment goes at the end.
@@ -29,7 +29,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
             sharing: a.sharing.sharing(),
         },
     )?;
-    common::elog!(
+    ipc::elog!(
         "counter: segment {name} at {}, count {}; {} x {}, lock {}",
         seg.path().display(),
         value,
@@ -52,7 +52,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     }
     let (failed, secs) = launch::run_workers(a.workers, &args)?;
     let s = seg.lock()?.snapshot();
-    common::elog!(
+    ipc::elog!(
         "counter: {} by {} in {secs:.3}s ({:.0} decrements/s)",
         count_as(s.completed, "decrement", "decrements"),
         count_as(s.workers, "worker", "workers"),
@@ -60,7 +60,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode> {
     );
     let exact = report(&s);
     for f in &failed {
-        common::elog!("counter: error: {f}");
+        ipc::elog!("counter: error: {f}");
     }
     if !failed.is_empty() {
         return Ok(ExitCode::FAILURE);
@@ -164,7 +164,7 @@ pub fn work(a: &WorkArgs) -> Result<ExitCode> {
             LockMode::File => {
                 let locked = seg.lock()?;
                 if let Some(r) = locked.repaired {
-                    common::elog!(
+                    ipc::elog!(
                         "{me}: undid a decrement left half-done by worker {} (it died \
                          holding the lock); the count is back to {}",
                         r.slot,
@@ -173,7 +173,7 @@ pub fn work(a: &WorkArgs) -> Result<ExitCode> {
                 }
                 let now = locked.decrement_with(slot, |_| {
                     if let Some(linger) = a.linger {
-                        common::elog!(
+                        ipc::elog!(
                             "{me}: lingering inside the lock for {}",
                             show_duration(linger)
                         );
@@ -211,7 +211,7 @@ pub fn show(a: &ShowArgs) -> Result<ExitCode> {
     let path = seg.path().to_owned();
     let locked = seg.lock()?;
     if let Some(r) = locked.repaired {
-        common::elog!(
+        ipc::elog!(
             "counter: undid a decrement left half-done by worker {} (it died holding the \
              lock); the count is back to {}",
             r.slot,
@@ -225,7 +225,7 @@ pub fn show(a: &ShowArgs) -> Result<ExitCode> {
                 && let Some(_permit) = sem.try_acquire_one(i)?
                 && locked.release_stale(i)
             {
-                common::elog!("counter: permit {i} came back from a holder that died inside");
+                ipc::elog!("counter: permit {i} came back from a holder that died inside");
             }
         }
     }

@@ -67,9 +67,9 @@ fn stop_workers() {
 pub fn run_workers(n: u64, args: &[String]) -> Result<(Vec<String>, f64)> {
     let started = Instant::now();
     let workers = Workers::spawn(n, args)?;
-    common::elog!(
+    ipc::elog!(
         "counter: {} started",
-        common::units::count_as(n, "worker", "workers")
+        ipc::units::count_as(n, "worker", "workers")
     );
     let failed = workers.wait();
     Ok((failed, started.elapsed().as_secs_f64()))
@@ -85,7 +85,7 @@ impl Workers {
     pub fn spawn(n: u64, args: &[String]) -> Result<Workers> {
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find this program to start workers: {e}"))?;
-        common::shutdown::on_interrupt(stop_workers);
+        ipc::shutdown::on_interrupt(stop_workers);
         let mut workers = Workers {
             children: Vec::new(),
         };
@@ -165,7 +165,7 @@ impl Workers {
 /// Whether a worker ended because of Ctrl-C: exit code 130 from its handler, or killed by
 /// Ctrl-C before the handler was installed.
 fn by_ctrl_c(status: ExitStatus) -> bool {
-    status.code() == Some(common::shutdown::INTERRUPTED.into()) || killed_by_ctrl_c(status)
+    status.code() == Some(ipc::shutdown::INTERRUPTED.into()) || killed_by_ctrl_c(status)
 }
 
 #[cfg(unix)]

@@ -33,7 +33,7 @@
 
 use crate::locked::Locked;
 use common::Error;
-use common::lock::{FileLock, Semaphore};
+use ipc::lock::{FileLock, Semaphore};
 use ipc::segment::{self, HeaderError, Kind, Mapping, RemoveOnDrop, SegmentError, Sharing, word};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -251,7 +251,7 @@ impl Segment {
         {
             // Only what this call created goes on the list: on an error, whatever was
             // there before stays.
-            common::lock::create_new_file(&p, init.sharing.mode()).map_err(|e| match e.kind() {
+            ipc::lock::create_new_file(&p, init.sharing.mode()).map_err(|e| match e.kind() {
                 io::ErrorKind::AlreadyExists => exists(&p),
                 _ => format!("cannot create {}: {e}", p.display()),
             })?;

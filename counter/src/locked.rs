@@ -6,7 +6,7 @@ use crate::layout::{
     Layout, S_COMPLETED, Slot, Snapshot, W_COUNT, W_ENTRIES, W_INSIDE, W_MAX_INSIDE, W_RECLAIMED,
     W_TXN_COUNT, W_TXN_DONE, W_TXN_SLOT, snapshot,
 };
-use common::lock::Guard;
+use ipc::lock::Guard;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 /// A decrement that a dead lock holder left half-done, and was undone.

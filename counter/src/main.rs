@@ -32,7 +32,7 @@ mod sem;
 mod timeline;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use common::units::{DurationRange, parse_duration, parse_duration_range};
+use ipc::units::{DurationRange, parse_duration, parse_duration_range};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -363,7 +363,7 @@ fn main() -> ExitCode {
         launcher: Some(_), ..
     }) = &cli.command
     {
-        common::shutdown::quiet();
+        ipc::shutdown::quiet();
     }
     common::cli::main("counter", || match cli.command {
         Command::Run(a) => count::run(&a),

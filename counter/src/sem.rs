@@ -5,9 +5,9 @@ use crate::launch::{self, label, say};
 use crate::layout::{Init, Segment};
 use crate::{EnterArgs, SemaphoreArgs};
 use common::cli::Result;
-use common::lock::Waited;
-use common::units::show_duration;
-use common::units::{XorShift, count_as};
+use ipc::lock::Waited;
+use ipc::units::show_duration;
+use ipc::units::{XorShift, count_as};
 use std::process::ExitCode;
 
 /// The launcher: segment with K permits, workers, wait, the gauges; then the segment goes.
@@ -25,7 +25,7 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
             sharing: a.sharing.sharing(),
         },
     )?;
-    common::elog!(
+    ipc::elog!(
         "counter: segment {name} at {}; {}, {}, stays {}, inside {} each",
         seg.path().display(),
         count_as(a.workers, "worker", "workers"),
@@ -68,7 +68,7 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
         s.max_inside,
         s.permits
     ));
-    common::elog!(
+    ipc::elog!(
         "counter: {} in {secs:.3}s ({:.1} entries/s)",
         count_as(s.entries, "entry", "entries"),
         launch::rate(s.entries, secs)
@@ -77,10 +77,10 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
         let drawn = crate::timeline::draw(events, svg, a.permits);
         let _ = std::fs::remove_file(events);
         drawn?;
-        common::elog!("counter: timeline drawn in {}", svg.display());
+        ipc::elog!("counter: timeline drawn in {}", svg.display());
     }
     for f in &failed {
-        common::elog!("counter: error: {f}");
+        ipc::elog!("counter: error: {f}");
     }
     if !failed.is_empty() {
         return Ok(ExitCode::FAILURE);
@@ -127,7 +127,7 @@ pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
         let entered = {
             let locked = seg.lock()?;
             if let Some(r) = locked.repaired {
-                common::elog!(
+                ipc::elog!(
                     "{me}: undid a decrement left half-done by worker {} (it died holding \
                      the lock)",
                     r.slot

@@ -3,7 +3,7 @@
 //! (It found `tcp:[[]:1`, now a regression test in `common/tests/properties.rs`.)
 #![no_main]
 
-use common::Address;
+use ipc::Address;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

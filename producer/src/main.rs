@@ -27,7 +27,7 @@ mod send;
 
 use clap::Parser;
 use common::cli::Endpoint;
-use common::units::{DurationRange, parse_duration_range};
+use ipc::units::{DurationRange, parse_duration_range};
 use std::process::ExitCode;
 
 /// Makes numbered baozi (steamed buns) and sends them to a consumer, or into a broker's queue.

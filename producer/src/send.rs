@@ -3,14 +3,14 @@
 //! the handshake tells which, and only the wording of messages differs.
 
 use crate::Cli;
-use common::Address;
 use common::cli::Result;
 use common::msg::stream::Frame;
-use common::say::Progress;
 use common::style::Paint;
-use common::transport::Conn;
-use common::units::{DurationRange, XorShift, count, show_bytes};
 use common::wire::{self, Role, Session};
+use ipc::Address;
+use ipc::say::Progress;
+use ipc::transport::Conn;
+use ipc::units::{DurationRange, XorShift, count, show_bytes};
 use std::io::IsTerminal;
 use std::ops::Range;
 use std::process::{Command, ExitCode, Stdio};
@@ -18,7 +18,7 @@ use std::time::Instant;
 
 /// `--payload` value parser: a size no larger than one frame can carry.
 pub fn parse_payload(s: &str) -> std::result::Result<usize, String> {
-    let n = common::units::parse_size(s)?;
+    let n = ipc::units::parse_size(s)?;
     if n > wire::MAX_PAYLOAD {
         return Err(format!(
             "at most {} per baozi",
@@ -224,7 +224,7 @@ fn make(
         let end = (seq + batch).min(plan.count);
         put(seq..end)?;
         if paced {
-            common::elog!("{who} made baozi {seq}");
+            ipc::elog!("{who} made baozi {seq}");
         }
         seq = end;
     }
@@ -234,7 +234,7 @@ fn make(
 
 fn summary(plan: &Plan, to: &str, started: Instant) {
     let secs = started.elapsed().as_secs_f64();
-    common::elog!(
+    ipc::elog!(
         "{}: sent {} baozi to {to} in {secs:.3}s",
         Paint::stderr().role(Role::Producer, &plan.name),
         plan.count,

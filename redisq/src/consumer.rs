@@ -6,8 +6,8 @@ use crate::reply::{entries, parse_read, text};
 use crate::scripts::{ACK, RECLAIM, RENEW};
 use crate::{GROUP, IO_TIMEOUT, KEEP_AFTER_END, Queue, eval, fail};
 use common::Error;
-use common::addr::Address;
 use common::msg::run::{Dead, Put, Stream, Totals};
+use ipc::addr::Address;
 use redis::Value;
 use std::time::{Duration, Instant};
 

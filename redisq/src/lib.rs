@@ -23,8 +23,8 @@
 //! entry acknowledged or dead) and eaten + dead reach the counts in `Q:ends`. Its keys (not `Q:dead`) then expire after [`KEEP_AFTER_END`].
 
 use common::Error;
-use common::addr::Address;
-use common::units::{Backoff, show_duration};
+use ipc::addr::Address;
+use ipc::units::{Backoff, show_duration};
 use redis::{Connection, ConnectionAddr, Value};
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,8 @@
 use crate::scripts::PUT;
 use crate::{KEEP_AFTER_END, Queue, eval};
 use common::Error;
-use common::addr::Address;
-use common::units::{Backoff, count, show_duration};
+use ipc::addr::Address;
+use ipc::units::{Backoff, count, show_duration};
 use redis::Value;
 use std::time::Duration;
 

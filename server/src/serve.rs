@@ -3,13 +3,13 @@
 //! per client, so memory stays bounded whatever the clients send.
 
 use crate::Cli;
-use common::Address;
 use common::cli::{Result, say_closing};
 use common::echo::{self, LineError, LineReader};
 use common::serve::{self, Client, Clients, Service};
-use common::shutdown::{InFlight, Stop};
-use common::transport::{self, Closer, Conn, Listener, RecvHalf, SendHalf};
-use common::units::{count, show_bytes, show_duration};
+use ipc::Address;
+use ipc::shutdown::{InFlight, Stop};
+use ipc::transport::{self, Closer, Conn, Listener, RecvHalf, SendHalf};
+use ipc::units::{count, show_bytes, show_duration};
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Write};
 use std::net::UdpSocket;
@@ -29,8 +29,6 @@ const MAX_REFUSING: usize = 64;
 /// When the server is full, a client that has sent no complete line for this long may be
 /// sent away to make room for a new one (the longest idle first).
 const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
-/// Larger than any UDP datagram (see [`echo::MAX_DATAGRAM`]).
-const DATAGRAM_BUF: usize = 64 << 10;
 
 /// The echo service: its settings, and the counters for the totals. Serving many clients
 /// on many addresses is [`common::serve`]'s job; Ctrl-C is handed in as a [`Stop`].
@@ -93,7 +91,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     let clients = Arc::new(Clients::new(cli.max_clients as usize));
     {
         let (echo, clients) = (Arc::clone(&echo), Arc::clone(&clients));
-        common::shutdown::on_interrupt(move || echo.last_words(&clients));
+        ipc::shutdown::on_interrupt(move || echo.last_words(&clients));
     }
 
     // The ready lines in the order of the command line.
@@ -130,7 +128,7 @@ impl Echo {
     /// Ctrl-C's last words: stop accepting, let the replies in flight go out, print totals.
     fn last_words(&self, clients: &Clients) {
         let cut = self.stop.finish_in_flight(FINISH_IN_FLIGHT);
-        common::elog!(
+        ipc::elog!(
             "server: totals: clients served {}, refused {}, lines answered {}, datagrams answered {}, still connected {}",
             clients.served(),
             clients.refused(),
@@ -139,7 +137,7 @@ impl Echo {
             clients.connected(),
         );
         if cut > 0 {
-            common::elog!("server: {cut} clients were not reading their replies; exiting anyway");
+            ipc::elog!("server: {cut} clients were not reading their replies; exiting anyway");
         }
     }
 
@@ -237,7 +235,7 @@ impl Echo {
             Ending::Lost(e) => format!("lost after {}: {e}", count(lines, "line")),
             Ending::Stopping => return,
         };
-        common::elog!(
+        ipc::elog!(
             "server: client {} {said} ({}; {left} connected)",
             who.id,
             who.whence
@@ -257,8 +255,8 @@ impl Echo {
         loop {
             match reader.next_line() {
                 Ok(Some(line)) => {
-                    if common::say::verbose() {
-                        common::say::trace("<", &String::from_utf8_lossy(line));
+                    if ipc::say::verbose() {
+                        ipc::say::trace("<", &String::from_utf8_lossy(line));
                     }
                     if batch.is_none() {
                         batch = self.stop.start();
@@ -312,8 +310,8 @@ impl Echo {
 
     /// Answers every datagram on one `udp:` address, to its sender, until the process ends.
     fn datagram_loop(&self, socket: &UdpSocket, addr: &Address) {
-        let mut buf = vec![0u8; DATAGRAM_BUF];
-        let mut reply = Vec::with_capacity(DATAGRAM_BUF + self.prefix.len());
+        let mut buf = vec![0u8; echo::DATAGRAM_BUF];
+        let mut reply = Vec::with_capacity(echo::DATAGRAM_BUF + self.prefix.len());
         loop {
             let (n, from) = match socket.recv_from(&mut buf) {
                 Ok(got) => got,
@@ -327,7 +325,7 @@ impl Echo {
                     continue;
                 }
                 Err(e) => {
-                    common::elog!("server: error: cannot receive on {addr}: {e}");
+                    ipc::elog!("server: error: cannot receive on {addr}: {e}");
                     thread::sleep(Duration::from_millis(100));
                     continue;
                 }
@@ -358,7 +356,7 @@ impl Echo {
                     self.datagrams.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    common::elog!("server: cannot answer a datagram from {from} on {addr}: {e}");
+                    ipc::elog!("server: cannot answer a datagram from {from} on {addr}: {e}");
                 }
             }
         }
@@ -406,7 +404,7 @@ impl Service for Echo {
                 show_duration(Duration::from_millis(idle_ms))
             )));
         }
-        common::elog!(
+        ipc::elog!(
             "server: client {id} sent away after {} idle, to make room",
             show_duration(Duration::from_millis(idle_ms))
         );
@@ -414,7 +412,7 @@ impl Service for Echo {
     }
 
     fn serve(&self, conn: Conn, client: &Client<'_>) {
-        common::elog!(
+        ipc::elog!(
             "server: {} connected ({} connected)",
             client.describe(),
             client.connected()

@@ -11,7 +11,7 @@
 
 use super::check_name;
 use super::stream::Frame;
-use crate::units::count;
+use ipc::units::count;
 use std::fmt;
 
 /// A producer's stream, as far as it has arrived.

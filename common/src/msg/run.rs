@@ -5,7 +5,7 @@
 //! The mechanics differ by nature (a state machine under a lock, Lua scripts on a server);
 //! what they report does not.
 
-use crate::units::count;
+use ipc::units::count;
 use std::fmt;
 
 /// How a producer's stream stands.

@@ -449,6 +449,20 @@ impl Listener {
             )),
         }
     }
+
+    /// The next connection that [`Listener::accept`] lets through: one from a process of
+    /// another user is told in one line (`who: refused a connection ...`) and skipped.
+    /// Only the listener failing ends the wait.
+    pub fn accept_own(&self, who: &str) -> io::Result<Conn> {
+        loop {
+            match self.accept() {
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    crate::elog!("{who}: {e}");
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
 /// Prints the fixed ready line, `ready: ADDRESS`, on stderr, for any bound address.
