@@ -3,13 +3,13 @@
 //! names and ports; every wait is for a line or an exit, never a fixed sleep.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::testkit::{
-    Capture, Finished, Proc, all_eaten, cmd, cmd_with as client, eaten, run, spawn_with as spawn,
-    unique,
-};
 use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use testkit::{
+    Capture, Finished, Proc, all_eaten, cmd, cmd_with as client, eaten, run, spawn_with as spawn,
+    unique,
+};
 
 /// A broker listening on `addr` (plus `extra` args); returns it with the address it bound.
 fn broker(addr: &str, extra: &[&str]) -> (Proc, String) {

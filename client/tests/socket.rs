@@ -3,13 +3,13 @@
 //! failure modes the issue lists. Each test uses its own socket names and OS-chosen ports.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::testkit::{Capture, Finished, PATIENCE, Proc, cmd, run, unique};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+use testkit::{Capture, Finished, PATIENCE, Proc, cmd, run, unique};
 
 /// A server listening on `addrs` (plus `extra` options), ready; the addresses it announced.
 fn server(addrs: &[&str], extra: &[&str]) -> (Proc, Vec<String>) {

@@ -40,9 +40,6 @@ pub mod transport;
 pub mod units;
 pub mod wire;
 
-#[cfg(feature = "testkit")]
-pub mod testkit;
-
 pub use addr::Address;
 
 /// The error type of the layers that report to people as one line (`shm`, the binaries'

@@ -3,10 +3,10 @@
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
 use common::msg::stream::Frame;
-use common::testkit::{Capture, Proc, cmd, run, unique};
 use common::wire::{FrameWriter, Role};
 use std::io::Write;
 use std::process::{Command, Stdio};
+use testkit::{Capture, Proc, cmd, run, unique};
 
 /// A consumer listening on `addr` (plus `extra` args), ready to accept.
 fn listening_consumer(addr: &str, extra: &[&str]) -> (Proc, String) {
@@ -305,7 +305,7 @@ fn producer_interrupted_mid_stream_is_not_called_dead() {
 }
 
 /// Feeds `bytes` to `consumer stdio` and returns the result.
-fn consumer_fed(bytes: &[u8]) -> common::testkit::Finished {
+fn consumer_fed(bytes: &[u8]) -> testkit::Finished {
     let mut c = cmd("consumer");
     c.arg("stdio").stdin(Stdio::piped());
     let mut c = Proc::spawn(c, Capture::Both);
@@ -478,7 +478,7 @@ fn frames_are_never_written_to_or_read_from_a_terminal() {
         ("producer", "stdout is a terminal"),
         ("consumer", "stdin is a terminal"),
     ] {
-        let line = format!("{} stdio", common::testkit::bin(bin).display());
+        let line = format!("{} stdio", testkit::bin(bin).display());
         let mut c = Command::new("script");
         c.args(["-qec", &line, "/dev/null"]);
         let out = run(c).failure();
@@ -707,7 +707,7 @@ fn as_user(user: &str, name: &str, args: &[&str]) -> Command {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let exe = dir.join(name);
-    std::fs::copy(common::testkit::bin(name), &exe).unwrap();
+    std::fs::copy(testkit::bin(name), &exe).unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
     // setpriv execs the program itself (runuser would stay its parent, and a kill would
     // reach only runuser).
@@ -771,7 +771,7 @@ fn unix_socket_files_get_their_mode_whatever_the_umask() {
         c.arg("-c")
             .arg("umask 000; exec \"$@\"")
             .arg("sh")
-            .arg(common::testkit::bin("consumer"))
+            .arg(testkit::bin("consumer"))
             .args(["-l", &format!("unix:{}", path.display())])
             .args(extra)
             .stdin(Stdio::null());

@@ -13,15 +13,15 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::testkit::{
-    Finished, PATIENCE, Proc, all_eaten, cmd_with as client, eaten, run, spawn_with as spawn,
-    unique,
-};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::{
+    Finished, PATIENCE, Proc, all_eaten, cmd_with as client, eaten, run, spawn_with as spawn,
+    unique,
+};
 
 /// A `redis-server` of this test's own; killed and its directory removed on drop.
 struct Redis {

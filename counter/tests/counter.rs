@@ -6,10 +6,10 @@
 mod support;
 
 use common::shm::Paths;
-use common::testkit::{Proc, run, unique};
 use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::{clean_once_idle, counter, spawn};
+use testkit::{Proc, run, unique};
 
 /// `counter show NAME` as (key, value) pairs: `count: 12` gives ("count", "12").
 fn show(name: &str) -> Vec<(String, String)> {

@@ -8,16 +8,16 @@ mod support;
 
 use common::shm::Paths;
 #[cfg(unix)]
-use common::testkit::bin;
-#[cfg(unix)]
-use common::testkit::{Capture, Proc};
-use common::testkit::{run, unique};
-#[cfg(unix)]
 use std::path::{Path, PathBuf};
 #[cfg(unix)]
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::{clean_once_idle, counter, spawn};
+#[cfg(unix)]
+use testkit::bin;
+#[cfg(unix)]
+use testkit::{Capture, Proc};
+use testkit::{run, unique};
 
 /// Every file of segment `name` with `permits` permits.
 #[cfg(unix)]

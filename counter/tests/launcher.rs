@@ -9,12 +9,12 @@
 
 mod support;
 
-use common::testkit::{Capture, Proc, run, unique};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::counter;
+use testkit::{Capture, Proc, run, unique};
 
 /// Processes (other than this one) whose command line mentions `name`, with their state
 /// letter from `/proc/PID/stat` (`Z`: exited, not yet reaped by its new parent).

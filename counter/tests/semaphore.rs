@@ -5,8 +5,8 @@
 mod support;
 
 use common::shm::Paths;
-use common::testkit::{run, unique};
 use support::{counter, spawn};
+use testkit::{run, unique};
 
 /// The `permits:` line of `counter show NAME`.
 fn permits_line(name: &str) -> String {

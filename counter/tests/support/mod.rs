@@ -2,9 +2,9 @@
 //! are gone. (Each test binary uses its part of it.)
 #![allow(dead_code)]
 
-use common::testkit::{Finished, Proc, cmd_with, run, spawn_with};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use testkit::{Finished, Proc, cmd_with, run, spawn_with};
 
 /// `counter ARGS`, its stdin closed.
 pub fn counter(args: &[&str]) -> Command {

@@ -1,5 +1,5 @@
 //! Helpers for integration tests that drive the real binaries as separate processes
-//! (feature `testkit`, for dev-dependencies only).
+//! (a dev-dependency only).
 //!
 //! - [`bin`] finds a workspace binary next to the test executable (`scripts/test.sh` builds
 //!   them all before any test runs).
