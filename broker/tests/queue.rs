@@ -3,13 +3,13 @@
 //! names and ports; every wait is for a line or an exit, never a fixed sleep.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::testkit::{
-    Capture, Finished, Proc, all_eaten, cmd, cmd_with as client, eaten, run, spawn_with as spawn,
-    unique,
-};
 use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use testkit::{
+    Capture, Proc, all_eaten, cmd, cmd_with as client, eaten, run, spawn_with as spawn, temp_dir,
+    three_producers_two_consumers, unique,
+};
 
 /// A broker listening on `addr` (plus `extra` args); returns it with the address it bound.
 fn broker(addr: &str, extra: &[&str]) -> (Proc, String) {
@@ -27,27 +27,7 @@ fn local(tag: &str) -> String {
 #[test]
 fn three_producers_two_consumers_every_item_eaten_once() {
     let (b, addr) = broker(&local("q-3x2"), &["--producers", "3"]);
-    let consumers: Vec<Proc> = ["c1", "c2"]
-        .iter()
-        .map(|c| spawn("consumer", &[&addr, "--name", c]))
-        .collect();
-    let producers: Vec<Proc> = ["p1", "p2", "p3"]
-        .iter()
-        .map(|p| spawn("producer", &[&addr, "-n", "1000", "--name", p]))
-        .collect();
-    for p in producers {
-        p.finish()
-            .success()
-            .stderr_has("sent 1000 baozi to the broker");
-    }
-    let c: Vec<Finished> = consumers
-        .into_iter()
-        .map(|c| c.finish().success())
-        .collect();
-    let (times, redelivered) = eaten(&[&c[0].stdout, &c[1].stdout]);
-    all_eaten(&times, &["p1", "p2", "p3"], 1000);
-    assert!(times.values().all(|&n| n == 1), "nothing was eaten twice");
-    assert!(redelivered.is_empty());
+    three_producers_two_consumers(&addr, &[], "the broker");
     let b = b.finish().success();
     b.stderr_has("received 3000 from 3 producers (")
         .stderr_has("eaten 3000 by 2 consumers (")
@@ -164,8 +144,7 @@ fn marks(doc: &roxmltree::Document<'_>, class: &str) -> Vec<String> {
 
 #[test]
 fn the_timeline_draws_each_item_where_it_was_eaten_and_rings_redeliveries() {
-    let dir = std::env::temp_dir().join(unique("q-timeline"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("q-timeline");
     let svg = dir.join("run.svg");
     let svg_arg = svg.display().to_string();
     let (b, addr) = broker(
@@ -239,13 +218,12 @@ fn the_timeline_draws_each_item_where_it_was_eaten_and_rings_redeliveries() {
         text.contains("40 baozi eaten by 2 consumers: each exactly once"),
         "{text}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_timeline_into_a_missing_folder_is_refused_before_the_run() {
-    let dir = std::env::temp_dir().join(unique("q-no-such-folder"));
-    let svg = dir.join("run.svg").display().to_string();
+    let dir = temp_dir("q-no-such-folder");
+    let svg = dir.join("missing").join("run.svg").display().to_string();
     let out = run(client(
         "broker",
         &[&local("q-no-folder"), "--timeline", &svg],
@@ -314,38 +292,6 @@ fn a_killed_broker_fails_its_clients_in_bounded_time() {
         .stderr_has("the broker went away after");
 }
 
-// Unix-only here: the test sends Ctrl-C with `kill -INT` and checks a unix: socket file;
-// on Windows, scripts/test-windows.sh checks the broker's Ctrl-C from the Linux side.
-#[cfg(unix)]
-#[test]
-fn ctrl_c_tells_the_consumers_and_removes_the_socket_file() {
-    let dir = std::env::temp_dir().join(unique("q-ctrlc"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("broker.sock");
-    let svg = dir.join("run.svg");
-    let svg_arg = svg.display().to_string();
-    let (b, addr) = broker(
-        &format!("unix:{}", path.display()),
-        &["--timeline", &svg_arg],
-    );
-    let c = spawn("consumer", &[&addr]);
-    b.wait_for_stderr(&format!("consumer c{}", c.pid()));
-    b.interrupt();
-    let b = b.finish().code(130);
-    b.stderr_has("(stopped before the end)");
-    // What happened so far is drawn, and says how it ended.
-    let picture = std::fs::read_to_string(&svg).unwrap();
-    assert!(
-        picture.contains("(stopped by Ctrl-C before the end)"),
-        "{picture}"
-    );
-    c.finish()
-        .failure()
-        .stderr_has("was stopped before the end of the run");
-    assert!(!path.exists(), "the socket file is left behind");
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
 #[test]
 fn strangers_are_refused_in_one_line_and_the_broker_keeps_serving() {
     let (b, addr) = broker("tcp:127.0.0.1:0", &["--producers", "1"]);
@@ -387,21 +333,54 @@ fn strangers_are_refused_in_one_line_and_the_broker_keeps_serving() {
     );
 }
 
-// Unix-only here: signals by name, and a unix: socket file.
+// ---- Unix only ----
+
+/// Tests that cannot run on Windows, whatever they check: Ctrl-C and other signals sent
+/// with `kill` (on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side),
+/// and `unix:` socket files.
 #[cfg(unix)]
-#[test]
-fn sigterm_and_sighup_end_the_broker_like_ctrl_c_with_their_own_codes() {
-    for (signal, code, words) in [("TERM", 143, "terminated"), ("HUP", 129, "hung up")] {
-        let dir = std::env::temp_dir().join(unique("q-sig"));
-        std::fs::create_dir_all(&dir).unwrap();
+mod unix_only {
+    use super::*;
+
+    #[test]
+    fn ctrl_c_tells_the_consumers_and_removes_the_socket_file() {
+        let dir = temp_dir("q-ctrlc");
         let path = dir.join("broker.sock");
-        let (b, _) = broker(&format!("unix:{}", path.display()), &[]);
-        b.signal(signal);
-        b.finish()
-            .code(code)
-            .stderr_has(&format!("broker: {words}"))
-            .stderr_has("(stopped before the end)");
-        assert!(!path.exists(), "SIG{signal} left the socket file behind");
-        std::fs::remove_dir_all(&dir).unwrap();
+        let svg = dir.join("run.svg");
+        let svg_arg = svg.display().to_string();
+        let (b, addr) = broker(
+            &format!("unix:{}", path.display()),
+            &["--timeline", &svg_arg],
+        );
+        let c = spawn("consumer", &[&addr]);
+        b.wait_for_stderr(&format!("consumer c{}", c.pid()));
+        b.interrupt();
+        let b = b.finish().code(130);
+        b.stderr_has("(stopped before the end)");
+        // What happened so far is drawn, and says how it ended.
+        let picture = std::fs::read_to_string(&svg).unwrap();
+        assert!(
+            picture.contains("(stopped by Ctrl-C before the end)"),
+            "{picture}"
+        );
+        c.finish()
+            .failure()
+            .stderr_has("was stopped before the end of the run");
+        assert!(!path.exists(), "the socket file is left behind");
+    }
+
+    #[test]
+    fn sigterm_and_sighup_end_the_broker_like_ctrl_c_with_their_own_codes() {
+        for (signal, code, words) in [("TERM", 143, "terminated"), ("HUP", 129, "hung up")] {
+            let dir = temp_dir("q-sig");
+            let path = dir.join("broker.sock");
+            let (b, _) = broker(&format!("unix:{}", path.display()), &[]);
+            b.signal(signal);
+            b.finish()
+                .code(code)
+                .stderr_has(&format!("broker: {words}"))
+                .stderr_has("(stopped before the end)");
+            assert!(!path.exists(), "SIG{signal} left the socket file behind");
+        }
     }
 }

@@ -3,13 +3,12 @@
 //! failure modes the issue lists. Each test uses its own socket names and OS-chosen ports.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::testkit::{Capture, Finished, PATIENCE, Proc, cmd, run, unique};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+use testkit::{Capture, Finished, PATIENCE, Proc, cmd, run, stream_addresses, unique};
 
 /// A server listening on `addrs` (plus `extra` options), ready; the addresses it announced.
 fn server(addrs: &[&str], extra: &[&str]) -> (Proc, Vec<String>) {
@@ -50,87 +49,19 @@ fn host_port(addr: &str) -> &str {
     addr.split_once(':').unwrap().1
 }
 
-/// A fresh directory for socket files.
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(unique(tag));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
-fn one_message_over_every_address_kind() {
-    let local = format!("local:{}", unique("echo-local"));
-    let mut addrs = vec![
-        "tcp:127.0.0.1:0".to_owned(),
-        local,
-        "udp:127.0.0.1:0".into(),
-    ];
-    let dir = temp_dir("echo-unix");
-    if cfg!(unix) {
-        addrs.push(format!("unix:{}", dir.join("s.sock").display()));
-    }
-    let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
-    let (_srv, ready) = server(&refs, &[]);
-    assert!(ready[0].starts_with("tcp:127.0.0.1:") && !ready[0].ends_with(":0"));
-    assert!(ready[2].starts_with("udp:127.0.0.1:") && !ready[2].ends_with(":0"));
-    for addr in &ready {
-        let out = run(client(&["--message", &format!("hello over {addr}"), addr])).success();
-        assert_eq!(out.stdout, format!("test: hello over {addr}\n"));
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
-fn lines_come_back_byte_for_byte_with_their_endings() {
-    let input: &[u8] = b"one\r\ntwo\n\n\xff\xfe not utf-8\nlast without newline";
-    let want: &[u8] =
-        b"test: one\r\ntest: two\ntest: \ntest: \xff\xfe not utf-8\ntest: last without newline";
-    let dir = temp_dir("echo-bytes");
-    let mut addrs = vec![
-        "tcp:127.0.0.1:0".to_owned(),
-        format!("local:{}", unique("echo-bytes")),
-    ];
-    if cfg!(unix) {
-        addrs.push(format!("unix:{}", dir.join("s.sock").display()));
-    }
-    let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
-    let (_srv, ready) = server(&refs, &[]);
-    for (i, addr) in ready.iter().enumerate() {
-        // stdout to a file: the bytes exactly, not text.
-        let out_path = dir.join(format!("out{i}"));
-        let mut c = client(&[addr]);
-        c.stdout(std::fs::File::create(&out_path).unwrap())
-            .stdin(Stdio::piped());
-        let mut p = Proc::spawn(c, Capture::Stderr);
-        let mut stdin = p.child().stdin.take().unwrap();
-        stdin.write_all(input).unwrap();
-        drop(stdin);
-        p.finish().success();
-        let got = std::fs::read(&out_path).unwrap();
-        if addr.starts_with("local:") && cfg!(windows) {
-            // Named pipes have no half-close: the last line goes with a newline.
-            assert_eq!(got, [want, b"\n"].concat(), "{addr}");
-        } else {
-            assert_eq!(got, want, "{addr}");
-        }
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
-fn ipv6_loopback_for_tcp_and_udp() {
+/// (`tcp:[::1]` is a row of the transport suite, `consumer/tests/transport.rs`.)
+fn ipv6_loopback_for_udp() {
     // Skip quietly only where the machine has no IPv6 loopback at all.
-    if std::net::TcpListener::bind("[::1]:0").is_err() {
+    if UdpSocket::bind("[::1]:0").is_err() {
         eprintln!("no IPv6 loopback here; nothing to test");
         return;
     }
-    let (_srv, ready) = server(&["tcp:[::1]:0", "udp:[::1]:0"], &[]);
-    assert!(ready[0].starts_with("tcp:[::1]:") && ready[1].starts_with("udp:[::1]:"));
-    for addr in &ready {
-        run(client(&["-m", "six", addr]))
-            .success()
-            .stdout_has("test: six\n");
-    }
+    let (_srv, ready) = server(&["udp:[::1]:0"], &[]);
+    assert!(ready[0].starts_with("udp:[::1]:"), "{}", ready[0]);
+    run(client(&["-m", "six", &ready[0]]))
+        .success()
+        .stdout_has("test: six\n");
 }
 
 #[test]
@@ -401,16 +332,8 @@ fn two_hundred_clients_at_once_a_hundred_round_trips_each() {
 
 #[test]
 fn server_killed_mid_conversation_is_reported() {
-    let mut addrs = vec![
-        "tcp:127.0.0.1:0".to_owned(),
-        format!("local:{}", unique("echo-kill")),
-    ];
-    let dir = temp_dir("echo-kill");
-    if cfg!(unix) {
-        addrs.push(format!("unix:{}", dir.join("s.sock").display()));
-    }
-    for addr in addrs {
-        let (mut srv, ready) = server(&[&addr], &[]);
+    for row in stream_addresses("echo-kill") {
+        let (mut srv, ready) = server(&[&row.listen], &[]);
         let (c, mut c_in) = interactive(&ready[0]);
         c_in.write_all(b"first\n").unwrap();
         c.wait_for_stdout("test: first");
@@ -423,9 +346,8 @@ fn server_killed_mid_conversation_is_reported() {
             .code(1)
             .stderr_has("did the server stop?")
             .stdout_has("test: first\n");
-        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{row}: {}", out.stderr);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -559,43 +481,6 @@ fn the_usual_address_slips_are_answered_with_the_fix() {
     }
 }
 
-/// After a server that closes its connections first and does not set SO_REUSEADDR (the
-/// tutorial's server.py), its port stays in TIME-WAIT for a minute. Ours says so (not that
-/// a live process holds it), waits, and starts as soon as the system frees the port.
-/// (About a minute long: Linux keeps TIME-WAIT 60 s, and nothing shortens it.)
-#[cfg(target_os = "linux")]
-#[test]
-fn a_port_left_in_time_wait_is_waited_for_not_called_held_by_a_live_process() {
-    let script = "import socket\n\
-        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-        print(s.getsockname()[1], flush=True)\n\
-        c, _ = s.accept(); c.recv(100); c.close(); s.close()\n";
-    let mut py = Command::new("python3");
-    py.args(["-c", script]);
-    let py = Proc::spawn(py, Capture::Both);
-    let port = py.wait_for_stdout("").trim().to_owned();
-    // The Python side closes first (we read to its end before closing ours), so the
-    // TIME-WAIT is on its port.
-    let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
-    s.write_all(b"hi\n").unwrap();
-    let mut rest = Vec::new();
-    s.read_to_end(&mut rest).unwrap();
-    drop(s);
-    py.finish().success();
-    let addr = format!("tcp:127.0.0.1:{port}");
-    let srv = Proc::spawn(cmd_server(&[&addr]), Capture::Both);
-    let line = srv.wait_for_stderr("TIME-WAIT");
-    assert!(line.contains("no process holds"), "{line}");
-    assert!(!line.contains("live process"), "{line}");
-    // 60 s, plus the seconds by which the kernel's coarse timers may fire late.
-    srv.wait_for_stderr_within("ready: ", Duration::from_secs(100));
-    run(client(&["--message", "hi", &addr]))
-        .success()
-        .stdout_has("test: hi");
-    srv.interrupt();
-    srv.finish().code(130);
-}
-
 #[test]
 fn verbose_traces_lines_and_connections() {
     let (srv, ready) = server(&["tcp:127.0.0.1:0"], &["-v"]);
@@ -614,177 +499,7 @@ fn cmd_server(args: &[&str]) -> Command {
     c
 }
 
-// Unix-only here: the test sends Ctrl-C with `kill -INT`; on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side.
-#[cfg(unix)]
-#[test]
-fn ctrl_c_stops_the_server_cleanly() {
-    let dir = temp_dir("echo-sigint");
-    let path = dir.join("s.sock");
-    let unix = format!("unix:{}", path.display());
-    let (srv, ready) = server(&["tcp:127.0.0.1:0", &unix, "udp:127.0.0.1:0"], &[]);
-    let (c, mut c_in) = interactive(&ready[0]);
-    c_in.write_all(b"one\n").unwrap();
-    c.wait_for_stdout("test: one");
-    run(client(&["-m", "two", &ready[1]])).success();
-    srv.wait_for_stderr("client 2 left after 1 line");
-    assert!(path.exists());
-    srv.interrupt();
-    srv.finish_within(Duration::from_secs(2))
-        .code(130)
-        .stderr_has(
-            "server: totals: clients served 2, refused 0, lines answered 2, \
-             datagrams answered 0, still connected 1",
-        )
-        .stderr_has("server: interrupted");
-    assert!(!path.exists(), "Ctrl-C left the socket file behind");
-    let _ = c_in.write_all(b"three\n");
-    drop(c_in);
-    c.finish().code(1).stderr_has("did the server stop?");
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-// Unix-only here: signals by name, and unix: socket files.
-#[cfg(unix)]
-#[test]
-fn a_signal_removes_the_socket_file_only_while_it_is_still_the_servers() {
-    let dir = temp_dir("echo-replaced");
-    let path = dir.join("s.sock");
-    let (srv, _) = server(&[&format!("unix:{}", path.display())], &[]);
-    // Someone replaces the socket file with a file of their own while the server runs.
-    std::fs::remove_file(&path).unwrap();
-    std::fs::write(&path, "not yours").unwrap();
-    srv.signal("TERM");
-    srv.finish()
-        .code(143)
-        .stderr_has("server: terminated (SIGTERM)");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "not yours");
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
 // ---- other tools as clients, and our client against another server ----
-
-/// A command for a tool the tests need; `scripts/test.sh` installs it from Debian.
-#[cfg(unix)] // used by the Unix-only interop tests below
-fn tool(name: &str, package: &str, args: &[&str]) -> Command {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(
-        found,
-        "{name} is not installed: install the Debian package {package} (scripts/test.sh does)"
-    );
-    let mut c = Command::new(name);
-    c.args(args);
-    c
-}
-
-// Unix-only here: nc, socat and python3 are the Linux machine's programs, which a test running under wine cannot start.
-#[cfg(unix)]
-#[test]
-fn openbsd_nc_is_a_client_over_tcp_and_a_unix_socket() {
-    let dir = temp_dir("echo-nc");
-    let path = dir.join("s.sock");
-    let unix = format!("unix:{}", path.display());
-    let (_srv, ready) = server(&["tcp:127.0.0.1:0", &unix], &[]);
-    let (host, port) = host_port(&ready[0]).rsplit_once(':').unwrap();
-    let input = b"hello\r\nworld\nlast";
-    let want = "test: hello\r\ntest: world\ntest: last";
-    // -N: half-close at the end of the input, so the last line is answered too.
-    let out = feed(tool("nc", "netcat-openbsd", &["-N", host, port]), input).success();
-    assert_eq!(out.stdout, want);
-    let out = feed(
-        tool(
-            "nc",
-            "netcat-openbsd",
-            &["-N", "-U", path.to_str().unwrap()],
-        ),
-        input,
-    )
-    .success();
-    assert_eq!(out.stdout, want);
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-// Unix-only here: nc, socat and python3 are the Linux machine's programs, which a test running under wine cannot start.
-#[cfg(unix)]
-#[test]
-fn socat_is_a_client_over_tcp_and_a_unix_socket() {
-    let dir = temp_dir("echo-socat");
-    let path = dir.join("s.sock");
-    let unix = format!("unix:{}", path.display());
-    let (_srv, ready) = server(&["tcp:127.0.0.1:0", &unix], &[]);
-    let input = b"hello\nworld\n";
-    let want = "test: hello\ntest: world\n";
-    // -t 30: after the end of the input, wait (that long at most) for the server to finish.
-    for target in [
-        format!("TCP:{}", host_port(&ready[0])),
-        format!("UNIX-CONNECT:{}", path.display()),
-    ] {
-        let out = feed(tool("socat", "socat", &["-t", "30", "-", &target]), input).success();
-        assert_eq!(out.stdout, want, "{target}");
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-// Unix-only here: nc, socat and python3 are the Linux machine's programs, which a test running under wine cannot start.
-#[cfg(unix)]
-#[test]
-fn our_client_against_a_plain_echo_served_by_socat() {
-    let dir = temp_dir("echo-socat-server");
-    let path = dir.join("s.sock");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let servers: Vec<Proc> = [
-        format!("UNIX-LISTEN:{},fork", path.display()),
-        format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
-    ]
-    .iter()
-    .map(|listen| {
-        let mut c = tool("socat", "socat", &[listen, "PIPE"]);
-        c.stdin(Stdio::null());
-        Proc::spawn(c, Capture::Both)
-    })
-    .collect();
-    // No ready line from socat: the client's --wait retries until it listens.
-    for addr in [
-        format!("unix:{}", path.display()),
-        format!("tcp:127.0.0.1:{port}"),
-    ] {
-        run(client(&["--wait", "60s", "-m", "plain", &addr]))
-            .success()
-            .stdout_has("plain\n");
-        let out = feed(client(&[&addr]), b"one\ntwo\r\nlast").success();
-        assert_eq!(out.stdout, "one\ntwo\r\nlast", "{addr}");
-        let out = run(client(&["--count", "100", &addr])).success();
-        eprintln!("{}", out.stdout.trim());
-    }
-    drop(servers);
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-// Unix-only here: nc, socat and python3 are the Linux machine's programs, which a test running under wine cannot start.
-#[cfg(unix)]
-#[test]
-fn the_tutorials_client_ported_to_python3_talks_to_our_server() {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tutorial_client.py");
-    let (_srv, ready) = server(&["tcp:127.0.0.1:0"], &[]);
-    let (host, port) = host_port(&ready[0]).rsplit_once(':').unwrap();
-    let out = feed(
-        tool(
-            "python3",
-            "python3",
-            &[script.to_str().unwrap(), host, port],
-        ),
-        b"hello from the tutorial\n",
-    )
-    .success();
-    assert_eq!(out.stdout, "test: hello from the tutorial\n");
-}
 
 #[test]
 fn a_server_whose_log_reader_dies_keeps_serving() {
@@ -925,4 +640,206 @@ fn a_line_sent_a_byte_at_a_time_cannot_outlast_the_idle_timeout() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
     srv.wait_for_stderr("took longer than 400ms over a line");
+}
+
+// ---- Unix only ----
+
+/// Tests that cannot run on Windows, whatever they check: they send signals by name with
+/// `kill` (Ctrl-C on Windows is checked by scripts/test-windows.sh from the Linux side), use
+/// `unix:` socket files, or start the Linux machine's own programs (nc, socat, python3),
+/// which a test running under wine cannot start.
+#[cfg(unix)]
+mod unix_only {
+    use super::*;
+    use std::path::PathBuf;
+    use testkit::temp_dir;
+
+    #[test]
+    fn ctrl_c_stops_the_server_cleanly() {
+        let dir = temp_dir("echo-sigint");
+        let path = dir.join("s.sock");
+        let unix = format!("unix:{}", path.display());
+        let (srv, ready) = server(&["tcp:127.0.0.1:0", &unix, "udp:127.0.0.1:0"], &[]);
+        let (c, mut c_in) = interactive(&ready[0]);
+        c_in.write_all(b"one\n").unwrap();
+        c.wait_for_stdout("test: one");
+        run(client(&["-m", "two", &ready[1]])).success();
+        srv.wait_for_stderr("client 2 left after 1 line");
+        assert!(path.exists());
+        srv.interrupt();
+        srv.finish_within(Duration::from_secs(2))
+            .code(130)
+            .stderr_has(
+                "server: totals: clients served 2, refused 0, lines answered 2, \
+                 datagrams answered 0, still connected 1",
+            )
+            .stderr_has("server: interrupted");
+        assert!(!path.exists(), "Ctrl-C left the socket file behind");
+        let _ = c_in.write_all(b"three\n");
+        drop(c_in);
+        c.finish().code(1).stderr_has("did the server stop?");
+    }
+
+    #[test]
+    fn a_signal_removes_the_socket_file_only_while_it_is_still_the_servers() {
+        let dir = temp_dir("echo-replaced");
+        let path = dir.join("s.sock");
+        let (srv, _) = server(&[&format!("unix:{}", path.display())], &[]);
+        // Someone replaces the socket file with a file of their own while the server runs.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "not yours").unwrap();
+        srv.signal("TERM");
+        srv.finish()
+            .code(143)
+            .stderr_has("server: terminated (SIGTERM)");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "not yours");
+    }
+
+    /// A command for a tool the tests need; `scripts/test.sh` installs it from Debian.
+    fn tool(name: &str, package: &str, args: &[&str]) -> Command {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            found,
+            "{name} is not installed: install the Debian package {package} (scripts/test.sh does)"
+        );
+        let mut c = Command::new(name);
+        c.args(args);
+        c
+    }
+
+    #[test]
+    fn openbsd_nc_is_a_client_over_tcp_and_a_unix_socket() {
+        let dir = temp_dir("echo-nc");
+        let path = dir.join("s.sock");
+        let unix = format!("unix:{}", path.display());
+        let (_srv, ready) = server(&["tcp:127.0.0.1:0", &unix], &[]);
+        let (host, port) = host_port(&ready[0]).rsplit_once(':').unwrap();
+        let input = b"hello\r\nworld\nlast";
+        let want = "test: hello\r\ntest: world\ntest: last";
+        // -N: half-close at the end of the input, so the last line is answered too.
+        let out = feed(tool("nc", "netcat-openbsd", &["-N", host, port]), input).success();
+        assert_eq!(out.stdout, want);
+        let out = feed(
+            tool(
+                "nc",
+                "netcat-openbsd",
+                &["-N", "-U", path.to_str().unwrap()],
+            ),
+            input,
+        )
+        .success();
+        assert_eq!(out.stdout, want);
+    }
+
+    #[test]
+    fn socat_is_a_client_over_tcp_and_a_unix_socket() {
+        let dir = temp_dir("echo-socat");
+        let path = dir.join("s.sock");
+        let unix = format!("unix:{}", path.display());
+        let (_srv, ready) = server(&["tcp:127.0.0.1:0", &unix], &[]);
+        let input = b"hello\nworld\n";
+        let want = "test: hello\ntest: world\n";
+        // -t 30: after the end of the input, wait (that long at most) for the server to finish.
+        for target in [
+            format!("TCP:{}", host_port(&ready[0])),
+            format!("UNIX-CONNECT:{}", path.display()),
+        ] {
+            let out = feed(tool("socat", "socat", &["-t", "30", "-", &target]), input).success();
+            assert_eq!(out.stdout, want, "{target}");
+        }
+    }
+
+    #[test]
+    fn our_client_against_a_plain_echo_served_by_socat() {
+        let dir = temp_dir("echo-socat-server");
+        let path = dir.join("s.sock");
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let servers: Vec<Proc> = [
+            format!("UNIX-LISTEN:{},fork", path.display()),
+            format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
+        ]
+        .iter()
+        .map(|listen| {
+            let mut c = tool("socat", "socat", &[listen, "PIPE"]);
+            c.stdin(Stdio::null());
+            Proc::spawn(c, Capture::Both)
+        })
+        .collect();
+        // No ready line from socat: the client's --wait retries until it listens.
+        for addr in [
+            format!("unix:{}", path.display()),
+            format!("tcp:127.0.0.1:{port}"),
+        ] {
+            run(client(&["--wait", "60s", "-m", "plain", &addr]))
+                .success()
+                .stdout_has("plain\n");
+            let out = feed(client(&[&addr]), b"one\ntwo\r\nlast").success();
+            assert_eq!(out.stdout, "one\ntwo\r\nlast", "{addr}");
+            let out = run(client(&["--count", "100", &addr])).success();
+            eprintln!("{}", out.stdout.trim());
+        }
+        drop(servers);
+    }
+
+    #[test]
+    fn the_tutorials_client_ported_to_python3_talks_to_our_server() {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tutorial_client.py");
+        let (_srv, ready) = server(&["tcp:127.0.0.1:0"], &[]);
+        let (host, port) = host_port(&ready[0]).rsplit_once(':').unwrap();
+        let out = feed(
+            tool(
+                "python3",
+                "python3",
+                &[script.to_str().unwrap(), host, port],
+            ),
+            b"hello from the tutorial\n",
+        )
+        .success();
+        assert_eq!(out.stdout, "test: hello from the tutorial\n");
+    }
+
+    /// After a server that closes its connections first and does not set SO_REUSEADDR (the
+    /// tutorial's server.py), its port stays in TIME-WAIT for a minute. Ours says so (not that
+    /// a live process holds it), waits, and starts as soon as the system frees the port.
+    /// (About a minute long: Linux keeps TIME-WAIT 60 s, and nothing shortens it.)
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_port_left_in_time_wait_is_waited_for_not_called_held_by_a_live_process() {
+        let script = "import socket\n\
+            s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+            print(s.getsockname()[1], flush=True)\n\
+            c, _ = s.accept(); c.recv(100); c.close(); s.close()\n";
+        let mut py = Command::new("python3");
+        py.args(["-c", script]);
+        let py = Proc::spawn(py, Capture::Both);
+        let port = py.wait_for_stdout("").trim().to_owned();
+        // The Python side closes first (we read to its end before closing ours), so the
+        // TIME-WAIT is on its port.
+        let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+        s.write_all(b"hi\n").unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        drop(s);
+        py.finish().success();
+        let addr = format!("tcp:127.0.0.1:{port}");
+        let srv = Proc::spawn(cmd_server(&[&addr]), Capture::Both);
+        let line = srv.wait_for_stderr("TIME-WAIT");
+        assert!(line.contains("no process holds"), "{line}");
+        assert!(!line.contains("live process"), "{line}");
+        // 60 s, plus the seconds by which the kernel's coarse timers may fire late.
+        srv.wait_for_stderr_within("ready: ", Duration::from_secs(100));
+        run(client(&["--message", "hi", &addr]))
+            .success()
+            .stdout_has("test: hi");
+        srv.interrupt();
+        srv.finish().code(130);
+    }
 }

@@ -23,9 +23,6 @@ pub mod style;
 pub mod svg;
 pub mod wire;
 
-#[cfg(feature = "testkit")]
-pub mod testkit;
-
 /// The error type of the layers that report to people as one line (the binaries' `run`):
 /// anything, shown with its sources.
 pub use ipc::Error;

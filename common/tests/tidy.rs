@@ -22,10 +22,7 @@ fn sources(dir: &Path, root: &Path, out: &mut Vec<(String, String)>) {
     for path in entries {
         if path.is_dir() {
             sources(&path, root, out);
-        } else if path.extension().is_some_and(|e| e == "rs")
-            // test helpers, not product code (moving to a crate of their own)
-            && !path.ends_with("common/src/testkit.rs")
-        {
+        } else if path.extension().is_some_and(|e| e == "rs") {
             let rel = path
                 .strip_prefix(root)
                 .unwrap()

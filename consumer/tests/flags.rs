@@ -2,7 +2,7 @@
 //! naming the address kind they need, when given with another: a usage error (exit 2),
 //! before anything is opened.
 
-use common::testkit::{cmd_with, run};
+use testkit::{cmd_with, run};
 
 #[test]
 fn lease_and_max_deliveries_need_a_redis_address() {

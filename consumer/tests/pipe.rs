@@ -3,10 +3,10 @@
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
 use common::msg::stream::Frame;
-use common::testkit::{Capture, Proc, cmd, run, unique};
 use common::wire::{FrameWriter, Role};
 use std::io::Write;
 use std::process::{Command, Stdio};
+use testkit::{Capture, Proc, cmd, expect_items, run, temp_dir, unique};
 
 /// A consumer listening on `addr` (plus `extra` args), ready to accept.
 fn listening_consumer(addr: &str, extra: &[&str]) -> (Proc, String) {
@@ -21,24 +21,6 @@ fn producer(args: &[&str]) -> Command {
     let mut c = cmd("producer");
     c.args(args).stdin(Stdio::null());
     c
-}
-
-fn expect_items(stdout: &str, consumer: &str, producer: &str, n: u64) {
-    for i in 0..n {
-        let line = format!("{consumer} received baozi {i} from {producer}");
-        assert!(
-            stdout.lines().any(|l| l == line),
-            "missing {line:?} in\n{stdout}"
-        );
-    }
-    assert_eq!(
-        stdout
-            .lines()
-            .filter(|l| l.contains(&format!("from {producer}")))
-            .count() as u64,
-        n,
-        "{stdout}"
-    );
 }
 
 #[test]
@@ -98,57 +80,6 @@ fn spawned_child_failure_fails_the_parent() {
 }
 
 #[test]
-fn local_socket_consumer_listens() {
-    let name = format!("local:{}", unique("pipe-local"));
-    let (c, _) = listening_consumer(&name, &["--expect", "25"]);
-    run(producer(&[&name, "-n", "25", "--name", "chef"])).success();
-    let me = format!("c{}", c.pid());
-    let c = c.finish().success();
-    expect_items(&c.stdout, &me, "chef", 25);
-}
-
-#[test]
-fn local_socket_producer_listens_consumer_connects() {
-    let name = format!("local:{}", unique("pipe-rev"));
-    let mut p = producer(&["-l", &name, "-n", "5"]);
-    p.stdout(Stdio::null());
-    let p = Proc::spawn(p, Capture::Stderr);
-    p.wait_ready();
-    let c = run({
-        let mut c = cmd("consumer");
-        c.args([&name, "--expect", "5", "--name", "c1"]);
-        c
-    })
-    .success();
-    expect_items(&c.stdout, "c1", &format!("p{}", p.pid()), 5);
-    p.finish().success();
-}
-
-#[test]
-fn tcp_with_an_os_chosen_port() {
-    let (c, addr) = listening_consumer("tcp:127.0.0.1:0", &["--expect", "100", "-q"]);
-    assert!(
-        addr.starts_with("tcp:127.0.0.1:") && !addr.ends_with(":0"),
-        "{addr}"
-    );
-    run(producer(&[&addr, "-n", "100", "--payload", "1KiB"])).success();
-    c.finish().success().stderr_has("100.0 KiB of payload");
-}
-
-#[test]
-fn tcp_ipv6_loopback() {
-    // Skip quietly only where the machine has no IPv6 loopback at all.
-    if std::net::TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("no IPv6 loopback here; nothing to test");
-        return;
-    }
-    let (c, addr) = listening_consumer("tcp:[::1]:0", &["--expect", "3"]);
-    assert!(addr.starts_with("tcp:[::1]:"), "{addr}");
-    run(producer(&[&addr, "-n", "3"])).success();
-    c.finish().success();
-}
-
-#[test]
 fn start_order_does_not_matter() {
     let name = format!("local:{}", unique("pipe-order"));
     let p = Proc::spawn(
@@ -188,55 +119,6 @@ fn expect_mismatch_fails() {
     c.finish()
         .failure()
         .stderr_has("expected 11 items, 10 arrived");
-}
-
-// Unix-only by nature: unix:PATH sockets (Windows refuses them, see unix_addresses_are_refused_on_windows).
-#[cfg(unix)]
-#[test]
-fn unix_socket_file_is_created_and_removed() {
-    let dir = std::env::temp_dir().join(unique("pipe-unix"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("s.sock");
-    let addr = format!("unix:{}", path.display());
-    let (c, _) = listening_consumer(&addr, &["--expect", "3"]);
-    assert!(path.exists());
-    run(producer(&[&addr, "-n", "3"])).success();
-    c.finish().success();
-    assert!(!path.exists(), "the consumer left its socket file behind");
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-// Unix-only by nature: unix:PATH sockets (Windows refuses them, see unix_addresses_are_refused_on_windows).
-#[cfg(unix)]
-#[test]
-fn unix_stale_socket_is_reclaimed_but_a_live_one_is_not_stolen() {
-    let dir = std::env::temp_dir().join(unique("pipe-stale"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("s.sock");
-    let addr = format!("unix:{}", path.display());
-
-    // A live listener: ours must refuse, and leave it alone.
-    let live = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    run(cmd_consumer(&["-l", &addr]))
-        .failure()
-        .stderr_has("address in use");
-    assert!(path.exists());
-
-    // The same file with nobody behind it (as a killed process leaves it): reclaimed.
-    drop(live);
-    assert!(path.exists());
-    let (c, _) = listening_consumer(&addr, &["--expect", "2"]);
-    run(producer(&[&addr, "-n", "2"])).success();
-    c.finish().success();
-    assert!(!path.exists());
-
-    // Not a socket at all: never deleted.
-    std::fs::write(&path, "precious").unwrap();
-    run(cmd_consumer(&["-l", &addr]))
-        .failure()
-        .stderr_has("not a socket");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[cfg(windows)]
@@ -285,27 +167,8 @@ fn producer_killed_mid_stream() {
         .stdout_has("received baozi 3 from p1");
 }
 
-#[cfg(unix)]
-#[test]
-fn producer_interrupted_mid_stream_is_not_called_dead() {
-    let name = format!("local:{}", unique("pipe-ctrlc"));
-    let (c, _) = listening_consumer(&name, &[]);
-    let p = Proc::spawn(
-        producer(&[&name, "-n", "1000", "--interval", "20ms"]),
-        Capture::Both,
-    );
-    c.wait_for_stdout("received baozi 0 ");
-    p.interrupt();
-    p.finish().code(130);
-    let c = c
-        .finish()
-        .failure()
-        .stderr_has("(interrupted, killed or cut off)");
-    assert!(!c.stderr.contains("die"), "{}", c.stderr);
-}
-
 /// Feeds `bytes` to `consumer stdio` and returns the result.
-fn consumer_fed(bytes: &[u8]) -> common::testkit::Finished {
+fn consumer_fed(bytes: &[u8]) -> testkit::Finished {
     let mut c = cmd("consumer");
     c.arg("stdio").stdin(Stdio::piped());
     let mut c = Proc::spawn(c, Capture::Both);
@@ -315,21 +178,26 @@ fn consumer_fed(bytes: &[u8]) -> common::testkit::Finished {
     c.finish()
 }
 
-/// A producer's stream as bytes: greeting, `Hello` from "forger", then `frames`.
-fn crafted(frames: &[Frame]) -> Vec<u8> {
+/// A producer's stream as bytes: the producer's greeting, then `frames`.
+fn stream_of<'a>(frames: impl IntoIterator<Item = &'a Frame>) -> Vec<u8> {
     let mut out = Vec::new();
     let mut w = FrameWriter::new(&mut out);
     w.write_greeting(Role::Producer).unwrap();
-    let hello = Frame::Hello {
-        name: "forger".into(),
-        pid: 1,
-    };
-    for f in std::iter::once(&hello).chain(frames) {
+    for f in frames {
         w.send(f).unwrap();
     }
     w.flush().unwrap();
     drop(w);
     out
+}
+
+/// A producer's stream as bytes: greeting, `Hello` from "forger", then `frames`.
+fn crafted(frames: &[Frame]) -> Vec<u8> {
+    let hello = Frame::Hello {
+        name: "forger".into(),
+        pid: 1,
+    };
+    stream_of(std::iter::once(&hello).chain(frames))
 }
 
 fn bun(seq: u64) -> Frame {
@@ -470,68 +338,15 @@ fn udp_is_refused_for_a_stream_in_one_line() {
     }
 }
 
-// Unix-only here: util-linux `script` gives the program a terminal.
-#[cfg(unix)]
-#[test]
-fn frames_are_never_written_to_or_read_from_a_terminal() {
-    for (bin, says) in [
-        ("producer", "stdout is a terminal"),
-        ("consumer", "stdin is a terminal"),
-    ] {
-        let line = format!("{} stdio", common::testkit::bin(bin).display());
-        let mut c = Command::new("script");
-        c.args(["-qec", &line, "/dev/null"]);
-        let out = run(c).failure();
-        assert!(out.stdout.contains(says), "{}", out.stdout);
-    }
-}
-
-// Unix-only here: the test sends Ctrl-C with `kill -INT`; on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side.
-#[cfg(unix)]
-#[test]
-fn ctrl_c_on_waiting_programs_exits_130_promptly() {
-    let name = format!("local:{}", unique("pipe-sigint"));
-    let (c, _) = listening_consumer(&name, &[]);
-    c.interrupt();
-    c.finish_within(std::time::Duration::from_secs(2))
-        .code(130)
-        .stderr_has("interrupted");
-
-    let other = format!("local:{}", unique("pipe-sigint2"));
-    let p = Proc::spawn(producer(&[&other, "--wait", "60s"]), Capture::Both);
-    p.wait_for_stderr("waiting for");
-    p.interrupt();
-    p.finish_within(std::time::Duration::from_secs(2)).code(130);
-}
-
-// Unix-only here: the test sends Ctrl-C with `kill -INT`; on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side.
-#[cfg(unix)]
-#[test]
-fn ctrl_c_removes_the_socket_file() {
-    let dir = std::env::temp_dir().join(unique("pipe-sigint-unix"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("s.sock");
-    let (c, _) = listening_consumer(&format!("unix:{}", path.display()), &[]);
-    assert!(path.exists());
-    c.interrupt();
-    c.finish_within(std::time::Duration::from_secs(2)).code(130);
-    assert!(!path.exists(), "Ctrl-C left the socket file behind");
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
 #[test]
 fn a_producer_name_that_would_drive_the_terminal_is_refused() {
-    let mut out = Vec::new();
-    let mut w = FrameWriter::new(&mut out);
-    w.write_greeting(Role::Producer).unwrap();
-    w.send(&Frame::Hello {
-        name: "p1\nc1 received baozi 99 from \u{1b}[2Jnobody".into(),
-        pid: 1,
-    })
-    .unwrap();
-    w.send(&Frame::End { count: 0 }).unwrap();
-    w.flush().unwrap();
-    drop(w);
+    let out = stream_of(&[
+        Frame::Hello {
+            name: "p1\nc1 received baozi 99 from \u{1b}[2Jnobody".into(),
+            pid: 1,
+        },
+        Frame::End { count: 0 },
+    ]);
     let c = consumer_fed(&out)
         .failure()
         .stderr_has("the producer's name is refused: a name has no control characters");
@@ -618,26 +433,6 @@ fn an_absurd_wait_is_a_usage_error_not_a_panic() {
         .stderr_has("longer than 100 years");
 }
 
-// Unix-only by nature: unix:PATH sockets.
-#[cfg(unix)]
-#[test]
-fn a_second_listener_probing_a_live_path_does_not_end_the_first() {
-    let dir = std::env::temp_dir().join(unique("pipe-probe"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let addr = format!("unix:{}", dir.join("s.sock").display());
-    let (c, _) = listening_consumer(&addr, &["--expect", "3", "--name", "c1"]);
-    // Its liveness probe connects to the first consumer, then goes.
-    run(cmd_consumer(&["-l", &addr]))
-        .failure()
-        .stderr_has("address in use");
-    run(producer(&[&addr, "-n", "3"])).success();
-    c.finish()
-        .success()
-        .stderr_has("ignored a connection")
-        .stderr_has("c1: 3 items");
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
 #[test]
 fn a_port_scan_does_not_end_a_listening_consumer_or_producer() {
     // `nc -z`: connect, say nothing, leave.
@@ -656,139 +451,10 @@ fn a_port_scan_does_not_end_a_listening_consumer_or_producer() {
     p.finish().success().stderr_has("ignored a connection");
 }
 
-// ---- other users on the same machine (Linux: needs root to make a second user) ----
-
-/// A second local user to run programs as, made when missing; `None` (with the reason
-/// printed) when this test process cannot make one.
-#[cfg(target_os = "linux")]
-fn other_user() -> Option<&'static str> {
-    const NAME: &str = "baozi-other";
-    let me = Command::new("id").arg("-u").output().unwrap();
-    if String::from_utf8_lossy(&me.stdout).trim() != "0" {
-        eprintln!("skipped: making a second user needs root");
-        return None;
-    }
-    let exists = Command::new("id")
-        .arg(NAME)
-        .output()
-        .unwrap()
-        .status
-        .success();
-    if !exists {
-        let made = Command::new("useradd")
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                NAME,
-            ])
-            .status();
-        // Another test may have made it at the same moment: check again.
-        let exists = Command::new("id")
-            .arg(NAME)
-            .output()
-            .unwrap()
-            .status
-            .success();
-        if !exists {
-            eprintln!("skipped: cannot make user {NAME} ({made:?})");
-            return None;
-        }
-    }
-    Some(NAME)
-}
-
-/// `name` (a workspace binary) run as `user`, from a copy every user may execute.
-#[cfg(target_os = "linux")]
-fn as_user(user: &str, name: &str, args: &[&str]) -> Command {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(unique("bin"));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = dir.join(name);
-    std::fs::copy(common::testkit::bin(name), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    // setpriv execs the program itself (runuser would stay its parent, and a kill would
-    // reach only runuser).
-    let mut c = Command::new("setpriv");
-    c.args([
-        &format!("--reuid={user}"),
-        &format!("--regid={user}"),
-        "--clear-groups",
-    ])
-    .arg(exe)
-    .args(args)
-    .stdin(Stdio::null());
-    c
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn another_users_producer_is_not_let_into_a_listening_consumer() {
-    let Some(user) = other_user() else { return };
-    let name = format!("local:{}", unique("pipe-users"));
-    let (c, _) = listening_consumer(&name, &["--expect", "2", "--name", "c1"]);
-    run(as_user(
-        user,
-        "producer",
-        &[&name, "-n", "5", "--wait", "0"],
-    ))
-    .failure();
-    c.wait_for_stderr("refused a connection from a process of another user (uid");
-    run(producer(&[&name, "-n", "2"])).success();
-    c.finish().success().stderr_has("c1: 2 items");
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn a_name_taken_first_by_another_user_gets_no_stream() {
-    let Some(user) = other_user() else { return };
-    let name = format!("local:{}", unique("pipe-squat"));
-    let mut squatter = Proc::spawn(
-        as_user(user, "consumer", &["-l", &name, "--any-user"]),
-        Capture::Both,
-    );
-    squatter.wait_ready();
-    run(producer(&[&name, "-n", "3"]))
-        .failure()
-        .stderr_has("runs as another user (uid")
-        .stderr_has("--any-user allows");
-    squatter.kill();
-    let squatter = squatter.finish();
-    assert!(!squatter.stdout.contains("received"), "{}", squatter.stdout);
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn unix_socket_files_get_their_mode_whatever_the_umask() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(unique("pipe-mode"));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (extra, mode) in [(None, 0o600), (Some("--any-user"), 0o666)] {
-        let path = dir.join("s.sock");
-        let mut c = Command::new("sh");
-        c.arg("-c")
-            .arg("umask 000; exec \"$@\"")
-            .arg("sh")
-            .arg(common::testkit::bin("consumer"))
-            .args(["-l", &format!("unix:{}", path.display())])
-            .args(extra)
-            .stdin(Stdio::null());
-        let mut p = Proc::spawn(c, Capture::Both);
-        p.wait_ready();
-        let got = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(got, mode, "{extra:?}: mode {got:o}");
-        p.kill();
-        drop(p.finish());
-        let _ = std::fs::remove_file(&path);
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
 #[test]
 fn every_program_writes_its_man_page_and_completions() {
-    let dir = std::env::temp_dir().join(unique("generate"));
+    let tmp = temp_dir("generate");
+    let dir = tmp.join("pages"); // made by --generate
     for program in [
         "producer", "consumer", "broker", "server", "client", "counter",
     ] {
@@ -813,34 +479,6 @@ fn every_program_writes_its_man_page_and_completions() {
     let mut c = cmd("producer");
     c.args(["--generate", "nroff"]).arg(&dir);
     run(c).code(1).stderr_has("unknown kind 'nroff'");
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[cfg(unix)]
-#[test]
-fn keep_listening_serves_producers_until_ctrl_c() {
-    let name = format!("local:{}", unique("pipe-keep"));
-    let (c, _) = listening_consumer(&name, &["-k", "--name", "c1"]);
-    // One after another, then two at once.
-    run(producer(&[&name, "-n", "3", "--name", "a"])).success();
-    c.wait_for_stderr("3 items from");
-    run(producer(&[&name, "-n", "2", "--name", "b"])).success();
-    let both: Vec<_> = ["x", "y"]
-        .iter()
-        .map(|n| Proc::spawn(producer(&[&name, "-n", "4", "--name", n]), Capture::Both))
-        .collect();
-    for p in both {
-        p.finish().success();
-    }
-    c.wait_for_stderr("4 items from");
-    c.wait_for_stderr("4 items from");
-    c.interrupt();
-    let c = c.finish().code(130);
-    for (n, count) in [("a", 3), ("b", 2), ("x", 4), ("y", 4)] {
-        expect_items(&c.stdout, "c1", n, count);
-    }
-    c.stderr_has("interrupted after 13 items");
-    run(cmd_consumer(&["-k", &name])).code(2);
 }
 
 #[test]
@@ -879,4 +517,228 @@ fn verbose_traces_what_crosses_the_wire_and_quiet_is_the_default() {
     c.stderr_has("< Hello name=").stderr_has("< End count=2");
     let quiet = run(producer(&["stdio", "-n", "2"])).success();
     assert!(!quiet.stderr.contains("> "), "{}", quiet.stderr);
+}
+
+// ---- Unix only ----
+
+/// Tests that cannot run on Windows, whatever they check: `unix:PATH` sockets (Windows
+/// refuses them: `unix_addresses_are_refused_on_windows`), Ctrl-C and other signals sent
+/// with `kill` (on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side), and
+/// util-linux `script`, which gives a program a terminal.
+#[cfg(unix)]
+mod unix_only {
+    use super::*;
+
+    #[test]
+    fn unix_socket_file_is_created_and_removed() {
+        let dir = temp_dir("pipe-unix");
+        let path = dir.join("s.sock");
+        let addr = format!("unix:{}", path.display());
+        let (c, _) = listening_consumer(&addr, &["--expect", "3"]);
+        assert!(path.exists());
+        run(producer(&[&addr, "-n", "3"])).success();
+        c.finish().success();
+        assert!(!path.exists(), "the consumer left its socket file behind");
+    }
+
+    #[test]
+    fn unix_stale_socket_is_reclaimed_but_a_live_one_is_not_stolen() {
+        let dir = temp_dir("pipe-stale");
+        let path = dir.join("s.sock");
+        let addr = format!("unix:{}", path.display());
+
+        // A live listener: ours must refuse, and leave it alone.
+        let live = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        run(cmd_consumer(&["-l", &addr]))
+            .failure()
+            .stderr_has("address in use");
+        assert!(path.exists());
+
+        // The same file with nobody behind it (as a killed process leaves it): reclaimed.
+        drop(live);
+        assert!(path.exists());
+        let (c, _) = listening_consumer(&addr, &["--expect", "2"]);
+        run(producer(&[&addr, "-n", "2"])).success();
+        c.finish().success();
+        assert!(!path.exists());
+
+        // Not a socket at all: never deleted.
+        std::fs::write(&path, "precious").unwrap();
+        run(cmd_consumer(&["-l", &addr]))
+            .failure()
+            .stderr_has("not a socket");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+    }
+
+    #[test]
+    fn a_second_listener_probing_a_live_path_does_not_end_the_first() {
+        let dir = temp_dir("pipe-probe");
+        let addr = format!("unix:{}", dir.join("s.sock").display());
+        let (c, _) = listening_consumer(&addr, &["--expect", "3", "--name", "c1"]);
+        // Its liveness probe connects to the first consumer, then goes.
+        run(cmd_consumer(&["-l", &addr]))
+            .failure()
+            .stderr_has("address in use");
+        run(producer(&[&addr, "-n", "3"])).success();
+        c.finish()
+            .success()
+            .stderr_has("ignored a connection")
+            .stderr_has("c1: 3 items");
+    }
+
+    #[test]
+    fn producer_interrupted_mid_stream_is_not_called_dead() {
+        let name = format!("local:{}", unique("pipe-ctrlc"));
+        let (c, _) = listening_consumer(&name, &[]);
+        let p = Proc::spawn(
+            producer(&[&name, "-n", "1000", "--interval", "20ms"]),
+            Capture::Both,
+        );
+        c.wait_for_stdout("received baozi 0 ");
+        p.interrupt();
+        p.finish().code(130);
+        let c = c
+            .finish()
+            .failure()
+            .stderr_has("(interrupted, killed or cut off)");
+        assert!(!c.stderr.contains("die"), "{}", c.stderr);
+    }
+
+    #[test]
+    fn ctrl_c_on_waiting_programs_exits_130_promptly() {
+        let name = format!("local:{}", unique("pipe-sigint"));
+        let (c, _) = listening_consumer(&name, &[]);
+        c.interrupt();
+        c.finish_within(std::time::Duration::from_secs(2))
+            .code(130)
+            .stderr_has("interrupted");
+
+        let other = format!("local:{}", unique("pipe-sigint2"));
+        let p = Proc::spawn(producer(&[&other, "--wait", "60s"]), Capture::Both);
+        p.wait_for_stderr("waiting for");
+        p.interrupt();
+        p.finish_within(std::time::Duration::from_secs(2)).code(130);
+    }
+
+    #[test]
+    fn ctrl_c_removes_the_socket_file() {
+        let dir = temp_dir("pipe-sigint-unix");
+        let path = dir.join("s.sock");
+        let (c, _) = listening_consumer(&format!("unix:{}", path.display()), &[]);
+        assert!(path.exists());
+        c.interrupt();
+        c.finish_within(std::time::Duration::from_secs(2)).code(130);
+        assert!(!path.exists(), "Ctrl-C left the socket file behind");
+    }
+
+    #[test]
+    fn keep_listening_serves_producers_until_ctrl_c() {
+        let name = format!("local:{}", unique("pipe-keep"));
+        let (c, _) = listening_consumer(&name, &["-k", "--name", "c1"]);
+        // One after another, then two at once.
+        run(producer(&[&name, "-n", "3", "--name", "a"])).success();
+        c.wait_for_stderr("3 items from");
+        run(producer(&[&name, "-n", "2", "--name", "b"])).success();
+        let both: Vec<_> = ["x", "y"]
+            .iter()
+            .map(|n| Proc::spawn(producer(&[&name, "-n", "4", "--name", n]), Capture::Both))
+            .collect();
+        for p in both {
+            p.finish().success();
+        }
+        c.wait_for_stderr("4 items from");
+        c.wait_for_stderr("4 items from");
+        c.interrupt();
+        let c = c.finish().code(130);
+        for (n, count) in [("a", 3), ("b", 2), ("x", 4), ("y", 4)] {
+            expect_items(&c.stdout, "c1", n, count);
+        }
+        c.stderr_has("interrupted after 13 items");
+        run(cmd_consumer(&["-k", &name])).code(2);
+    }
+
+    #[test]
+    fn frames_are_never_written_to_or_read_from_a_terminal() {
+        for (bin, says) in [
+            ("producer", "stdout is a terminal"),
+            ("consumer", "stdin is a terminal"),
+        ] {
+            let line = format!("{} stdio", testkit::bin(bin).display());
+            let mut c = Command::new("script");
+            c.args(["-qec", &line, "/dev/null"]);
+            let out = run(c).failure();
+            assert!(out.stdout.contains(says), "{}", out.stdout);
+        }
+    }
+
+    /// Other users on the same machine, and socket file modes: Linux, where `setpriv`
+    /// (util-linux) runs a program as another user, made with `useradd` (so root is
+    /// needed; else each test says why it skips), and where a socket file's mode is what
+    /// decides who may connect.
+    #[cfg(target_os = "linux")]
+    mod linux_only {
+        use super::*;
+
+        /// `name` (a workspace binary) run as another user, from a copy every user may execute;
+        /// `None` (with the reason printed) where this test process cannot be another user.
+        fn as_user(name: &str, args: &[&str]) -> Option<Command> {
+            let mut c = testkit::as_other_user()?;
+            c.arg(testkit::for_everyone(name)).args(args);
+            Some(c)
+        }
+
+        #[test]
+        fn another_users_producer_is_not_let_into_a_listening_consumer() {
+            let name = format!("local:{}", unique("pipe-users"));
+            let Some(stranger) = as_user("producer", &[&name, "-n", "5", "--wait", "0"]) else {
+                return;
+            };
+            let (c, _) = listening_consumer(&name, &["--expect", "2", "--name", "c1"]);
+            run(stranger).failure();
+            c.wait_for_stderr("refused a connection from a process of another user (uid");
+            run(producer(&[&name, "-n", "2"])).success();
+            c.finish().success().stderr_has("c1: 2 items");
+        }
+
+        #[test]
+        fn a_name_taken_first_by_another_user_gets_no_stream() {
+            let name = format!("local:{}", unique("pipe-squat"));
+            let Some(squatter) = as_user("consumer", &["-l", &name, "--any-user"]) else {
+                return;
+            };
+            let mut squatter = Proc::spawn(squatter, Capture::Both);
+            squatter.wait_ready();
+            run(producer(&[&name, "-n", "3"]))
+                .failure()
+                .stderr_has("runs as another user (uid")
+                .stderr_has("--any-user allows");
+            squatter.kill();
+            let squatter = squatter.finish();
+            assert!(!squatter.stdout.contains("received"), "{}", squatter.stdout);
+        }
+
+        #[test]
+        fn unix_socket_files_get_their_mode_whatever_the_umask() {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = temp_dir("pipe-mode");
+            for (extra, mode) in [(None, 0o600), (Some("--any-user"), 0o666)] {
+                let path = dir.join("s.sock");
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg("umask 000; exec \"$@\"")
+                    .arg("sh")
+                    .arg(testkit::bin("consumer"))
+                    .args(["-l", &format!("unix:{}", path.display())])
+                    .args(extra)
+                    .stdin(Stdio::null());
+                let mut p = Proc::spawn(c, Capture::Both);
+                p.wait_ready();
+                let got = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(got, mode, "{extra:?}: mode {got:o}");
+                p.kill();
+                drop(p.finish());
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
 }

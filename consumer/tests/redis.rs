@@ -13,21 +13,21 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::testkit::{
-    Finished, PATIENCE, Proc, all_eaten, cmd_with as client, eaten, run, spawn_with as spawn,
-    unique,
-};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::{
+    PATIENCE, TempDir, all_eaten, cmd_with as client, eaten, run, spawn_with as spawn, temp_dir,
+    three_producers_two_consumers, unique,
+};
 
 /// A `redis-server` of this test's own; killed and its directory removed on drop.
 struct Redis {
     child: Child,
     port: u16,
-    dir: PathBuf,
+    /// Its working folder, removed after it (fields drop after `drop`).
+    _dir: TempDir,
 }
 
 impl Redis {
@@ -48,8 +48,7 @@ impl Redis {
                  (or set BAOZI_NO_REDIS=1 to skip the Redis tests on purpose)"
             );
         }
-        let dir = std::env::temp_dir().join(unique("baozi-redis"));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = temp_dir("baozi-redis");
         // A port the system just gave out; if someone takes it first, try another.
         for _ in 0..5 {
             let port = {
@@ -69,7 +68,11 @@ impl Redis {
             let deadline = Instant::now() + PATIENCE;
             loop {
                 if try_command(port, &["PING"]).is_some_and(|r| r == "+PONG") {
-                    return Some(Redis { child, port, dir });
+                    return Some(Redis {
+                        child,
+                        port,
+                        _dir: dir,
+                    });
                 }
                 if child.try_wait().unwrap().is_some() {
                     break; // it could not bind: another port
@@ -102,7 +105,6 @@ impl Redis {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -124,32 +126,18 @@ fn try_command(port: u16, args: &[&str]) -> Option<String> {
 fn three_producers_two_consumers_every_item_eaten_once() {
     let Some(r) = Redis::start() else { return };
     let addr = r.addr("q-3x2");
-    let consumers: Vec<Proc> = ["c1", "c2"]
-        .iter()
-        .map(|c| spawn("consumer", &[&addr, "--name", c, "--producers", "3"]))
-        .collect();
-    let producers: Vec<Proc> = ["p1", "p2", "p3"]
-        .iter()
-        .map(|p| spawn("producer", &[&addr, "-n", "1000", "--name", p]))
-        .collect();
-    for p in producers {
-        p.finish()
-            .success()
-            .stderr_has("sent 1000 baozi to the Redis stream at redis://127.0.0.1:");
+    let c = three_producers_two_consumers(
+        &addr,
+        &["--producers", "3"],
+        "the Redis stream at redis://127.0.0.1:",
+    );
+    for c in c {
+        c.stderr_has(
+            "is over: received 3000 from 3 producers (p1 1000, p2 1000, p3 1000); \
+             eaten 3000 by 2 consumers (",
+        )
+        .stderr_has("redelivered 0; dead 0");
     }
-    let c: Vec<Finished> = consumers
-        .into_iter()
-        .map(|c| {
-            c.finish()
-                .success()
-                .stderr_has("is over: received 3000 from 3 producers (p1 1000, p2 1000, p3 1000); eaten 3000 by 2 consumers (")
-                .stderr_has("redelivered 0; dead 0")
-        })
-        .collect();
-    let (times, redelivered) = eaten(&[&c[0].stdout, &c[1].stdout]);
-    all_eaten(&times, &["p1", "p2", "p3"], 1000);
-    assert!(times.values().all(|&n| n == 1), "nothing was eaten twice");
-    assert!(redelivered.is_empty());
     // Eaten entries are gone from the stream; the run's keys expire.
     assert_eq!(r.command(&["XLEN", "q-3x2"]), ":0");
     assert_ne!(r.command(&["TTL", "q-3x2:ends"]), ":-1");

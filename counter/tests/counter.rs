@@ -5,11 +5,11 @@
 
 mod support;
 
-use common::testkit::{Proc, run, unique};
 use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::Paths;
-use support::{clean_once_idle, counter, spawn};
+use support::{clean_once_idle, counter, counter_words, spawn, spawn_words};
+use testkit::{Proc, run, unique};
 
 /// `counter show NAME` as (key, value) pairs: `count: 12` gives ("count", "12").
 fn show(name: &str) -> Vec<(String, String)> {
@@ -80,18 +80,9 @@ fn the_tutorials_demo_twenty_workers_one_decrement_each() {
 #[test]
 fn many_decrements_under_the_lock_are_exact() {
     let name = unique("cnt-many");
-    let out = run(counter(&[
-        "run",
-        "--name",
-        &name,
-        "--workers",
-        "8",
-        "--decrements",
-        "250",
-        "--value",
-        "2000",
-        "-q",
-    ]))
+    let out = run(counter_words(&format!(
+        "run --name {name} --workers 8 --decrements 250 --value 2000 -q"
+    )))
     .success();
     assert_eq!(final_count(&out.stdout), (0, 0), "{}", out.stdout);
     assert!(!out.stdout.contains("lost"), "{}", out.stdout);
@@ -103,20 +94,9 @@ fn without_the_lock_the_accounting_still_adds_up() {
     // Whether updates get lost is up to the scheduler; what is printed must add up:
     // final == initial - completed + lost, and "lost N" appears exactly when N > 0.
     let name = unique("cnt-none");
-    let out = run(counter(&[
-        "run",
-        "--name",
-        &name,
-        "--workers",
-        "8",
-        "--decrements",
-        "250",
-        "--value",
-        "2000",
-        "--lock",
-        "none",
-        "-q",
-    ]))
+    let out = run(counter_words(&format!(
+        "run --name {name} --workers 8 --decrements 250 --value 2000 --lock none -q"
+    )))
     .success();
     let (fin, expected) = final_count(&out.stdout);
     assert_eq!(expected, 0, "all 2000 decrements completed\n{}", out.stdout);
@@ -142,14 +122,9 @@ fn by_hand_init_work_show_clean() {
         let line = format!("counter minus one, now {now}");
         assert!(w.stdout.contains(&line), "{}", w.stdout);
     }
-    run(counter(&[
-        "work",
-        &name,
-        "--decrements",
-        "6",
-        "--pause",
-        "1ms",
-    ]))
+    run(counter_words(&format!(
+        "work {name} --decrements 6 --pause 1ms"
+    )))
     .success();
     let s = show(&name);
     assert_eq!(number(&s, "count"), 0);
@@ -318,17 +293,9 @@ fn kill_9_inside_the_lock_is_undone_and_the_lock_comes_back() {
 #[test]
 fn a_killed_launchers_segment_is_removed_by_clean() {
     let name = unique("cnt-orphan");
-    let mut l = spawn(&[
-        "run",
-        "--name",
-        &name,
-        "--workers",
-        "2",
-        "--decrements",
-        "100000",
-        "--pause",
-        "1ms",
-    ]);
+    let mut l = spawn_words(&format!(
+        "run --name {name} --workers 2 --decrements 100000 --pause 1ms"
+    ));
     // Only once every worker runs: a launcher killed half-way through starting one can
     // leave that one stuck in its start-up under wine.
     l.wait_for_stderr("2 workers started");
@@ -340,42 +307,6 @@ fn a_killed_launchers_segment_is_removed_by_clean() {
     assert!(Paths::new(&name).unwrap().data.exists());
     let out = clean_once_idle(&name).success();
     assert_eq!(out.count_stdout("removed"), 2, "{}", out.stdout);
-    assert_gone(&name);
-}
-
-// Unix-only here: the test sends Ctrl-C with `kill -INT`; on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side.
-#[cfg(unix)]
-#[test]
-fn ctrl_c_stops_the_launcher_and_its_workers_and_removes_the_segment() {
-    let name = unique("cnt-int");
-    let l = spawn(&[
-        "run",
-        "--name",
-        &name,
-        "--workers",
-        "3",
-        "--decrements",
-        "100000",
-        "--pause",
-        "1ms",
-    ]);
-    l.wait_for_stderr("3 workers started");
-    l.wait_for_stdout("counter minus one");
-    let t = std::time::Instant::now();
-    l.interrupt();
-    // finish() also waits for the workers: they share the launcher's stdout.
-    let out = l
-        .finish_within(Duration::from_secs(20))
-        .code(130)
-        .stderr_has("counter: interrupted");
-    // One line, from the launcher; its workers stop quietly.
-    let said: Vec<_> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("interrupted") || l.contains("launcher"))
-        .collect();
-    assert_eq!(said, ["counter: interrupted"], "{}", out.stderr);
-    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert_gone(&name);
 }
 
@@ -419,20 +350,42 @@ fn a_launcher_whose_output_reader_is_gone_still_finishes_its_work() {
     let name = unique("cnt-pipe");
     let (rd, wr) = std::io::pipe().unwrap();
     drop(rd);
-    let status = counter(&[
-        "run",
-        "--workers",
-        "4",
-        "--decrements",
-        "50",
-        "--name",
-        &name,
-    ])
-    .stdin(Stdio::null())
-    .stdout(wr.try_clone().unwrap())
-    .stderr(wr)
-    .status()
-    .unwrap();
+    let status = counter_words(&format!("run --workers 4 --decrements 50 --name {name}"))
+        .stdin(Stdio::null())
+        .stdout(wr.try_clone().unwrap())
+        .stderr(wr)
+        .status()
+        .unwrap();
     assert!(status.success(), "{status}");
     assert_gone(&name);
+}
+
+// ---- Unix only ----
+
+/// Tests that cannot run on Windows, whatever they check: Ctrl-C and other signals sent
+/// with `kill` (on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side).
+#[cfg(unix)]
+mod unix_only {
+    use super::*;
+    use support::said_once_by_the_launcher;
+
+    #[test]
+    fn ctrl_c_stops_the_launcher_and_its_workers_and_removes_the_segment() {
+        let name = unique("cnt-int");
+        let l = spawn_words(&format!(
+            "run --name {name} --workers 3 --decrements 100000 --pause 1ms"
+        ));
+        l.wait_for_stderr("3 workers started");
+        l.wait_for_stdout("counter minus one");
+        let t = std::time::Instant::now();
+        l.interrupt();
+        // finish() also waits for the workers: they share the launcher's stdout.
+        let out = l
+            .finish_within(Duration::from_secs(20))
+            .code(130)
+            .stderr_has("counter: interrupted");
+        said_once_by_the_launcher(&out);
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert_gone(&name);
+    }
 }

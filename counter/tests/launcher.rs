@@ -9,12 +9,12 @@
 
 mod support;
 
-use common::testkit::{Capture, Proc, run, unique};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::counter;
+use support::{counter, counter_words, said_once_by_the_launcher};
+use testkit::{Capture, Proc, run, unique};
 
 /// Processes (other than this one) whose command line mentions `name`, with their state
 /// letter from `/proc/PID/stat` (`Z`: exited, not yet reaped by its new parent).
@@ -108,35 +108,12 @@ fn random(n: u64) -> u64 {
 }
 
 fn launcher_args(semaphore: bool, name: &str) -> Vec<String> {
-    let args: &[&str] = if semaphore {
-        &[
-            "semaphore",
-            "--name",
-            name,
-            "--workers",
-            "6",
-            "--permits",
-            "2",
-            "--stay",
-            "500ms..2s",
-            "--times",
-            "100",
-        ]
+    let line = if semaphore {
+        format!("semaphore --name {name} --workers 6 --permits 2 --stay 500ms..2s --times 100")
     } else {
-        &[
-            "run",
-            "--name",
-            name,
-            "--workers",
-            "6",
-            "--decrements",
-            "1000000",
-            "--pause",
-            "1ms",
-            "-q",
-        ]
+        format!("run --name {name} --workers 6 --decrements 1000000 --pause 1ms -q")
     };
-    args.iter().map(|&a| a.to_owned()).collect()
+    line.split_whitespace().map(str::to_owned).collect()
 }
 
 #[test]
@@ -173,15 +150,9 @@ fn workers_stop_when_the_launcher_dies_even_if_nobody_reads_their_output() {
     // say goodbye on that pipe would block forever.
     let name = unique("launch-full");
     let (reader, writer) = std::io::pipe().unwrap();
-    let mut c = counter(&[
-        "run",
-        "--name",
-        &name,
-        "--workers",
-        "3",
-        "--decrements",
-        "10000000",
-    ]);
+    let mut c = counter_words(&format!(
+        "run --name {name} --workers 3 --decrements 10000000"
+    ));
     c.stdout(writer.try_clone().unwrap()).stderr(writer);
     let mut launcher = c.spawn().unwrap();
     drop(c);
@@ -270,12 +241,7 @@ fn ctrl_c_to_group(semaphore: bool) {
         "workers outlived their launcher: {left:?}"
     );
     let out = l.finish().code(130);
-    let said: Vec<_> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("interrupted") || l.contains("launcher"))
-        .collect();
-    assert_eq!(said, ["counter: interrupted"], "{}", out.stderr);
+    said_once_by_the_launcher(&out);
     assert!(!support::Paths::new(&name).unwrap().data.exists());
 }
 

@@ -4,9 +4,9 @@
 
 mod support;
 
-use common::testkit::{run, unique};
 use support::Paths;
-use support::{counter, spawn};
+use support::{counter, counter_words, spawn};
+use testkit::{run, unique};
 
 /// The `permits:` line of `counter show NAME`.
 fn permits_line(name: &str) -> String {
@@ -21,19 +21,9 @@ fn permits_line(name: &str) -> String {
 #[test]
 fn twenty_workers_five_permits_never_more_than_five_inside() {
     let name = unique("sem-many");
-    let out = run(counter(&[
-        "semaphore",
-        "--name",
-        &name,
-        "--workers",
-        "20",
-        "--permits",
-        "5",
-        "--stay",
-        "0..5ms",
-        "--times",
-        "10",
-    ]))
+    let out = run(counter_words(&format!(
+        "semaphore --name {name} --workers 20 --permits 5 --stay 0..5ms --times 10"
+    )))
     .success();
     assert_eq!(out.count_stdout(" enters with permit "), 200);
     assert_eq!(out.count_stdout(" leaves after "), 200);
@@ -73,13 +63,9 @@ fn twenty_workers_five_permits_never_more_than_five_inside() {
 #[test]
 fn the_tutorials_demo_thirteen_workers_five_permits() {
     let name = unique("sem-demo");
-    let out = run(counter(&[
-        "semaphore",
-        "--name",
-        &name,
-        "--stay",
-        "0..20ms",
-    ]))
+    let out = run(counter_words(&format!(
+        "semaphore --name {name} --stay 0..20ms"
+    )))
     .success();
     assert_eq!(out.count_stdout(" enters with permit "), 13);
     out.stdout_has("13 entries by 13 workers")
@@ -163,61 +149,14 @@ fn enter_needs_a_segment_with_permits() {
     run(counter(&["clean", &name])).success();
 }
 
-// Unix-only here: the test sends Ctrl-C with `kill -INT`; on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side.
-#[cfg(unix)]
-#[test]
-fn ctrl_c_stops_the_semaphore_launcher_and_its_workers_and_removes_every_file() {
-    let name = unique("sem-int");
-    let l = spawn(&[
-        "semaphore",
-        "--name",
-        &name,
-        "--workers",
-        "3",
-        "--permits",
-        "1",
-        "--stay",
-        "60s",
-    ]);
-    l.wait_for_stderr("3 workers started");
-    l.wait_for_stdout("enters with permit 0");
-    l.wait_for_stdout("waits for a permit");
-    l.interrupt();
-    // finish() also waits for the workers: they share the launcher's stdout.
-    let out = l
-        .finish_within(std::time::Duration::from_secs(20))
-        .code(130)
-        .stderr_has("counter: interrupted");
-    // One line, from the launcher; its workers stop quietly.
-    let said: Vec<_> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("interrupted") || l.contains("launcher"))
-        .collect();
-    assert_eq!(said, ["counter: interrupted"], "{}", out.stderr);
-    let p = Paths::new(&name).unwrap();
-    for f in [p.data.clone(), p.lock.clone(), p.permit(0)] {
-        assert!(!f.exists(), "{} was left behind", f.display());
-    }
-}
-
 #[test]
 fn the_timeline_shows_every_stay_and_never_more_than_k_inside() {
-    let dir = std::env::temp_dir().join(unique("sem-timeline"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = testkit::temp_dir("sem-timeline");
     let svg = dir.join("t.svg");
     let svg_arg = svg.display().to_string();
-    run(counter(&[
-        "semaphore",
-        "--workers",
-        "6",
-        "--permits",
-        "2",
-        "--stay",
-        "10ms..40ms",
-        "--timeline",
-        &svg_arg,
-    ]))
+    run(counter_words(&format!(
+        "semaphore --workers 6 --permits 2 --stay 10ms..40ms --timeline {svg_arg}"
+    )))
     .success()
     .stderr_has("timeline drawn in");
     let text = std::fs::read_to_string(&svg).unwrap();
@@ -237,26 +176,49 @@ fn the_timeline_shows_every_stay_and_never_more_than_k_inside() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no peak in the picture: {text}"));
     assert!((1..=2).contains(&peak), "{text}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn quiet_prints_no_line_per_entry_but_the_totals() {
-    let out = run(counter(&[
-        "semaphore",
-        "--workers",
-        "4",
-        "--permits",
-        "2",
-        "--stay",
-        "0s",
-        "--times",
-        "50",
-        "-q",
-    ]))
+    let out = run(counter_words(
+        "semaphore --workers 4 --permits 2 --stay 0s --times 50 -q",
+    ))
     .success()
     .stdout_has("200 entries by 4 workers; at most ");
     for chatter in ["enters with permit", "waits for a permit", "leaves after"] {
         assert!(!out.stdout.contains(chatter), "{}", out.stdout);
+    }
+}
+
+// ---- Unix only ----
+
+/// Tests that cannot run on Windows, whatever they check: Ctrl-C and other signals sent
+/// with `kill` (on Windows, scripts/test-windows.sh checks Ctrl-C from the Linux side).
+#[cfg(unix)]
+mod unix_only {
+    use super::*;
+    use support::said_once_by_the_launcher;
+    use support::spawn_words;
+
+    #[test]
+    fn ctrl_c_stops_the_semaphore_launcher_and_its_workers_and_removes_every_file() {
+        let name = unique("sem-int");
+        let l = spawn_words(&format!(
+            "semaphore --name {name} --workers 3 --permits 1 --stay 60s"
+        ));
+        l.wait_for_stderr("3 workers started");
+        l.wait_for_stdout("enters with permit 0");
+        l.wait_for_stdout("waits for a permit");
+        l.interrupt();
+        // finish() also waits for the workers: they share the launcher's stdout.
+        let out = l
+            .finish_within(std::time::Duration::from_secs(20))
+            .code(130)
+            .stderr_has("counter: interrupted");
+        said_once_by_the_launcher(&out);
+        let p = Paths::new(&name).unwrap();
+        for f in [p.data.clone(), p.lock.clone(), p.permit(0)] {
+            assert!(!f.exists(), "{} was left behind", f.display());
+        }
     }
 }

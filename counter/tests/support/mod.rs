@@ -2,10 +2,10 @@
 //! are gone. (Each test binary uses its part of it.)
 #![allow(dead_code)]
 
-use common::testkit::{Finished, Proc, cmd_with, run, spawn_with};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use testkit::{Finished, Proc, cmd_with, run, spawn_with};
 
 /// `counter ARGS`, its stdin closed.
 pub fn counter(args: &[&str]) -> Command {
@@ -15,6 +15,22 @@ pub fn counter(args: &[&str]) -> Command {
 /// `counter ARGS`, started with both outputs captured.
 pub fn spawn(args: &[&str]) -> Proc {
     spawn_with("counter", args)
+}
+
+/// The words of `line`: `words(&format!("run --name {name} --workers 8"))`, for long
+/// argument lists written as one line (segment names from `unique` have no spaces).
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// `counter` with the words of `line` as its arguments, its stdin closed.
+pub fn counter_words(line: &str) -> Command {
+    counter(&words(line))
+}
+
+/// [`counter_words`], started with both outputs captured.
+pub fn spawn_words(line: &str) -> Proc {
+    spawn(&words(line))
 }
 
 /// `counter clean NAME`, retried while it says "in use": a killed launcher's workers close
@@ -29,6 +45,18 @@ pub fn clean_once_idle(name: &str) -> Finished {
         }
         std::thread::sleep(Duration::from_millis(10)); // poll until the last worker is gone
     }
+}
+
+/// After Ctrl-C: one line, `counter: interrupted`, from the launcher; its workers stop
+/// quietly (no other line says "interrupted" or "launcher").
+#[track_caller]
+pub fn said_once_by_the_launcher(out: &Finished) {
+    let said: Vec<_> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("interrupted") || l.contains("launcher"))
+        .collect();
+    assert_eq!(said, ["counter: interrupted"], "{}", out.stderr);
 }
 
 /// The files of segment `name`, where the counter puts them (`ipc::segment`).

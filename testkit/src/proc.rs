@@ -1,29 +1,19 @@
-//! Helpers for integration tests that drive the real binaries as separate processes
-//! (feature `testkit`, for dev-dependencies only).
-//!
-//! - [`bin`] finds a workspace binary next to the test executable (`scripts/test.sh` builds
-//!   them all before any test runs).
-//! - [`unique`] makes names no other test, or other run, uses: tests run in parallel.
-//! - [`Proc`] captures a child's output line by line, waits for a ready line with a
-//!   deadline (never a fixed sleep), and on failure shows the command, status and output.
-//!   Every check is `#[track_caller]`: a failure points at the test's line, not here.
-//! - [`other_user`] gives tests that need another user one (created when root), or a
-//!   printed reason to skip.
+//! Starting the real binaries, reading their output line by line, waiting for a line, and
+//! checking how they ended. A failed check shows every process the test started, not only
+//! the one it was about.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::PATIENCE;
+use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// How long any single wait in a test may take before it fails. Generous: a slow CI
-/// machine (or wine) must not fail a correct program; a hang still fails.
-pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Path of a workspace binary, e.g. `bin("producer")`.
 pub fn bin(name: &str) -> PathBuf {
@@ -44,56 +34,23 @@ pub fn cmd(name: &str) -> Command {
     Command::new(bin(name))
 }
 
-/// A name unique to this test process and call: `TAG-PID-N-T`. The time part keeps names
-/// apart across runs too (wine reuses process ids from one test binary to the next).
-pub fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_micros());
-    format!(
-        "{tag}-{}-{}-{t}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+/// A command for a workspace binary with `args`, its stdin closed.
+pub fn cmd_with(name: &str, args: &[&str]) -> Command {
+    let mut c = cmd(name);
+    c.args(args).stdin(Stdio::null());
+    c
 }
 
-/// The name of the user [`other_user`] creates.
-pub const OTHER_USER: &str = "baozi-other";
+/// [`cmd_with`], started with both outputs captured.
+pub fn spawn_with(name: &str, args: &[&str]) -> Proc {
+    Proc::spawn(cmd_with(name, args), Capture::Both)
+}
 
-/// Another user, for tests of what a different user may or may not do: `(uid, gid, name)`
-/// of [`OTHER_USER`], created (`useradd -M`, no home) when it is missing and we are root.
-/// `None` when it cannot be had (not root, no `useradd`, not Unix), after printing why,
-/// so the test can return early: `let Some((uid, gid, name)) = other_user() else { return };`
-pub fn other_user() -> Option<(u32, u32, String)> {
-    static USER: std::sync::OnceLock<Option<(u32, u32, String)>> = std::sync::OnceLock::new();
-    let user = USER.get_or_init(|| {
-        let id = |args: &[&str]| -> Option<u32> {
-            let out = Command::new("id").args(args).output().ok()?;
-            String::from_utf8(out.stdout).ok()?.trim().parse().ok()
-        };
-        let found = || Some((id(&["-u", OTHER_USER])?, id(&["-g", OTHER_USER])?));
-        let root = id(&["-u"]) == Some(0);
-        if cfg!(unix) && root && found().is_none() {
-            // Another test process may create it at the same moment: judge by the result.
-            let _ = Command::new("useradd")
-                .args(["-M", "-s", "/usr/sbin/nologin", OTHER_USER])
-                .status();
-        }
-        match found() {
-            Some((uid, gid)) if cfg!(unix) => Some((uid, gid, OTHER_USER.to_owned())),
-            _ => {
-                let why = match (cfg!(unix), root) {
-                    (false, _) => "not a Unix system",
-                    (true, false) => "not root, so it cannot be created",
-                    (true, true) => "useradd failed",
-                };
-                eprintln!("skipped: no user {OTHER_USER}: {why}");
-                None
-            }
-        }
-    });
-    user.clone()
+/// Runs `cmd` with no stdin to completion.
+#[track_caller]
+pub fn run(mut cmd: Command) -> Finished {
+    cmd.stdin(Stdio::null());
+    Proc::spawn(cmd, Capture::Both).finish()
 }
 
 /// Which of a child's output streams [`Proc`] takes over.
@@ -142,6 +99,8 @@ impl Stream {
 /// A running child process under test.
 pub struct Proc {
     label: String,
+    /// Its number among the processes this thread started ([`others`]).
+    id: u64,
     child: Child,
     out: Option<Stream>,
     err: Stream,
@@ -153,11 +112,59 @@ pub struct Finished {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
+    id: u64,
+}
+
+// ---- every process of the test, for the dump of a failed check ----
+
+/// What a test thread has started: a test is one thread, so a failed check can show the
+/// output of the test's other processes too (the producer, when the consumer's check
+/// fails). Kept until the thread ends, with the test.
+struct Started {
+    id: u64,
+    label: String,
+    out: Option<Arc<Mutex<String>>>,
+    err: Arc<Mutex<String>>,
+}
+
+thread_local! {
+    static STARTED: RefCell<Vec<Started>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How many lines of each of the other processes' outputs a dump shows (their last ones).
+const OTHERS_LINES: usize = 40;
+
+/// The output of every process this test started except `id`, the last lines of each.
+fn others(id: u64) -> String {
+    let tail = |text: &str| {
+        let lines: Vec<&str> = text.lines().collect();
+        let skip = lines.len().saturating_sub(OTHERS_LINES);
+        let mut s = String::new();
+        if skip > 0 {
+            let _ = writeln!(s, "[{skip} earlier lines]");
+        }
+        for l in &lines[skip..] {
+            let _ = writeln!(s, "{l}");
+        }
+        s
+    };
+    STARTED.with_borrow(|all| {
+        let mut s = String::new();
+        for p in all.iter().filter(|p| p.id != id) {
+            let _ = write!(s, "\n=== also started by this test: {}\n", p.label);
+            if let Some(out) = &p.out {
+                let _ = write!(s, "--- stdout\n{}", tail(&out.lock().unwrap()));
+            }
+            let _ = write!(s, "--- stderr\n{}---", tail(&p.err.lock().unwrap()));
+        }
+        s
+    })
 }
 
 impl Proc {
     /// Starts `cmd` with its stderr (and with [`Capture::Both`] its stdout) captured.
     pub fn spawn(mut cmd: Command, capture: Capture) -> Proc {
+        static N: AtomicU64 = AtomicU64::new(0);
         let label = format!("{cmd:?}");
         cmd.stderr(Stdio::piped());
         if capture == Capture::Both {
@@ -166,8 +173,18 @@ impl Proc {
         let mut child = spawn(&mut cmd).unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
         let err = Stream::new(child.stderr.take().unwrap());
         let out = (capture == Capture::Both).then(|| Stream::new(child.stdout.take().unwrap()));
+        let id = N.fetch_add(1, Ordering::Relaxed);
+        STARTED.with_borrow_mut(|all| {
+            all.push(Started {
+                id,
+                label: label.clone(),
+                out: out.as_ref().map(|s| Arc::clone(&s.all)),
+                err: Arc::clone(&err.all),
+            });
+        });
         Proc {
             label,
+            id,
             child,
             out,
             err,
@@ -237,9 +254,10 @@ impl Proc {
 
     fn dump(&self) -> String {
         format!(
-            "--- stdout\n{}--- stderr\n{}---",
+            "--- stdout\n{}--- stderr\n{}---{}",
             self.out.as_ref().map(Stream::text).unwrap_or_default(),
-            self.err.text()
+            self.err.text(),
+            others(self.id)
         )
     }
 
@@ -309,6 +327,7 @@ impl Proc {
             status,
             stdout: self.out.as_ref().map(Stream::text).unwrap_or_default(),
             stderr: self.err.text(),
+            id: self.id,
         }
     }
 }
@@ -340,18 +359,15 @@ fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
     cmd.spawn()
 }
 
-/// Runs `cmd` with no stdin to completion.
-#[track_caller]
-pub fn run(mut cmd: Command) -> Finished {
-    cmd.stdin(Stdio::null());
-    Proc::spawn(cmd, Capture::Both).finish()
-}
-
 impl Finished {
     fn dump(&self) -> String {
         format!(
-            "{}\nstatus: {}\n--- stdout\n{}--- stderr\n{}---",
-            self.label, self.status, self.stdout, self.stderr
+            "{}\nstatus: {}\n--- stdout\n{}--- stderr\n{}---{}",
+            self.label,
+            self.status,
+            self.stdout,
+            self.stderr,
+            others(self.id)
         )
     }
 
@@ -421,69 +437,4 @@ impl Finished {
     pub fn count_stdout(&self, needle: &str) -> usize {
         self.stdout.lines().filter(|l| l.contains(needle)).count()
     }
-}
-
-#[cfg(all(test, unix))]
-mod tests {
-    #[test]
-    fn other_user_is_there_or_says_why_not() {
-        let Some((uid, _gid, name)) = super::other_user() else {
-            return;
-        };
-        let out = std::process::Command::new("id")
-            .args(["-u", &name])
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), uid.to_string());
-        assert_ne!(uid, 0);
-    }
-}
-
-/// A command for a workspace binary with `args`, its stdin closed.
-pub fn cmd_with(name: &str, args: &[&str]) -> Command {
-    let mut c = cmd(name);
-    c.args(args).stdin(Stdio::null());
-    c
-}
-
-/// [`cmd_with`], started with both outputs captured.
-pub fn spawn_with(name: &str, args: &[&str]) -> Proc {
-    Proc::spawn(cmd_with(name, args), Capture::Both)
-}
-
-// ---- the queue's consumers' lines (the broker's and Redis's tests) ----
-
-/// An item: its producer's name and its number.
-pub type Item = (String, u64);
-
-/// Every `CONSUMER received baozi SEQ from PRODUCER` line: item -> how many times it was
-/// eaten, and the set of those marked as redeliveries.
-pub fn eaten(outputs: &[&str]) -> (BTreeMap<Item, u32>, BTreeSet<Item>) {
-    let mut times = BTreeMap::new();
-    let mut redelivered = BTreeSet::new();
-    for line in outputs.iter().flat_map(|o| o.lines()) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["received", "baozi", seq, "from", producer, ..] = words[1..] {
-            let key = (producer.to_string(), seq.parse::<u64>().unwrap());
-            *times.entry(key.clone()).or_insert(0) += 1;
-            if line.contains("(redelivered, attempt ") {
-                redelivered.insert(key);
-            }
-        }
-    }
-    (times, redelivered)
-}
-
-/// Asserts that every item of every producer was eaten at least once and nothing else was.
-#[track_caller]
-pub fn all_eaten(times: &BTreeMap<Item, u32>, producers: &[&str], n: u64) {
-    for p in producers {
-        for seq in 0..n {
-            assert!(
-                times.contains_key(&(p.to_string(), seq)),
-                "baozi {seq} from {p} was never eaten"
-            );
-        }
-    }
-    assert_eq!(times.len() as u64, producers.len() as u64 * n, "{times:?}");
 }
