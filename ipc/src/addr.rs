@@ -222,7 +222,7 @@ impl FromStr for Address {
 }
 
 /// The error for an input without a known scheme, with the fix for the usual slips:
-/// `127.0.0.1:9000`, `localhost:9000`, `:9000`, `[::1]:9000` (tcp:), `/tmp/x.sock` (unix:),
+/// `127.0.0.1:9000`, `localhost:9000`, `:9000`, `9000`, `[::1]:9000` (tcp:), `/tmp/x.sock` (unix:),
 /// `baozi` (local:).
 fn no_scheme(input: &str, err_fix: impl Fn(&str, String) -> AddrError) -> AddrError {
     let why = "no scheme";
@@ -231,6 +231,10 @@ fn no_scheme(input: &str, err_fix: impl Fn(&str, String) -> AddrError) -> AddrEr
         .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     {
         return err_fix(why, format!("tcp:127.0.0.1:{port}"));
+    }
+    // A bare port (`consumer -l 9000`): as `nc -l 9000` means, TCP on this host.
+    if input.parse::<u16>().is_ok() {
+        return err_fix(why, format!("tcp:127.0.0.1:{input}"));
     }
     if split_host_port(input).is_some() {
         return err_fix(why, format!("tcp:{input}"));
@@ -443,6 +447,8 @@ mod tests {
             ("127.0.0.1:9000", "tcp:127.0.0.1:9000"),
             ("localhost:9000", "tcp:localhost:9000"),
             (":9000", "tcp:127.0.0.1:9000"),
+            ("9000", "tcp:127.0.0.1:9000"),
+            ("99999", "local:99999"),
             ("[::1]:9000", "tcp:[::1]:9000"),
             ("tcp:9000", "tcp:127.0.0.1:9000"),
             ("tcp::9000", "tcp:127.0.0.1:9000"),

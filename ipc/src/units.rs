@@ -172,7 +172,13 @@ pub fn parse_duration_range(s: &str) -> Result<DurationRange, String> {
             (low, high)
         }
         None => {
-            let d = parse_duration(s)?;
+            let d = parse_duration(s).map_err(|e| match s.split_once('-') {
+                // `1s-3s` or `1-3s`: a range, written the way the shell would not mangle.
+                Some((a, b)) if !a.is_empty() && parse_duration(b).is_ok() => {
+                    format!("'{s}': a range is written with two dots, {a}..{b}")
+                }
+                _ => e,
+            })?;
             (d, d)
         }
     };
@@ -303,6 +309,20 @@ mod tests {
         assert_eq!(count(2, "consumer"), "2 consumers");
         assert_eq!(count_as(3, "entry", "entries"), "3 entries");
         assert_eq!(count_as(1, "entry", "entries"), "1 entry");
+    }
+
+    #[test]
+    fn a_range_with_a_dash_is_told_the_two_dots() {
+        for (bad, fix) in [("1s-3s", "1s..3s"), ("1-3s", "1..3s")] {
+            let e = parse_duration_range(bad).unwrap_err();
+            assert!(e.contains(&format!("written with two dots, {fix}")), "{e}");
+            assert!(parse_duration_range(fix).is_ok());
+        }
+        assert!(
+            !parse_duration_range("-3s")
+                .unwrap_err()
+                .contains("two dots")
+        );
     }
 
     #[test]
