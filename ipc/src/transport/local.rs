@@ -10,7 +10,7 @@ use interprocess::local_socket::{
     GenericNamespaced, Listener as LocalListener, ListenerOptions, Stream as LocalStream, ToNsName,
     prelude::*,
 };
-use std::io::{self, Read, Write};
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,17 +29,7 @@ fn shutdown(s: &LocalStream, how: std::net::Shutdown) -> io::Result<()> {
 }
 
 impl Stream for LocalStream {
-    fn read_bytes(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn write_bytes(&self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush_bytes(&self) -> io::Result<()> {
-        (&*self).flush()
-    }
+    super::io_by_ref!();
 
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.set_recv_timeout(t)

@@ -128,6 +128,59 @@ trait Stream: fmt::Debug + Send + Sync {
     }
 }
 
+/// The three [`Stream`] methods of a stream that std or interprocess can read and write
+/// through a shared reference (`impl Read for &TcpStream`): written once for every such
+/// mechanism.
+macro_rules! io_by_ref {
+    () => {
+        fn read_bytes(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+            std::io::Read::read(&mut &*self, buf)
+        }
+
+        fn write_bytes(&self, buf: &[u8]) -> std::io::Result<usize> {
+            std::io::Write::write(&mut &*self, buf)
+        }
+
+        fn flush_bytes(&self) -> std::io::Result<()> {
+            std::io::Write::flush(&mut &*self)
+        }
+    };
+}
+use io_by_ref;
+
+/// The [`Stream`] methods of a std socket (`TcpStream`, `UnixStream`: the same API): reads
+/// and writes, timeouts, a real half-close, and shutting down from another thread.
+macro_rules! std_socket {
+    ($socket:ty) => {
+        super::io_by_ref!();
+
+        fn set_read_timeout(&self, t: Option<std::time::Duration>) -> std::io::Result<()> {
+            <$socket>::set_read_timeout(self, t)
+        }
+
+        fn set_write_timeout(&self, t: Option<std::time::Duration>) -> std::io::Result<()> {
+            <$socket>::set_write_timeout(self, t)
+        }
+
+        fn has_half_close(&self) -> bool {
+            true
+        }
+
+        fn shutdown_write(&self) -> std::io::Result<()> {
+            self.shutdown(std::net::Shutdown::Write)
+        }
+
+        fn can_shut_down(&self) -> bool {
+            true
+        }
+
+        fn shutdown_both(&self) -> std::io::Result<()> {
+            self.shutdown(std::net::Shutdown::Both)
+        }
+    };
+}
+use std_socket;
+
 /// One mechanism's bound listener; each mechanism's file implements it.
 trait Accept: fmt::Debug + Send + Sync {
     /// The next connection, and who it is from, for log lines.

@@ -3,8 +3,8 @@
 
 use super::{Accept, Stream, TransportError, listen_error};
 use crate::addr::Address;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,41 +19,7 @@ pub(super) fn connect(host: &str, port: u16) -> io::Result<Arc<dyn Stream>> {
 }
 
 impl Stream for TcpStream {
-    fn read_bytes(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn write_bytes(&self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush_bytes(&self) -> io::Result<()> {
-        (&*self).flush()
-    }
-
-    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_read_timeout(self, t)
-    }
-
-    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_write_timeout(self, t)
-    }
-
-    fn has_half_close(&self) -> bool {
-        true
-    }
-
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-
-    fn can_shut_down(&self) -> bool {
-        true
-    }
-
-    fn shutdown_both(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Both)
-    }
+    super::std_socket!(TcpStream);
 }
 
 impl Accept for TcpListener {

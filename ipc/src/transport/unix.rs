@@ -6,54 +6,18 @@
 use super::{Accept, Access, Stream, TransportError, access, listen_error};
 use crate::addr::Address;
 use crate::shutdown;
-use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 pub(super) fn connect(path: &Path) -> io::Result<Arc<dyn Stream>> {
     Ok(Arc::new(UnixStream::connect(path)?))
 }
 
 impl Stream for UnixStream {
-    fn read_bytes(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn write_bytes(&self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush_bytes(&self) -> io::Result<()> {
-        (&*self).flush()
-    }
-
-    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        UnixStream::set_read_timeout(self, t)
-    }
-
-    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        UnixStream::set_write_timeout(self, t)
-    }
-
-    fn has_half_close(&self) -> bool {
-        true
-    }
-
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-
-    fn can_shut_down(&self) -> bool {
-        true
-    }
-
-    fn shutdown_both(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Both)
-    }
+    super::std_socket!(UnixStream);
 
     fn other_user(&self) -> io::Result<Option<String>> {
         access::other_user_of_socket(self.as_fd())
