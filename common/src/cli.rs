@@ -10,6 +10,8 @@ use ipc::shutdown;
 use ipc::transport::{self, Access, Listener};
 use ipc::units::{parse_duration, show_duration};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 /// The error type of the binaries' `run` functions: anything, shown as one line.
@@ -86,8 +88,7 @@ impl Endpoint {
             }
             let addr = &self.address;
             let listener = transport::listen(addr, self.peers.access(), || say_closing(who, addr))?;
-            listener.announce();
-            accept_session(&listener, who, me, accept)
+            accept_session(listener, who, me, accept)
         } else {
             let wait = self.wait;
             let addr = &self.address;
@@ -99,19 +100,112 @@ impl Endpoint {
 }
 
 /// The next connection on `listener` that passes the handshake; the others are told in one
-/// line each and dropped. Only the listener failing ends it.
-pub fn accept_session(
+/// line each and dropped. Only the listener failing ends it. Each connection is greeted on
+/// a thread of its own, so one peer's silence holds up nobody else (see [`Greeter`]).
+/// Prints the ready line first.
+pub fn accept_session(listener: Listener, who: &str, me: Role, accept: &[Role]) -> Result<Session> {
+    Greeter::start(listener, who, me, accept)?.next()
+}
+
+/// A listener's greeter: accepts connections on a thread of its own and greets each on
+/// another, so that a peer that says nothing (a port scan, a probe, a stranger; it has
+/// [`wire::GREETING_TIMEOUT`]) holds up neither the next connection nor the program.
+/// [`Greeter::next`] gives the sessions that passed the handshake, in the order they did;
+/// the others are told in one line each. Dropped, it stops listening: the address is
+/// closed (a `unix:` socket file removed) as when a listener is dropped.
+pub struct Greeter {
+    sessions: mpsc::Receiver<Result<Session>>,
+    done: Arc<AtomicBool>,
+    addr: Address,
+}
+
+impl Greeter {
+    /// Starts accepting on `listener`: as `me`, with peers playing one of `accept`; then
+    /// prints the ready line (so that its accepting thread is there once the line is).
+    pub fn start(listener: Listener, who: &str, me: Role, accept: &[Role]) -> Result<Greeter> {
+        let (tx, sessions) = mpsc::channel();
+        let done = Arc::new(AtomicBool::new(false));
+        let addr = listener.address().clone();
+        let (who, accept, stop) = (who.to_owned(), accept.to_vec(), Arc::clone(&done));
+        std::thread::Builder::new()
+            .name(format!("accept {addr}"))
+            .spawn(move || greet_all(&listener, &who, me, &accept, &tx, &stop))
+            .map_err(|e| format!("cannot start a thread to listen on {addr}: {e}"))?;
+        transport::announce(&addr);
+        Ok(Greeter {
+            sessions,
+            done,
+            addr,
+        })
+    }
+
+    /// The next session that passed the handshake; an error only when the listener failed.
+    pub fn next(&self) -> Result<Session> {
+        self.sessions
+            .recv()
+            .unwrap_or_else(|_| Err("the listening thread ended".into()))
+    }
+}
+
+impl Drop for Greeter {
+    /// Stops the accepting thread: it is blocked in accept, so it is woken by a connection
+    /// of our own, which it drops, and then it drops the listener.
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        let mut addr = self.addr.clone();
+        if let Address::Tcp { host, .. } = &mut addr
+            && host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_unspecified())
+        {
+            *host = if host.contains(':') {
+                "::1"
+            } else {
+                "127.0.0.1"
+            }
+            .to_owned();
+        }
+        let _ = transport::connect(&addr, Duration::ZERO, Access::AnyUser, || {});
+    }
+}
+
+/// The greeter's accepting thread: a greeting thread per connection, until `done` or the
+/// listener fails (told to [`Greeter::next`]).
+fn greet_all(
     listener: &Listener,
     who: &str,
     me: Role,
     accept: &[Role],
-) -> Result<Session> {
+    tx: &mpsc::Sender<Result<Session>>,
+    done: &AtomicBool,
+) {
     loop {
-        let conn = listener.accept_own(who)?;
+        let conn = match listener.accept_own(who) {
+            Ok(conn) => conn,
+            Err(e) => {
+                let _ = tx.send(Err(
+                    format!("cannot accept on {}: {e}", listener.address()).into()
+                ));
+                return;
+            }
+        };
+        if done.load(Ordering::SeqCst) {
+            return;
+        }
         let peer = conn.peer().to_owned();
-        match wire::handshake(conn, me, accept) {
-            Ok(session) => return Ok(session),
-            Err(e) => ipc::elog!("{who}: ignored a connection from {peer}: {e}"),
+        let (tx, accept, who_) = (tx.clone(), accept.to_vec(), who.to_owned());
+        let greeted = std::thread::Builder::new()
+            .name(format!("greet {peer}"))
+            .spawn(move || match wire::handshake(conn, me, &accept) {
+                Ok(session) => {
+                    let _ = tx.send(Ok(session));
+                }
+                Err(e) => ipc::elog!("{who_}: ignored a connection from {}: {e}", peer),
+            });
+        if let Err(e) = greeted {
+            ipc::elog!(
+                "{who}: error: dropped a connection: cannot start a thread to greet it: {e}"
+            );
         }
     }
 }

@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The first bytes of every baozi-ipc conversation.
 pub const MAGIC: [u8; 8] = *b"BAOZIIPC";
@@ -141,11 +141,25 @@ impl<R: Read> FrameReader<R> {
     /// Reads the peer's greeting, checks that it is ours and plays one of `accept`, and
     /// returns the part it plays.
     pub fn read_greeting(&mut self, accept: &[Role]) -> Result<Role, WireError> {
+        self.read_greeting_by(accept, |_| Ok(()))
+    }
+
+    /// [`FrameReader::read_greeting`], calling `before_read` with the underlying reader
+    /// before each read that may block (nothing buffered): the handshake bounds the whole
+    /// greeting in time that way, not each read.
+    pub fn read_greeting_by(
+        &mut self,
+        accept: &[Role],
+        mut before_read: impl FnMut(&R) -> io::Result<()>,
+    ) -> Result<Role, WireError> {
         let mut g = [0u8; GREETING_LEN];
         // Byte by byte as they come, so that a stranger whose first bytes already differ
         // (an echo client's "hello\n") is told at once, not after the greeting timeout.
         let mut got = 0;
         while got < GREETING_LEN {
+            if self.inner.buffer().is_empty() {
+                before_read(self.inner.get_ref())?;
+            }
             let n = read_full(&mut self.inner, &mut g[got..=got])?;
             if n == 0 {
                 break;
@@ -330,8 +344,10 @@ pub struct Session {
 }
 
 /// The one handshake of every conversation: send our greeting as `me`, read the peer's,
-/// which must name one of `accept`. The peer has [`GREETING_TIMEOUT`] to greet (where the
-/// transport has read timeouts), so a stranger that waits for us to speak is refused.
+/// which must name one of `accept`. The peer has [`GREETING_TIMEOUT`] to greet, all of it
+/// (where the transport has read timeouts: each read may wait only for what is left, so a
+/// peer trickling a byte at a time is cut off too), so a stranger that waits for us to
+/// speak is refused.
 ///
 /// On a one-way stream (`stdio`) only the producer speaks: a producer writes its greeting
 /// and takes the peer for a consumer; anyone else reads the producer's greeting.
@@ -344,8 +360,14 @@ pub fn handshake(conn: Conn, me: Role, accept: &[Role]) -> Result<Session, WireE
     let peer = if two_way {
         tx.write_greeting(me)?;
         tx.flush()?;
-        rx.get_ref().set_timeout(Some(GREETING_TIMEOUT))?;
-        let peer = rx.read_greeting(accept)?;
+        let deadline = Instant::now() + GREETING_TIMEOUT;
+        let peer = rx.read_greeting_by(accept, |r| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            r.set_timeout(Some(left))
+        })?;
         rx.get_ref().set_timeout(None)?;
         peer
     } else if me == Role::Producer {

@@ -88,8 +88,9 @@ struct Cli {
 
     /// Only with a redis:// address: an item held this long without being acknowledged or
     /// renewed belongs to a consumer that died, and another consumer takes it over (a
-    /// redelivery). A live consumer renews what it holds between items. By default 30s.
-    #[arg(long, value_name = "DURATION", value_parser = ipc::units::parse_duration)]
+    /// redelivery). A live consumer renews what it holds between items. By default 30s;
+    /// at least 1ms (0 would hand every entry to the next consumer that asks).
+    #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
     lease: Option<Duration>,
 
     /// Only with a redis:// address: an item handed out N times without an
@@ -97,6 +98,22 @@ struct Cli {
     /// By default 5. (A broker's queue has its own: broker --max-deliveries.)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_deliveries: Option<u32>,
+}
+
+/// `--lease`: a duration of at least 1 ms. Redis counts idle time in milliseconds, and an
+/// entry is idle longer than 0 at once, so a lease of 0 would make live consumers take each
+/// other's entries (every one eaten twice); there is no "no expiry": a long lease is that.
+fn parse_lease(s: &str) -> Result<Duration, String> {
+    let d =
+        ipc::units::parse_duration(s).map_err(|e| e.replace("; use 0 where it means none", ""))?;
+    if d < Duration::from_millis(1) {
+        return Err(format!(
+            "a lease of {s} would hand every entry held by a live consumer to the next one \
+             that asks; give at least 1ms (30s by default; a long one, 24h, for almost no \
+             redelivery)"
+        ));
+    }
+    Ok(d)
 }
 
 /// `--lease` when not given.

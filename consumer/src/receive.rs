@@ -5,9 +5,9 @@
 
 use crate::Cli;
 use crate::eat::{Manner, RECEIVED, Tally};
-use common::cli::{Result, accept_session, say_closing};
+use common::cli::{Greeter, Result, say_closing};
 use common::style::Paint;
-use common::wire::{Role, Session};
+use common::wire::{self, Role, Session};
 use ipc::Address;
 use ipc::transport;
 use ipc::units::show_bytes;
@@ -47,26 +47,36 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         (Instant::now(), vec![crate::redis::run(cli, &manner)])
     } else if producers > 1 {
         let listener = listen(cli)?;
-        listener.announce();
-        let first = accept_session(&listener, &cli.name, Role::Consumer, &[Role::Producer])?;
+        let greeter = Greeter::start(listener, &cli.name, Role::Consumer, &[Role::Producer])?;
+        let first = greeter.next()?;
         let started = Instant::now();
         let results = std::thread::scope(|s| {
             let manner = &manner;
-            let mut workers = vec![s.spawn(move || converse(first, manner, cli.prefetch))];
-            for _ in 1..producers {
-                match accept_session(&listener, &cli.name, Role::Consumer, &[Role::Producer]) {
-                    Ok(session) => {
-                        workers.push(s.spawn(move || converse(session, manner, cli.prefetch)));
-                    }
-                    Err(e) => workers.push(s.spawn(move || (Tally::default(), Err(e)))),
+            let mut workers = Vec::new();
+            let mut next = Ok(first);
+            loop {
+                // A thread that cannot be started fails that producer's stream only.
+                workers.push(next.and_then(|session| {
+                    let peer = session.addr.clone();
+                    std::thread::Builder::new()
+                        .spawn_scoped(s, move || converse(session, manner, cli.prefetch))
+                        .map_err(|e| {
+                            format!("cannot start a thread for the producer at {peer}: {e}").into()
+                        })
+                }));
+                if workers.len() == producers as usize {
+                    break;
                 }
+                next = greeter.next();
             }
+            drop(greeter);
             workers
                 .into_iter()
-                .map(|w| {
-                    w.join().unwrap_or_else(|_| {
+                .map(|w| match w {
+                    Ok(w) => w.join().unwrap_or_else(|_| {
                         (Tally::default(), Err("a receiving thread panicked".into()))
-                    })
+                    }),
+                    Err(e) => (Tally::default(), Err(e)),
                 })
                 .collect::<Vec<_>>()
         });
@@ -144,16 +154,32 @@ fn keep_listening(cli: &Cli, manner: &Manner) -> Result<ExitCode> {
     let who = Paint::stderr().role(Role::Consumer, &cli.name);
     std::thread::scope(|s| {
         loop {
-            let session = accept_session(&listener, &cli.name, Role::Consumer, &[Role::Producer])?;
-            let peer = session.addr.clone();
-            let who = &who;
-            s.spawn(move || match converse(session, manner, cli.prefetch) {
-                (tally, Ok(())) => ipc::elog!(
-                    "{who}: {} from {peer}; listening for the next producer",
-                    ipc::units::count(tally.items, "item")
-                ),
-                (_, Err(e)) => common::cli::print_error("consumer", &*e),
+            // Greeted on the connection's own thread, so that a silent one holds up nobody.
+            let conn = listener.accept_own(&cli.name)?;
+            let peer = conn.peer().to_owned();
+            let (who, peer_) = (&who, peer.clone());
+            let spawned = std::thread::Builder::new().spawn_scoped(s, move || {
+                let session = match wire::handshake(conn, Role::Consumer, &[Role::Producer]) {
+                    Ok(session) => session,
+                    Err(e) => {
+                        ipc::elog!("{}: ignored a connection from {peer_}: {e}", cli.name);
+                        return;
+                    }
+                };
+                match converse(session, manner, cli.prefetch) {
+                    (tally, Ok(())) => ipc::elog!(
+                        "{who}: {} from {peer_}; listening for the next producer",
+                        ipc::units::count(tally.items, "item")
+                    ),
+                    (_, Err(e)) => common::cli::print_error("consumer", &*e),
+                }
             });
+            // Out of threads (a process limit): this producer is dropped, the others go on.
+            if let Err(e) = spawned {
+                ipc::elog!(
+                    "consumer: error: dropped the connection from {peer}: cannot start a thread for it: {e}"
+                );
+            }
         }
     })
 }

@@ -179,27 +179,41 @@ fn killed_by_ctrl_c(status: ExitStatus) -> bool {
     status.code() == Some(0xC000_013A_u32 as i32) // STATUS_CONTROL_C_EXIT
 }
 
-/// For `--launcher PID`: ends this process, quietly, when the launcher is gone.
+/// For `--launcher PID`: ends this process, quietly, when the launcher is gone. A worker
+/// that cannot start its watching threads (a process limit) must not work unwatched: it
+/// says so in one line and ends with 1, before it touches the segment.
 pub fn exit_when_launcher_dies(launcher: u32) {
     // (Its Ctrl-C is quiet too: see `main`.) Nothing is printed on the way out: a line to a pipe that nobody reads any more
     // could block, and keep this worker alive.
-    std::thread::spawn(|| {
+    let stdin_closes = std::thread::Builder::new().spawn(|| {
         let mut buf = [0; 64];
         let mut stdin = std::io::stdin().lock();
         while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
         std::process::exit(1);
     });
     #[cfg(unix)]
-    std::thread::spawn(move || {
-        loop {
-            if std::os::unix::process::parent_id() != launcher {
-                std::process::exit(1);
+    let parent_changes = stdin_closes.and_then(|_| {
+        std::thread::Builder::new().spawn(move || {
+            loop {
+                if std::os::unix::process::parent_id() != launcher {
+                    std::process::exit(1);
+                }
+                std::thread::sleep(Duration::from_millis(50)); // poll: no event for a parent's death
             }
-            std::thread::sleep(Duration::from_millis(50)); // poll: no event for a parent's death
-        }
+        })
     });
     #[cfg(not(unix))]
-    let _ = launcher;
+    let parent_changes = {
+        let _ = launcher;
+        stdin_closes
+    };
+    if let Err(e) = parent_changes {
+        ipc::elog!(
+            "counter: error: worker (pid {}): cannot start a thread to watch the launcher: {e}",
+            std::process::id()
+        );
+        std::process::exit(1);
+    }
 }
 
 /// Prints one line on stdout; if stdout is gone (`| head`), the work goes on quietly.

@@ -7,7 +7,7 @@
 //! | `unix:PATH`     | a Unix socket file (Unix only)                                   |
 //! | `tcp:HOST:PORT` | TCP; `tcp:127.0.0.1:9000`, `tcp:[::1]:9000`, `tcp:localhost:9000` |
 //! | `udp:HOST:PORT` | UDP datagrams, same host rules as `tcp:` (the echo server and client only) |
-//! | `redis://HOST[:PORT]/QUEUE` | a queue on a Redis server, as a stream of that name (producer and consumer only; port 6379 by default) |
+//! | `redis://[[USER]:PASSWORD@]HOST[:PORT]/QUEUE` | a queue on a Redis server, as a stream of that name (producer and consumer only; port 6379 by default; `AUTH` with the password, or with `REDISCLI_AUTH` when none is given; the password is never printed) |
 //!
 //! The same string parses to the same [`Address`] in every binary, and [`Address`] prints
 //! back in the same form, so a ready line can be pasted into another program's command line.
@@ -44,7 +44,80 @@ pub enum Address {
         host: String,
         port: u16,
         queue: String,
+        /// `USER:PASSWORD@` (boxed: most addresses have none, and an address travels in
+        /// every transport error).
+        auth: Option<Box<RedisAuth>>,
     },
+}
+
+/// Who to be on a Redis server: `redis://[[USER]:PASSWORD@]HOST...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisAuth {
+    /// An ACL user (`None`: Redis's `default`).
+    pub user: Option<String>,
+    /// Percent-decoded. Never printed; `None`: from `REDISCLI_AUTH`, if set.
+    pub password: Option<Secret>,
+}
+
+/// A password in an address: never shown (`Debug` and `Display` print `***`) and never
+/// part of an address's identity (any two compare equal), so that an address printed
+/// without it still parses back to the same address.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Secret {
+        Secret(s)
+    }
+
+    /// The password itself, to send to the server and nowhere else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, _: &Secret) -> bool {
+        true
+    }
+}
+
+impl Eq for Secret {}
+
+/// `input` as an error may quote it: the password of `SCHEME://USER:PASSWORD@...` as `***`.
+fn redact(input: &str) -> String {
+    let Some((scheme, rest)) = input.split_once("://") else {
+        return input.to_owned();
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    match authority.rsplit_once('@') {
+        Some((creds, _)) if creds.contains(':') => {
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{}", &rest[creds.len() + 1..])
+        }
+        _ => input.to_owned(),
+    }
+}
+
+/// `%XX` escapes decoded, as in a URL's user information (`p%40ss` is `p@ss`).
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Whether `name` can name a queue: 1 to 100 of `[A-Za-z0-9._-]`, so that its keys
@@ -120,13 +193,14 @@ impl FromStr for Address {
     type Err = AddrError;
 
     fn from_str(input: &str) -> Result<Self, AddrError> {
+        let shown = redact(input);
         let err = |why: &str| AddrError {
-            input: input.to_owned(),
+            input: shown.clone(),
             why: why.to_owned(),
             fix: None,
         };
         let err_fix = |why: &str, fix: String| AddrError {
-            input: input.to_owned(),
+            input: shown.clone(),
             why: why.to_owned(),
             fix: Some(fix).filter(|f| f.parse::<Address>().is_ok()),
         };
@@ -170,9 +244,30 @@ impl FromStr for Address {
                 let (hostport, queue) = rest
                     .split_once('/')
                     .ok_or_else(|| err("no queue name: expected redis://HOST[:PORT]/QUEUE"))?;
-                if hostport.contains('@') {
-                    return Err(err("user names and passwords are not supported"));
-                }
+                let (auth, hostport) = match hostport.rsplit_once('@') {
+                    None => (None, hostport),
+                    Some((creds, hostport)) => {
+                        let (user, password) = match creds.split_once(':') {
+                            Some((user, password)) => (user, Some(password)),
+                            None => (creds, None),
+                        };
+                        let user = if user.is_empty() {
+                            None
+                        } else {
+                            check_queue_name(user).map_err(|_| {
+                                err("a Redis user name is 1 to 100 letters, digits, '.', '_' and '-'")
+                            })?;
+                            Some(user.to_owned())
+                        };
+                        let password = match password.filter(|p| !p.is_empty()) {
+                            None => None,
+                            Some(p) => Some(Secret(percent_decode(p).ok_or_else(|| {
+                                err("the password has a bad %-escape (write % as %25)")
+                            })?)),
+                        };
+                        (Some(Box::new(RedisAuth { user, password })), hostport)
+                    }
+                };
                 let (host, port) = match split_host_port(hostport) {
                     Some((host, port)) => (
                         host,
@@ -198,6 +293,7 @@ impl FromStr for Address {
                     host: host.to_owned(),
                     port,
                     queue: queue.to_owned(),
+                    auth,
                 })
             }
             "tcp" | "udp" => {
@@ -306,10 +402,23 @@ impl fmt::Display for Address {
             Address::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
             Address::Udp { host, port } if host.contains(':') => write!(f, "udp:[{host}]:{port}"),
             Address::Udp { host, port } => write!(f, "udp:{host}:{port}"),
-            Address::Redis { host, port, queue } if host.contains(':') => {
-                write!(f, "redis://[{host}]:{port}/{queue}")
+            // The user, never the password.
+            Address::Redis {
+                host,
+                port,
+                queue,
+                auth,
+            } => {
+                f.write_str("redis://")?;
+                if let Some(user) = auth.as_ref().and_then(|a| a.user.as_ref()) {
+                    write!(f, "{user}@")?;
+                }
+                if host.contains(':') {
+                    write!(f, "[{host}]:{port}/{queue}")
+                } else {
+                    write!(f, "{host}:{port}/{queue}")
+                }
             }
-            Address::Redis { host, port, queue } => write!(f, "redis://{host}:{port}/{queue}"),
         }
     }
 }
@@ -346,6 +455,38 @@ mod tests {
     }
 
     #[test]
+    fn redis_credentials_are_parsed_and_the_password_never_printed() {
+        let auth = |a: &Address| match a {
+            Address::Redis {
+                auth: Some(auth), ..
+            } => (**auth).clone(),
+            _ => panic!("{a:?}"),
+        };
+        let a = ok("redis://alice:p%40ss:w@db.example:7000/q");
+        assert_eq!(auth(&a).user.as_deref(), Some("alice"));
+        assert_eq!(
+            auth(&a).password.as_ref().map(Secret::expose),
+            Some("p@ss:w")
+        );
+        assert_eq!(a.to_string(), "redis://alice@db.example:7000/q");
+        assert!(!format!("{a:?}").contains("p@ss"), "{a:?}");
+        let a = ok("redis://:hunter2@h/q");
+        assert_eq!(a.to_string(), "redis://h:6379/q");
+        assert!(!format!("{a:?}").contains("hunter2"));
+        let bob = auth(&ok("redis://bob@h/q"));
+        assert_eq!(
+            (bob.user.as_deref(), bob.password.is_none()),
+            (Some("bob"), true)
+        );
+        for bad in ["redis://a b:x@h/q", "redis://:%4@h/q", "redis://:%zz@h/q"] {
+            assert!(bad.parse::<Address>().is_err(), "{bad}");
+        }
+        // The password stays out of error messages too.
+        let e = "redis://:s3cret@h:99999/q".parse::<Address>().unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    #[test]
     fn parses_every_form_and_prints_it_back() {
         for s in [
             "stdio",
@@ -359,6 +500,7 @@ mod tests {
             "redis://127.0.0.1:6379/baozi",
             "redis://[::1]:7000/q.1_x-y",
             "redis://db.example:0/q",
+            "redis://alice@db.example:0/q",
         ] {
             assert_eq!(ok(s).to_string(), s);
         }
@@ -367,7 +509,8 @@ mod tests {
             Address::Redis {
                 host: "localhost".into(),
                 port: 6379,
-                queue: "jobs".into()
+                queue: "jobs".into(),
+                auth: None,
             }
         );
         assert_eq!(ok("redis://[::1]/q").to_string(), "redis://[::1]:6379/q");
@@ -433,7 +576,6 @@ mod tests {
             "redis://::1/q",
             "redis://h/q/r",
             "redis://h/a b",
-            "redis://user:secret@h/q",
         ] {
             let e = bad.parse::<Address>().unwrap_err().to_string();
             assert!(e.contains(&format!("'{bad}'")), "{e}");

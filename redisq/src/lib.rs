@@ -25,7 +25,7 @@
 use common::Error;
 use ipc::addr::Address;
 use ipc::units::{Backoff, show_duration};
-use redis::{Connection, ConnectionAddr, Value};
+use redis::{Connection, ConnectionAddr, IntoConnectionInfo, Value};
 use std::time::{Duration, Instant};
 
 mod consumer;
@@ -61,6 +61,17 @@ pub struct Queue {
 
 /// A failure, worded for the person who typed the address.
 pub(crate) fn fail(addr: &Address, what: &str, e: &redis::RedisError) -> Error {
+    if interrupted(e) {
+        // A signal (Ctrl-C, SIGTERM, SIGHUP) cut a blocked read short: a socket with a read
+        // timeout is not restarted after a handler. It is not the server going away: the
+        // signal's own ending (130, 143, 129, with the last words) runs on the signal
+        // thread and ends the process; give it that time instead of racing it.
+        std::thread::sleep(SIGNAL_GRACE);
+        return format!(
+            "interrupted by a signal while waiting for the Redis server at {addr} ({what})"
+        )
+        .into();
+    }
     if e.is_timeout() {
         format!(
             "the Redis server at {addr} did not answer within {} ({what})",
@@ -69,9 +80,32 @@ pub(crate) fn fail(addr: &Address, what: &str, e: &redis::RedisError) -> Error {
         .into()
     } else if e.is_io_error() || e.is_connection_dropped() {
         format!("the Redis server at {addr} went away ({what}: {e})").into()
+    } else if e.code() == Some("NOAUTH") {
+        format!(
+            "the Redis server at {addr} wants a password ({what}): give it in the address \
+             (redis://:PASSWORD@HOST:PORT/QUEUE, or redis://USER:PASSWORD@... for an ACL user) \
+             or, to keep it out of ps, in REDISCLI_AUTH"
+        )
+        .into()
     } else {
         format!("the Redis server at {addr} refused {what}: {e}").into()
     }
+}
+
+/// How long a read cut short by a signal waits for that signal to end the process.
+const SIGNAL_GRACE: Duration = Duration::from_secs(5);
+
+/// Whether a failed request was cut short by a signal (EINTR), not by the server.
+fn interrupted(e: &redis::RedisError) -> bool {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+    // The crate keeps an I/O error as a shared trait object: its source is that `Arc`.
+    let Some(source) = std::error::Error::source(e) else {
+        return false;
+    };
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .or_else(|| source.downcast_ref::<Shared>()?.downcast_ref());
+    io.is_some_and(|io| io.kind() == std::io::ErrorKind::Interrupted)
 }
 
 impl Queue {
@@ -79,10 +113,23 @@ impl Queue {
     /// listens there yet, for up to `wait`; calls `on_wait` once if it has to wait. Makes
     /// sure the stream and its group exist.
     pub fn connect(addr: &Address, wait: Duration, on_wait: impl FnOnce()) -> Result<Queue, Error> {
-        let Address::Redis { host, port, queue } = addr else {
+        let Address::Redis {
+            host,
+            port,
+            queue,
+            auth,
+        } = addr
+        else {
             return Err(format!("{addr} is not a redis:// address").into());
         };
-        let client = redis::Client::open(ConnectionAddr::Tcp(host.clone(), *port))
+        // No pipelined CLIENT SETINFO on connecting: a server that accepts and never
+        // answers would take its 10 s there and then the PING's 10 s. The first answer
+        // awaited is our own (AUTH or PING), told like any other.
+        let info = ConnectionAddr::Tcp(host.clone(), *port)
+            .into_connection_info()
+            .map_err(|e| format!("cannot use {addr}: {e}"))?;
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let client = redis::Client::open(info.set_redis_settings(settings))
             .map_err(|e| format!("cannot use {addr}: {e}"))?;
         let deadline = Instant::now() + wait;
         let mut backoff = Backoff::default();
@@ -104,6 +151,13 @@ impl Queue {
                     }
                     backoff.pause(deadline - now);
                 }
+                Err(e) if e.is_timeout() => {
+                    return Err(format!(
+                        "the Redis server at {addr} did not answer within {} (connecting)",
+                        show_duration(IO_TIMEOUT)
+                    )
+                    .into());
+                }
                 Err(e) => return Err(format!("cannot connect to {addr}: {e}").into()),
             }
         };
@@ -119,6 +173,42 @@ impl Queue {
             totals: format!("{queue}:totals"),
             dead: format!("{queue}:dead"),
         };
+        // The password from the address, or else from REDISCLI_AUTH (as redis-cli takes
+        // it), so that it need not be on a command line where ps shows it.
+        let from_env = std::env::var("REDISCLI_AUTH")
+            .ok()
+            .filter(|p| !p.is_empty());
+        let user = auth.as_ref().and_then(|a| a.user.as_ref());
+        let password = auth
+            .as_ref()
+            .and_then(|a| a.password.as_ref())
+            .map(|p| p.expose().to_owned())
+            .or(from_env);
+        if let Some(password) = password {
+            let mut auth = redis::cmd("AUTH");
+            if let Some(user) = user {
+                auth.arg(user);
+            }
+            auth.arg(password);
+            match auth.query::<Value>(&mut q.con) {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("WRONGPASS") => {
+                    return Err(format!(
+                        "the Redis server at {addr} refused the password{} (WRONGPASS)",
+                        user.as_ref()
+                            .map(|u| format!(" of user {u}"))
+                            .unwrap_or_default()
+                    )
+                    .into());
+                }
+                Err(e) => return Err(fail(addr, "AUTH", &e)),
+            }
+        } else if user.is_some() {
+            return Err(format!(
+                "{addr} names a user but no password: add it (redis://USER:PASSWORD@...) or set REDISCLI_AUTH"
+            )
+            .into());
+        }
         match redis::cmd("PING").query::<Value>(&mut q.con) {
             Ok(Value::SimpleString(s)) if s == "PONG" => {}
             Ok(other) => {
