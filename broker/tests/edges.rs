@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
 use common::msg::queue::{Reply, Request};
-use common::testkit::{
-    Capture, Proc, all_eaten, cmd, cmd_with as client, eaten, run, spawn_with as spawn, unique,
-};
+use common::testkit::{Capture, Proc, cmd, cmd_with as client, run, spawn_with as spawn, unique};
+#[cfg(unix)] // the signal tests only
+use common::testkit::{all_eaten, eaten};
 use common::wire::{self, Role};
 use std::process::Stdio;
 use std::time::Duration;
