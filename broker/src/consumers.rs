@@ -2,7 +2,7 @@
 //! more; each is answered with one reply (items, `Idle`, the end, `Stopping`). A consumer
 //! that goes away gives back what it held.
 
-use crate::queue::ConsumerId;
+use crate::queue::{ConsumerId, Dead};
 use crate::serve::{Broker, MAX_BATCH, first_frame};
 use common::msg::check_name;
 use common::msg::queue::{Reply, Request};
@@ -29,7 +29,7 @@ impl Broker {
         };
         let id = {
             let mut st = self.lock();
-            let id = st.queue.join_consumer(&name);
+            let id = st.queue.join_consumer(&name, self.now());
             self.mark(&mut st, |t, _| t.consumer(id, &name));
             id
         };
@@ -38,8 +38,22 @@ impl Broker {
             client.whence
         ));
         let gone = loop {
-            let (ack, want) = match s.rx.next_frame::<Request>() {
+            let request = s.rx.next_frame::<Request>();
+            if let Ok(Some(_)) = request {
+                self.lock().queue.renew(id, self.now());
+            }
+            let (ack, want) = match request {
                 Ok(Some(Request::Take { ack, want })) => (ack, want),
+                Ok(Some(Request::Ack { ack })) => match self.acknowledge(id, ack) {
+                    Ok(()) => continue,
+                    Err(why) => break why,
+                },
+                Ok(Some(Request::Lease { millis })) => {
+                    let lease = Duration::from_millis(millis.max(1));
+                    self.lock().queue.set_lease(id, lease);
+                    continue;
+                }
+                Ok(Some(Request::Leave { ack })) => return self.leave(id, &name, ack),
                 Ok(Some(other)) => break format!("it sent a {} request", other.kind()),
                 Ok(None) => break "it went away".into(),
                 Err(e) => break e.to_string(),
@@ -51,6 +65,16 @@ impl Broker {
             let sent = s.tx.send(&reply).and_then(|()| s.tx.flush());
             let mut st = self.lock();
             st.answering -= 1;
+            match (&sent, &reply) {
+                // It never got them: not a delivery (it could not have eaten them).
+                (Err(_), Reply::Items(items)) => {
+                    if let Some(first) = items.first() {
+                        st.queue.untake(id, first.tag);
+                    }
+                }
+                (Ok(()), _) => st.queue.renew(id, self.now()),
+                _ => {}
+            }
             self.changed.notify_all();
             drop(st);
             match (sent, &reply) {
@@ -63,7 +87,10 @@ impl Broker {
                     // Its other request may still be on its way: answer it in kind, and
                     // let the consumer close first, so that nothing it sends meets a
                     // closed connection.
-                    while let Ok(Some(_)) = s.rx.next_frame::<Request>() {
+                    while let Ok(Some(request)) = s.rx.next_frame::<Request>() {
+                        if !matches!(request, Request::Take { .. }) {
+                            continue;
+                        }
                         if s.tx.send(&reply).and_then(|()| s.tx.flush()).is_err() {
                             break;
                         }
@@ -88,11 +115,71 @@ impl Broker {
                 count(held as u64, "unacknowledged item")
             );
         }
+        self.tell_dead(&dead);
+    }
+
+    fn tell_dead(&self, dead: &[Dead]) {
         for d in dead {
             ipc::elog!(
                 "broker: {}, never acknowledged",
                 d.told(self.max_deliveries)
             );
+        }
+    }
+
+    /// What a consumer ate so far, told while it eats (no reply).
+    fn acknowledge(&self, id: ConsumerId, ack: u64) -> Result<(), String> {
+        let mut st = self.lock();
+        if st.queue.ack(id, ack).map_err(|e| e.to_string())? > 0 {
+            self.mark(&mut st, |t, at| t.acked(id, ack, at));
+            self.changed.notify_all();
+        }
+        Ok(())
+    }
+
+    /// A consumer leaving on Ctrl-C: what it ate is acknowledged, the rest goes back at
+    /// once, as it was (not a redelivery: it was not eaten).
+    fn leave(&self, id: ConsumerId, name: &str, ack: u64) {
+        let mut st = self.lock();
+        let left = st.queue.leave(id, ack);
+        if let Ok((acked, _)) = left
+            && acked > 0
+        {
+            self.mark(&mut st, |t, at| t.acked(id, ack, at));
+        }
+        self.mark(&mut st, |t, at| t.gone(id, &[], at));
+        let eaten = st.queue.eaten_by(id);
+        self.changed.notify_all();
+        drop(st);
+        match left {
+            Ok((_, 0)) => self.log(&format!(
+                "consumer {name} left (stopped), after eating {}",
+                count(eaten, "item")
+            )),
+            Ok((_, back)) => self.log(&format!(
+                "consumer {name} left (stopped), after eating {}; {} given back, not eaten",
+                count(eaten, "item"),
+                count(back, "item")
+            )),
+            Err(e) => {
+                let (back, dead) = self.lock().queue.consumer_gone(id);
+                ipc::elog!("broker: consumer {name} left: {e}; {back} given back for redelivery");
+                self.tell_dead(&dead);
+            }
+        }
+    }
+
+    /// Gives back what consumers that have been silent past their lease hold, and says so.
+    fn expire_leases(&self, st: &mut crate::serve::State) {
+        for e in st.queue.expire(self.now()) {
+            self.mark(st, |t, at| t.gone(e.consumer, &e.dead, at));
+            ipc::elog!(
+                "broker: consumer {} sent nothing for its lease: {} given back for redelivery",
+                e.name,
+                count(e.back, "item")
+            );
+            self.tell_dead(&e.dead);
+            self.changed.notify_all();
         }
     }
 
@@ -102,17 +189,15 @@ impl Broker {
         let want = usize::try_from(want)
             .unwrap_or(MAX_BATCH)
             .clamp(1, MAX_BATCH);
+        self.acknowledge(id, ack)?;
         let mut st = self.lock();
-        if st.queue.ack(id, ack).map_err(|e| e.to_string())? > 0 {
-            self.mark(&mut st, |t, at| t.acked(id, ack, at));
-            self.changed.notify_all();
-        }
         st.answering += 1;
         let started = Instant::now();
         loop {
             if st.stopping {
                 return Ok(Reply::Stopping);
             }
+            self.expire_leases(&mut st);
             // Fair shares: when several consumers are asking at once, each gets its part
             // of what is ready, so the first to wake does not take everything.
             let share = st.queue.ready().div_ceil(st.answering.max(1)).max(1);

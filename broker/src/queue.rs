@@ -8,12 +8,20 @@
 //! number; an item that has already been handed out `max_deliveries` times is set aside as
 //! dead instead. So while the broker lives, every item taken in is, at every moment, exactly
 //! one of: ready, leased, acknowledged, dead.
+//!
+//! What the broker holds is bounded: at most `capacity` ready items from producers, at
+//! most `capacity` leased in all, at most `max_held` leased to one consumer, and one reply
+//! at most `reply_bytes` of payload (but always at least one item). A consumer's leases
+//! expire, all together, when it has sent nothing for its lease (it renews them by every
+//! request): a frozen consumer's items go back as a dead one's do. Times are durations
+//! since the broker started, given by the caller.
 
 use common::msg::queue::{Delivery, Status};
 pub use common::msg::run::{Dead, Stream};
 use common::msg::run::{Put, Standing, Totals};
 use std::collections::VecDeque;
 use std::fmt;
+use std::time::Duration;
 
 /// A producer's number in this queue.
 pub type ProducerId = usize;
@@ -29,6 +37,12 @@ pub struct Config {
     pub max_deliveries: u32,
     /// The run ends once this many producers have ended (0: it never ends by itself).
     pub producers: u64,
+    /// At most this many items leased to one consumer at once.
+    pub max_held: usize,
+    /// At most this many payload bytes in one hand-out, unless it is a single item.
+    pub reply_bytes: usize,
+    /// A consumer's lease until it says otherwise (`Request::Lease`).
+    pub lease: Duration,
 }
 
 /// A request the queue cannot take.
@@ -74,6 +88,10 @@ struct Consumer {
     leases: VecDeque<(u64, Item)>,
     eaten: u64,
     connected: bool,
+    /// Its items come back if it sends nothing for this long.
+    lease: Duration,
+    /// When it last sent anything.
+    renewed: Duration,
 }
 
 #[derive(Debug)]
@@ -97,6 +115,18 @@ pub struct Queue {
     redelivered: u64,
     leased: u64,
     dead: u64,
+    /// Items given back by consumers that went away without saying what they ate (killed,
+    /// cut off, frozen past their lease): each may have been eaten there too.
+    unsure: u64,
+}
+
+/// A consumer whose lease ran out: what it held went back, or is dead.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Expired {
+    pub consumer: ConsumerId,
+    pub name: String,
+    pub back: u64,
+    pub dead: Vec<Dead>,
 }
 
 impl Queue {
@@ -111,6 +141,7 @@ impl Queue {
             redelivered: 0,
             leased: 0,
             dead: 0,
+            unsure: 0,
         }
     }
 
@@ -169,16 +200,79 @@ impl Queue {
         self.producers[producer].put
     }
 
-    /// A consumer said hello.
-    pub fn join_consumer(&mut self, name: &str) -> ConsumerId {
+    /// A consumer said hello, at `now`.
+    pub fn join_consumer(&mut self, name: &str, now: Duration) -> ConsumerId {
         self.consumers.push(Consumer {
             name: name.to_owned(),
             last_tag: 0,
             leases: VecDeque::new(),
             eaten: 0,
             connected: true,
+            lease: self.config.lease,
+            renewed: now,
         });
         self.consumers.len() - 1
+    }
+
+    /// A consumer asked for its own lease.
+    pub fn set_lease(&mut self, consumer: ConsumerId, lease: Duration) {
+        self.consumers[consumer].lease = lease;
+    }
+
+    /// A consumer sent something at `now`: it is alive, its leases run from now.
+    pub fn renew(&mut self, consumer: ConsumerId, now: Duration) {
+        let c = &mut self.consumers[consumer];
+        c.renewed = c.renewed.max(now);
+    }
+
+    /// Gives back the leases of every connected consumer that has sent nothing for its
+    /// lease, as if it had gone away (it stays connected: if it comes back to life, what it
+    /// acknowledges of them counts nothing, and its next items are new ones).
+    pub fn expire(&mut self, now: Duration) -> Vec<Expired> {
+        let late: Vec<ConsumerId> = (0..self.consumers.len())
+            .filter(|&i| {
+                let c = &self.consumers[i];
+                c.connected && !c.leases.is_empty() && now.saturating_sub(c.renewed) > c.lease
+            })
+            .collect();
+        late.into_iter()
+            .map(|i| {
+                let leases = std::mem::take(&mut self.consumers[i].leases);
+                let (back, dead) = self.give_back(leases, true);
+                Expired {
+                    consumer: i,
+                    name: self.consumers[i].name.clone(),
+                    back,
+                    dead,
+                }
+            })
+            .collect()
+    }
+
+    /// The hand-out from tag `from` on never reached the consumer (the send failed): back
+    /// to the front as they were, not counted as delivered, nor as redelivered.
+    pub fn untake(&mut self, consumer: ConsumerId, from: u64) -> u64 {
+        let c = &mut self.consumers[consumer];
+        let mut n = 0;
+        while c.leases.back().is_some_and(|(tag, _)| *tag >= from) {
+            if let Some((_, mut item)) = c.leases.pop_back() {
+                item.deliveries -= 1;
+                self.ready.push_front(item);
+                n += 1;
+            }
+        }
+        self.leased -= n;
+        n
+    }
+
+    /// A consumer leaves saying what it ate (Ctrl-C): acknowledges up to `ack`; the rest
+    /// goes back to the front as it was, not counted as delivered (it was not eaten: its
+    /// next eating is not a redelivery). Returns (acknowledged, given back).
+    pub fn leave(&mut self, consumer: ConsumerId, ack: u64) -> Result<(u64, u64), QueueError> {
+        let acked = self.ack(consumer, ack)?;
+        let back = self.untake(consumer, 0);
+        self.consumers[consumer].connected = false;
+        Ok((acked, back))
     }
 
     /// A consumer ate every item up to tag `ack`. Returns how many that acknowledged.
@@ -201,9 +295,27 @@ impl Queue {
         Ok(n)
     }
 
-    /// Hands a consumer up to `want` ready items, from the front, leased to it.
+    /// How many more items a consumer may be leased now: its own bound, and the bound of
+    /// all leases together.
+    pub fn may_hold(&self, consumer: ConsumerId) -> usize {
+        let c = &self.consumers[consumer];
+        let all = self.config.capacity.saturating_sub(self.leased as usize);
+        self.config.max_held.saturating_sub(c.leases.len()).min(all)
+    }
+
+    /// Hands a consumer up to `want` ready items, from the front, leased to it: no more
+    /// than [`Queue::may_hold`], and no more than `reply_bytes` of payload unless one item.
     pub fn take(&mut self, consumer: ConsumerId, want: usize) -> Vec<Delivery> {
-        let n = want.min(self.ready.len());
+        let most = want.min(self.ready.len()).min(self.may_hold(consumer));
+        let mut n = 0;
+        let mut bytes = 0;
+        for item in self.ready.iter().take(most) {
+            bytes += item.payload.len();
+            if n > 0 && bytes > self.config.reply_bytes {
+                break;
+            }
+            n += 1;
+        }
         let mut out = Vec::with_capacity(n);
         for mut item in self.ready.drain(..n) {
             let c = &mut self.consumers[consumer];
@@ -230,7 +342,16 @@ impl Queue {
         let c = &mut self.consumers[consumer];
         c.connected = false;
         let leases = std::mem::take(&mut c.leases);
+        self.give_back(leases, true)
+    }
+
+    /// Leases back to the front, in order, or dead past `max_deliveries`. `unsure`: their
+    /// consumer did not say what it ate, so each may have been eaten.
+    fn give_back(&mut self, leases: VecDeque<(u64, Item)>, unsure: bool) -> (u64, Vec<Dead>) {
         self.leased -= leases.len() as u64;
+        if unsure {
+            self.unsure += leases.len() as u64;
+        }
         let mut back = 0;
         let mut dead = Vec::new();
         for (_, item) in leases.into_iter().rev() {
@@ -254,6 +375,12 @@ impl Queue {
     /// What a consumer holds now.
     pub fn leased_by(&self, consumer: ConsumerId) -> usize {
         self.consumers[consumer].leases.len()
+    }
+
+    /// Items given back by consumers that went away without saying what they ate: each may
+    /// have been eaten there as well as acknowledged by another.
+    pub fn unsure(&self) -> u64 {
+        self.unsure
     }
 
     /// What a consumer has acknowledged.
@@ -344,166 +471,4 @@ impl Queue {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn queue(capacity: usize, max_deliveries: u32, producers: u64) -> Queue {
-        Queue::new(Config {
-            capacity,
-            max_deliveries,
-            producers,
-        })
-    }
-
-    fn seqs(d: &[Delivery]) -> Vec<u64> {
-        d.iter().map(|d| d.seq).collect()
-    }
-
-    /// The invariant: every item taken in is ready, leased, acknowledged or dead.
-    fn check_accounting(q: &Queue) {
-        let s = q.status();
-        assert_eq!(
-            s.received,
-            s.queued + s.leased + s.acknowledged + s.dead,
-            "{s:?}"
-        );
-        let leases: usize = q.consumers.iter().map(|c| c.leases.len()).sum();
-        assert_eq!(leases as u64, s.leased);
-    }
-
-    #[test]
-    fn items_go_out_in_order_and_one_ack_covers_a_batch() {
-        let mut q = queue(100, 5, 1);
-        let p = q.join_producer("p1", 1).unwrap();
-        for seq in 0..5 {
-            assert!(q.put(p, seq, vec![]));
-        }
-        let c = q.join_consumer("c1");
-        let got = q.take(c, 3);
-        assert_eq!(seqs(&got), [0, 1, 2]);
-        assert_eq!(got.iter().map(|d| d.tag).collect::<Vec<_>>(), [1, 2, 3]);
-        assert!(got.iter().all(|d| d.attempt == 1 && d.producer == "p1"));
-        assert_eq!(q.leased_by(c), 3);
-        assert_eq!(q.ack(c, 2), Ok(2));
-        assert_eq!(q.leased_by(c), 1);
-        assert_eq!(q.ack(c, 2), Ok(0), "acknowledging again changes nothing");
-        assert_eq!(q.ack(c, 4), Err(QueueError::AckBeyond { ack: 4, last: 3 }));
-        check_accounting(&q);
-    }
-
-    #[test]
-    fn a_full_queue_refuses_puts_until_an_item_is_taken() {
-        let mut q = queue(2, 5, 0);
-        let p = q.join_producer("p1", 1).unwrap();
-        assert!(q.put(p, 0, vec![]) && q.put(p, 1, vec![]));
-        assert!(!q.has_room());
-        assert!(!q.put(p, 2, vec![]));
-        assert_eq!(q.status().received, 2);
-        let c = q.join_consumer("c1");
-        q.take(c, 1);
-        assert!(q.has_room() && q.put(p, 2, vec![]));
-        check_accounting(&q);
-    }
-
-    #[test]
-    fn a_gone_consumers_leases_go_first_to_the_next_one_marked_as_redeliveries() {
-        let mut q = queue(100, 5, 1);
-        let p = q.join_producer("p1", 1).unwrap();
-        for seq in 0..6 {
-            q.put(p, seq, vec![seq as u8]);
-        }
-        let (c1, c2) = (q.join_consumer("c1"), q.join_consumer("c2"));
-        assert_eq!(seqs(&q.take(c1, 4)), [0, 1, 2, 3]);
-        q.ack(c1, 1).unwrap(); // ate item 0
-        assert_eq!(q.consumer_gone(c1), (3, vec![]));
-        check_accounting(&q);
-        let again = q.take(c2, 10);
-        assert_eq!(
-            seqs(&again),
-            [1, 2, 3, 4, 5],
-            "given back first, in their order"
-        );
-        assert_eq!(
-            again.iter().map(|d| d.attempt).collect::<Vec<_>>(),
-            [2, 2, 2, 1, 1]
-        );
-        assert_eq!(again[0].payload, [1]);
-        assert_eq!(q.status().redelivered, 3);
-        q.ack(c2, 5).unwrap();
-        assert_eq!((q.eaten_by(c1), q.eaten_by(c2)), (1, 5));
-        check_accounting(&q);
-    }
-
-    #[test]
-    fn an_item_that_outlives_max_deliveries_is_dead_and_the_run_still_ends() {
-        let mut q = queue(100, 3, 1);
-        let p = q.join_producer("p1", 1).unwrap();
-        q.put(p, 0, vec![]);
-        q.put(p, 1, vec![]);
-        q.end_producer(p);
-        // The poison item kills every consumer it reaches.
-        for round in 1..=3 {
-            let c = q.join_consumer("c");
-            let got = q.take(c, 1);
-            assert_eq!((got[0].seq, got[0].attempt), (0, round));
-            let (_, dead) = q.consumer_gone(c);
-            if round < 3 {
-                assert!(dead.is_empty());
-            } else {
-                assert_eq!(
-                    dead,
-                    [Dead {
-                        producer: "p1".into(),
-                        seq: 0,
-                        deliveries: 3
-                    }]
-                );
-            }
-            check_accounting(&q);
-        }
-        assert_eq!(q.totals().dead, 1);
-        assert!(!q.is_finished(), "item 1 is still ready");
-        let c = q.join_consumer("c");
-        assert_eq!(seqs(&q.take(c, 5)), [1]);
-        q.ack(c, 1).unwrap();
-        assert!(q.is_finished());
-        check_accounting(&q);
-    }
-
-    #[test]
-    fn the_run_ends_only_when_every_expected_producer_is_gone_and_all_is_acknowledged() {
-        let mut q = queue(100, 5, 2);
-        let p1 = q.join_producer("p1", 1).unwrap();
-        q.put(p1, 0, vec![]);
-        q.end_producer(p1);
-        let c = q.join_consumer("c1");
-        q.take(c, 1);
-        q.ack(c, 1).unwrap();
-        assert!(!q.is_finished(), "one producer has not come yet");
-        let p2 = q.join_producer("p2", 2).unwrap();
-        assert_eq!(
-            q.join_producer("p3", 4),
-            Err(QueueError::TooManyProducers { expected: 2 })
-        );
-        q.put(p2, 0, vec![]);
-        q.cut_producer(p2); // killed: what it put stays
-        assert!(q.producers_done() && !q.is_finished());
-        q.take(c, 1);
-        assert!(!q.is_finished(), "leased, not acknowledged");
-        q.ack(c, 2).unwrap();
-        assert!(q.is_finished());
-        let t = q.totals();
-        assert_eq!(t.producers[1].stream, Stream::Cut);
-        assert_eq!(t.consumers, [("c1".to_string(), 2)]);
-        assert!(t.over(), "the totals tell the same end");
-        check_accounting(&q);
-    }
-
-    #[test]
-    fn without_expected_producers_the_run_never_ends_by_itself() {
-        let mut q = queue(100, 5, 0);
-        let p = q.join_producer("p1", 1).unwrap();
-        q.end_producer(p);
-        assert!(!q.producers_done() && !q.is_finished());
-    }
-}
+mod tests;

@@ -74,7 +74,7 @@ impl Broker {
             totals.eaten,
             count(totals.consumers.len() as u64, "consumer"),
         );
-        std::fs::write(svg, t.svg(&title))
+        std::fs::write(svg, t.svg(&title, st.queue.unsure()))
             .map_err(|e| format!("cannot write the timeline {}: {e}", svg.display()))?;
         ipc::elog!("broker: timeline drawn in {}", svg.display());
         Ok(())

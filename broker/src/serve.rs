@@ -21,8 +21,15 @@ use std::process::ExitCode;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// At most this many items in one reply, and in one batch taken in from a producer.
+/// At most this many items in one reply, and in one batch taken in from a producer; and
+/// at most this many leased to one consumer at once (whatever it asks for).
 pub(crate) const MAX_BATCH: usize = 1024;
+/// At most this many payload bytes in one reply, unless it carries a single item: well
+/// under `wire::MAX_FRAME`, whatever the items' sizes.
+pub(crate) const REPLY_BYTES: usize = 4 << 20;
+/// A consumer's items come back if it sends nothing for this long, unless it asked for
+/// another lease (`consumer --lease`; the same default as on Redis).
+pub(crate) const LEASE: Duration = Duration::from_secs(30);
 /// After the end of the run, how long to wait for every client to hear it and leave.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -71,6 +78,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 capacity: usize::try_from(cli.capacity)?,
                 max_deliveries: cli.max_deliveries,
                 producers: cli.producers,
+                max_held: MAX_BATCH,
+                reply_bytes: REPLY_BYTES,
+                lease: LEASE,
             }),
             answering: 0,
             stopping: false,
@@ -118,6 +128,11 @@ impl Broker {
         self.changed
             .wait(st)
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The time since the broker started: the queue's clock.
+    pub(crate) fn now(&self) -> Duration {
+        self.started.elapsed()
     }
 
     pub(crate) fn log(&self, line: &str) {

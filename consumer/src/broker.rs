@@ -2,26 +2,76 @@
 //! is eaten, until the broker says the run is over (the tutorial's `None`).
 //!
 //! Lockstep on one thread: write a request, read its reply, never both at once (Windows
-//! named pipes allow no other way). Two requests stay in flight, each for half of
-//! `--prefetch`, so the broker fills the next batch while this one is eaten; the
-//! acknowledgement of a batch rides on the request that follows it.
+//! named pipes allow no other way). Two requests stay in flight, so the broker fills the
+//! next batch while this one is eaten; each asks for what this consumer eats in about
+//! 100 ms (one at a time for a slow eater, up to half of `--prefetch` for a fast one), so
+//! the work is shared. What is eaten is acknowledged promptly: within [`ACK_WITHIN`] or
+//! [`ACK_EVERY`] items (an `Ack`, which also renews the lease while a long item is eaten),
+//! and at the end of a batch by the next request. On Ctrl-C (SIGTERM, SIGHUP) it stops
+//! eating, says what it ate (`Leave`) and the broker gives back the rest at once.
 
-use crate::eat::{Eater, Manner, Tally};
+use crate::eat::{Eater, Manner, STOP, Tally};
 use common::cli::Result;
 use common::msg::queue::{Reply, Request};
-use common::wire::Session;
+use common::wire::{FrameWriter, Session};
+use ipc::transport::SendHalf;
 use ipc::units::count;
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// What was eaten is acknowledged at most this long after it was eaten...
+const ACK_WITHIN: Duration = Duration::from_millis(100);
+/// ...or after this many items, whichever comes first.
+const ACK_EVERY: u64 = 64;
 
 /// Eats from the broker's queue until the run is over, at most `prefetch` items held at
-/// once. Returns what was eaten even on failure.
+/// once; asks the broker to take its items back if it hears nothing for `lease`. Returns
+/// what was eaten even on failure.
 pub fn run(session: Session, manner: &Manner, prefetch: u32) -> (Tally, Result<()>) {
     let mut eater = Eater::new(manner);
-    let result = take(session, &mut eater, prefetch);
+    let Some(token) = crate::eat::stop_on_interrupt() else {
+        return (eater.tally, Ok(()));
+    };
+    let result = take(session, &mut eater, prefetch, manner.lease);
+    if STOP.is_raised() {
+        // The signal's ending waited for this goodbye: let it exit, with its own code.
+        eater.flush();
+        drop(token);
+        crate::eat::wait_for_the_end();
+    }
     (eater.tally, result)
 }
 
-fn take(session: Session, eater: &mut Eater<'_>, prefetch: u32) -> Result<()> {
+/// Acknowledgements on their way to the broker.
+struct Acks {
+    /// The last tag eaten, and the last one told.
+    eaten: u64,
+    told: u64,
+    /// When something was last told (it renews the lease).
+    at: Instant,
+}
+
+impl Acks {
+    /// Tells what was eaten if it is due (time or count), or if `renew`.
+    fn tell(&mut self, tx: &mut FrameWriter<SendHalf>, renew: bool) -> std::io::Result<()> {
+        let due = self.eaten > self.told
+            && (self.eaten - self.told >= ACK_EVERY || self.at.elapsed() >= ACK_WITHIN);
+        if due || renew {
+            tx.send(&Request::Ack { ack: self.eaten })?;
+            tx.flush()?;
+            self.told = self.eaten;
+            self.at = Instant::now();
+        }
+        Ok(())
+    }
+}
+
+fn take(
+    session: Session,
+    eater: &mut Eater<'_>,
+    prefetch: u32,
+    lease: Option<Duration>,
+) -> Result<()> {
     let Session {
         addr,
         mut rx,
@@ -34,27 +84,37 @@ fn take(session: Session, eater: &mut Eater<'_>, prefetch: u32) -> Result<()> {
             count(eaten, "item")
         )
     };
-    let halves = if prefetch >= 2 {
-        vec![prefetch / 2, prefetch - prefetch / 2]
-    } else {
-        vec![1]
-    };
+    let half = (prefetch / 2).max(1);
+    let in_flight_max = if prefetch >= 2 { 2 } else { 1 };
     tx.send(&Request::Hello {
         name: eater.name().to_owned(),
         pid: std::process::id(),
     })
     .map_err(|e| gone(0, e.to_string()))?;
+    let lease = lease.unwrap_or(crate::LEASE);
+    let millis = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
+    tx.send(&Request::Lease { millis })
+        .map_err(|e| gone(0, e.to_string()))?;
+    // What each request in flight asked for, in order.
     let mut in_flight = VecDeque::new();
-    for want in halves {
+    while in_flight.len() < in_flight_max {
+        let want = eater.appetite.want(half);
         tx.send(&Request::Take { ack: 0, want })
             .map_err(|e| gone(0, e.to_string()))?;
         in_flight.push_back(want);
     }
     tx.flush().map_err(|e| gone(0, e.to_string()))?;
 
-    let mut last_tag = 0;
+    // Renew well within the lease while eating one long item.
+    let renew_every = (lease / 3).max(Duration::from_millis(1));
+    let mut acks = Acks {
+        eaten: 0,
+        told: 0,
+        at: Instant::now(),
+    };
     let mut write_failed: Option<std::io::Error> = None;
     let mut progress = eater.progress();
+    let mut held = VecDeque::new();
     loop {
         let eaten = eater.tally.items;
         progress.tick(eaten);
@@ -63,15 +123,17 @@ fn take(session: Session, eater: &mut Eater<'_>, prefetch: u32) -> Result<()> {
             Ok(None) => return Err(gone(eaten, "the connection closed".into()).into()),
             Err(e) => return Err(gone(eaten, e.to_string()).into()),
         };
-        let want = in_flight.pop_front().unwrap_or(1);
+        let asked = in_flight.pop_front().unwrap_or(0);
         match reply {
             Reply::Items(items) => {
-                for (k, d) in items.iter().enumerate() {
-                    eater.die_if_poison(d.seq, &d.producer);
-                    let more = eater.rest_of_batch(k, items.len());
-                    eater.item(d.seq, &d.producer, d.payload.len(), d.attempt, more);
-                    last_tag = d.tag;
+                if items.len() > asked as usize {
+                    return Err(format!(
+                        "the broker at {addr} sent {} where at most {asked} were asked for",
+                        items.len()
+                    )
+                    .into());
                 }
+                held.extend(items);
             }
             Reply::Idle => {}
             Reply::End { .. } => return Ok(()),
@@ -83,21 +145,86 @@ fn take(session: Session, eater: &mut Eater<'_>, prefetch: u32) -> Result<()> {
                 .into());
             }
         }
+        while let Some(d) = held.pop_front() {
+            if STOP.is_raised() {
+                break;
+            }
+            eater.die_if_poison(d.seq, &d.producer);
+            let more = eater.rest_of_batch(0, 1 + held.len());
+            let mut renew = || {
+                if write_failed.is_none()
+                    && let Err(e) = acks.tell(&mut tx, true)
+                {
+                    write_failed = Some(e);
+                }
+            };
+            let ate = eater.queue_item(
+                d.seq,
+                &d.producer,
+                d.payload.len(),
+                d.attempt,
+                more,
+                renew_every,
+                &mut renew,
+            );
+            if !ate {
+                break;
+            }
+            acks.eaten = d.tag;
+            if !held.is_empty()
+                && write_failed.is_none()
+                && let Err(e) = acks.tell(&mut tx, false)
+            {
+                write_failed = Some(e);
+            }
+        }
+        if STOP.is_raised() {
+            return leave(&mut rx, &mut tx, acks.eaten);
+        }
         let eaten = eater.tally.items;
         if let Some(e) = write_failed {
             return Err(gone(eaten, e.to_string()).into());
         }
         // If this fails, the broker may have closed after an answer already on its way
         // (the end, say): read that first, and fail only if it is not one.
-        let sent = tx
-            .send(&Request::Take {
-                ack: last_tag,
-                want,
-            })
-            .and_then(|()| tx.flush());
-        match sent {
-            Ok(()) => in_flight.push_back(want),
-            Err(e) => write_failed = Some(e),
+        while in_flight.len() < in_flight_max && write_failed.is_none() {
+            let want = eater.appetite.want(half);
+            let sent = tx
+                .send(&Request::Take {
+                    ack: acks.eaten,
+                    want,
+                })
+                .and_then(|()| tx.flush());
+            match sent {
+                Ok(()) => {
+                    in_flight.push_back(want);
+                    acks.told = acks.eaten;
+                    acks.at = Instant::now();
+                }
+                Err(e) => write_failed = Some(e),
+            }
+        }
+        if in_flight.is_empty() {
+            let e = write_failed.take();
+            let why = e.map_or_else(|| "nothing to wait for".into(), |e| e.to_string());
+            return Err(gone(eaten, why).into());
         }
     }
+}
+
+/// Ctrl-C: tells the broker what was eaten, so that it gives back the rest at once, then
+/// reads until it closes (so that the goodbye is read before this end closes).
+fn leave(
+    rx: &mut common::wire::FrameReader<ipc::transport::RecvHalf>,
+    tx: &mut FrameWriter<SendHalf>,
+    ack: u64,
+) -> Result<()> {
+    if tx
+        .send(&Request::Leave { ack })
+        .and_then(|()| tx.flush())
+        .is_ok()
+    {
+        while let Ok(Some(_)) = rx.next_frame::<Reply>() {}
+    }
+    Ok(())
 }

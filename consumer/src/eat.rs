@@ -2,12 +2,69 @@
 //! Redis stream): the `--eat` pause, the tally, the Ctrl-C count, the line on stdout.
 
 use ipc::say::Progress;
+use ipc::shutdown::{InFlight, Stop};
 use ipc::units::{DurationRange, XorShift};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Once};
+use std::time::{Duration, Instant};
 
 /// Items received so far by all routes and threads, for the Ctrl-C message.
 pub static RECEIVED: AtomicU64 = AtomicU64::new(0);
+
+/// Raised by Ctrl-C (SIGTERM, SIGHUP) for a queue's route: stop eating, say what was
+/// eaten, give back the rest; the signal's ending waits for that (at most [`GOODBYE`]).
+pub static STOP: LazyLock<Stop> = LazyLock::new(Stop::new);
+
+/// How long a signal's ending waits for a queue's route to say goodbye.
+const GOODBYE: Duration = Duration::from_secs(3);
+
+/// A queue's consumer aims to hold no more than it eats in about this long: a slow eater
+/// asks for one item at a time, so that the others get their share (RabbitMQ's advice).
+const HOLD: Duration = Duration::from_millis(100);
+
+/// A queue's route: from now on a signal raises [`STOP`] and waits (bounded) until the
+/// returned token is dropped, after the goodbye. `None` if the stop is already raised.
+pub fn stop_on_interrupt() -> Option<InFlight<'static>> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        ipc::shutdown::on_interrupt(|| {
+            STOP.finish_in_flight(GOODBYE);
+        });
+    });
+    STOP.start()
+}
+
+/// After a goodbye: the signal's ending exits the process; nothing more to do here.
+pub fn wait_for_the_end() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// How much a queue's consumer asks for: what it eats in [`HOLD`], by how fast it has been
+/// eating (1 until it has eaten one).
+#[derive(Default)]
+pub struct Appetite {
+    per_item: Option<Duration>,
+}
+
+impl Appetite {
+    /// One item took this long to eat.
+    pub fn ate(&mut self, took: Duration) {
+        self.per_item = Some(match self.per_item {
+            None => took,
+            Some(avg) => (avg * 3 + took) / 4,
+        });
+    }
+
+    /// How many to ask for, between 1 and `most`.
+    pub fn want(&self, most: u32) -> u32 {
+        let Some(per) = self.per_item else { return 1 };
+        let n = HOLD.as_secs_f64() / per.as_secs_f64().max(1e-7);
+        (n as u32).clamp(1, most.max(1))
+    }
+}
 
 /// Print output in chunks of about this size when items arrive faster than a terminal.
 const OUT_CHUNK: usize = 32 << 10;
@@ -24,6 +81,9 @@ pub struct Manner {
     pub pace: DurationRange,
     /// Test-only: die on receiving the item with this number (`--die-on`).
     pub die_on: Option<u64>,
+    /// A queue's lease (`--lease`): what this consumer holds comes back to the queue if it
+    /// is silent this long; it renews while eating. `None`: the default.
+    pub lease: Option<Duration>,
 }
 
 /// What one route (one stream, or the queue) has eaten.
@@ -39,6 +99,7 @@ pub struct Eater<'a> {
     out: Printer,
     rng: XorShift,
     pub tally: Tally,
+    pub appetite: Appetite,
 }
 
 impl<'a> Eater<'a> {
@@ -48,6 +109,7 @@ impl<'a> Eater<'a> {
             out: Printer::new(!manner.quiet),
             rng: XorShift::seeded(),
             tally: Tally::default(),
+            appetite: Appetite::default(),
         }
     }
 
@@ -90,15 +152,60 @@ impl<'a> Eater<'a> {
         attempt: u32,
         more_at_hand: bool,
     ) {
+        let never = Duration::MAX;
+        self.queue_item(
+            seq,
+            producer,
+            bytes,
+            attempt,
+            more_at_hand,
+            never,
+            &mut || {},
+        );
+    }
+
+    /// [`Eater::item`] for a queue: calls `renew` every `every` while it eats (so that
+    /// what it holds stays leased), and stops at once on [`STOP`], uneaten: `false`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn queue_item(
+        &mut self,
+        seq: u64,
+        producer: &str,
+        bytes: usize,
+        attempt: u32,
+        more_at_hand: bool,
+        every: Duration,
+        renew: &mut dyn FnMut(),
+    ) -> bool {
+        let began = Instant::now();
         if !self.manner.pace.is_zero() {
-            std::thread::sleep(self.manner.pace.pick(&mut self.rng));
+            let done = began + self.manner.pace.pick(&mut self.rng);
+            loop {
+                let left = done.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                if STOP.wait(left.min(every)) {
+                    return false;
+                }
+                if Instant::now() < done {
+                    renew();
+                }
+            }
+        } else if STOP.is_raised() {
+            return false;
         }
         self.tally.items += 1;
         self.tally.bytes += bytes as u64;
         RECEIVED.fetch_add(1, Ordering::Relaxed);
-        if !self.out.on {
-            return;
+        if self.out.on {
+            self.line(seq, producer, bytes, attempt, more_at_hand);
         }
+        self.appetite.ate(began.elapsed());
+        true
+    }
+
+    fn line(&mut self, seq: u64, producer: &str, bytes: usize, attempt: u32, more_at_hand: bool) {
         let out = &mut self.out.buf;
         let _ = write!(
             out,

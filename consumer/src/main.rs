@@ -86,10 +86,11 @@ struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     producers: Option<u32>,
 
-    /// Only with a redis:// address: an item held this long without being acknowledged or
-    /// renewed belongs to a consumer that died, and another consumer takes it over (a
-    /// redelivery). A live consumer renews what it holds between items. By default 30s;
-    /// at least 1ms (0 would hand every entry to the next consumer that asks).
+    /// From a queue (a broker's or a redis:// address): an item held this long without
+    /// being acknowledged or renewed belongs to a consumer that died or froze, and another
+    /// consumer takes it over (a redelivery). A live consumer renews what it holds while it
+    /// eats. By default 30s; at least 1ms
+    /// (0 would hand every item to the next consumer that asks).
     #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
     lease: Option<Duration>,
 
@@ -139,21 +140,21 @@ fn main() -> ExitCode {
             "--producers needs -l (producers connect to this consumer) or a redis:// address",
         );
     }
-    if !redis {
-        for (given, flag) in [
-            (cli.lease.is_some(), "--lease"),
-            (cli.max_deliveries.is_some(), "--max-deliveries"),
-        ] {
-            if given {
-                usage_error(
-                    clap::error::ErrorKind::ArgumentConflict,
-                    &format!(
-                        "{flag} needs a redis:// address (redis://HOST:PORT/QUEUE), not {}",
-                        cli.endpoint.address
-                    ),
-                );
-            }
-        }
+    if !redis && cli.max_deliveries.is_some() {
+        usage_error(
+            clap::error::ErrorKind::ArgumentConflict,
+            &format!(
+                "--max-deliveries needs a redis:// address (redis://HOST:PORT/QUEUE), not {}",
+                cli.endpoint.address
+            ),
+        );
+    }
+    // A lease is a queue's (a broker's or Redis's): a listener or a pipe meets producers.
+    if cli.lease.is_some() && (cli.endpoint.listen || cli.endpoint.address == ipc::Address::Stdio) {
+        usage_error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--lease is for a queue: a broker's address or redis://HOST:PORT/QUEUE, without -l",
+        );
     }
     common::cli::main("consumer", || receive::run(&cli))
 }

@@ -37,6 +37,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         quiet: cli.quiet,
         pace: cli.eat,
         die_on: cli.die_on,
+        lease: cli.lease,
     };
 
     if cli.keep_listening {

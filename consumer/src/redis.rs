@@ -2,17 +2,32 @@
 //! as from a broker; the `redisq` crate knows the keys and commands.
 
 use crate::Cli;
-use crate::eat::{Eater, Manner, Tally};
+use crate::eat::{Eater, Manner, STOP, Tally};
 use common::cli::Result;
 use common::style::Paint;
 use common::wire::Role;
 use ipc::units::count;
 use redisq::{Consumer, Dead, Next, TakeOptions};
+use std::time::{Duration, Instant};
+
+/// What was eaten is acknowledged at most this long after it was eaten, or after this
+/// many items, whichever comes first (as from a broker).
+const ACK_WITHIN: Duration = Duration::from_millis(100);
+const ACK_EVERY: usize = 64;
 
 /// Eats from the queue until the run is over. Returns what was eaten even on failure.
 pub fn run(cli: &Cli, manner: &Manner) -> (Tally, Result<()>) {
     let mut eater = Eater::new(manner);
+    let Some(token) = crate::eat::stop_on_interrupt() else {
+        return (eater.tally, Ok(()));
+    };
     let result = take(cli, &mut eater);
+    if STOP.is_raised() {
+        // The signal's ending waited for this goodbye: let it exit, with its own code.
+        eater.flush();
+        drop(token);
+        crate::eat::wait_for_the_end();
+    }
     (eater.tally, result)
 }
 
@@ -44,9 +59,12 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
     let gone = |eaten: u64, e: common::Error| {
         format!("{e}, after {} were eaten here", count(eaten, "item"))
     };
+    let lease = cli.lease.unwrap_or(crate::LEASE);
+    let renew_every = (lease / 4).max(Duration::from_millis(1));
     loop {
         let eaten = eater.tally.items;
-        let items = match c.next(&mut on_dead).map_err(|e| gone(eaten, e))? {
+        let want = eater.appetite.want(cli.prefetch);
+        let items = match c.next(want, &mut on_dead).map_err(|e| gone(eaten, e))? {
             Next::Items(items) => items,
             Next::Over(totals) => {
                 eater.flush();
@@ -61,18 +79,55 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
             }
         };
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-        let mut acked = 0;
+        // ids[..acked] are acknowledged, ids[..ate] eaten.
+        let (mut acked, mut ate) = (0, 0);
+        let mut told = Instant::now();
+        let mut failed = None;
         for (k, it) in items.iter().enumerate() {
-            eater.die_if_poison(it.seq, &it.producer);
-            if c.renew(&ids[acked..k], &ids[k..])
-                .map_err(|e| gone(eater.tally.items, e))?
-            {
-                acked = k;
+            if STOP.is_raised() {
+                break;
             }
+            eater.die_if_poison(it.seq, &it.producer);
             let more = eater.rest_of_batch(k, items.len());
-            eater.item(it.seq, &it.producer, it.payload.len(), it.attempt, more);
+            let mut renew = || {
+                if failed.is_none() {
+                    match c.renew(&ids[acked..k], &ids[k..]) {
+                        Ok(true) => acked = k,
+                        Ok(false) => {}
+                        Err(e) => failed = Some(e),
+                    }
+                }
+            };
+            let eaten_now = eater.queue_item(
+                it.seq,
+                &it.producer,
+                it.payload.len(),
+                it.attempt,
+                more,
+                renew_every,
+                &mut renew,
+            );
+            if let Some(e) = failed.take() {
+                return Err(gone(eater.tally.items, e).into());
+            }
+            if !eaten_now {
+                break;
+            }
+            ate = k + 1;
+            if ate - acked >= ACK_EVERY || told.elapsed() >= ACK_WITHIN || ate == items.len() {
+                c.ack(&ids[acked..ate])
+                    .map_err(|e| gone(eater.tally.items, e))?;
+                acked = ate;
+                told = Instant::now();
+            }
         }
-        c.ack(&ids[acked..])
-            .map_err(|e| gone(eater.tally.items, e))?;
+        if STOP.is_raised() {
+            // Ctrl-C: what was eaten is acknowledged, the rest goes back at once.
+            c.ack(&ids[acked..ate])
+                .map_err(|e| gone(eater.tally.items, e))?;
+            c.give_back(&ids[ate..])
+                .map_err(|e| gone(eater.tally.items, e))?;
+            return Ok(());
+        }
     }
 }

@@ -5,8 +5,14 @@
 use testkit::{cmd_with, run};
 
 #[test]
-fn lease_and_max_deliveries_need_a_redis_address() {
-    for (flag, value) in [("--lease", "5s"), ("--max-deliveries", "3")] {
+fn max_deliveries_needs_a_redis_address_and_lease_a_queue() {
+    // A lease means the same on both queues, and nothing where producers come (-l, stdio).
+    for args in [&["-l", "local:baozi-flags"][..], &["stdio"]] {
+        run(cmd_with("consumer", &[args, &["--lease", "5s"]].concat()))
+            .code(2)
+            .stderr_has("--lease is for a queue: a broker's address or redis://");
+    }
+    for (flag, value) in [("--max-deliveries", "3")] {
         for addr in ["local:baozi-queue", "tcp:127.0.0.1:9"] {
             run(cmd_with("consumer", &[addr, flag, value]))
                 .code(2)
@@ -38,6 +44,6 @@ fn producers_without_listening_or_redis_is_still_refused() {
 fn the_help_says_which_address_each_queue_flag_is_for() {
     let help = run(cmd_with("consumer", &["--help"])).success();
     help.stdout_has("How many producers the run has; it means one of two things")
-        .stdout_has("Only with a redis:// address: an item held this long")
+        .stdout_has("From a queue (a broker's or a redis:// address): an item held this long")
         .stdout_has("Only with a redis:// address: an item handed out N times");
 }

@@ -3,7 +3,7 @@
 //! of the run.
 
 use crate::reply::{entries, parse_read, text};
-use crate::scripts::{ACK, RECLAIM, RENEW};
+use crate::scripts::{ACK, GIVE_BACK, RECLAIM, RENEW};
 use crate::{GROUP, IO_TIMEOUT, KEEP_AFTER_END, Queue, eval, fail};
 use common::Error;
 use common::msg::run::{Dead, Put, Stream, Totals};
@@ -95,16 +95,18 @@ impl Consumer {
         (self.opt.lease / 4).clamp(Duration::from_millis(10), Duration::from_millis(500))
     }
 
-    /// The next entries: claimed from a consumer that died (past the lease), or new ones,
-    /// waiting for them; or the end of the run. Dead letters are told to `on_dead`.
-    pub fn next(&mut self, on_dead: &mut dyn FnMut(&Dead)) -> Result<Next, Error> {
+    /// The next entries, at most `want` (and `prefetch`): claimed from a consumer that
+    /// died (past the lease) or gave them back, or new ones, waiting for them; or the end
+    /// of the run. Dead letters are told to `on_dead`.
+    pub fn next(&mut self, want: u32, on_dead: &mut dyn FnMut(&Dead)) -> Result<Next, Error> {
+        let want = want.clamp(1, self.opt.prefetch.max(1));
         loop {
             if self
                 .last_reclaim
                 .is_none_or(|t| t.elapsed() >= self.block())
             {
                 self.last_reclaim = Some(Instant::now());
-                let claimed = self.reclaim(on_dead)?;
+                let claimed = self.reclaim(want, on_dead)?;
                 if !claimed.is_empty() {
                     self.last_renew = Instant::now();
                     return Ok(Next::Items(claimed));
@@ -120,7 +122,7 @@ impl Consumer {
                 .arg(GROUP)
                 .arg(&self.opt.name)
                 .arg("COUNT")
-                .arg(self.opt.prefetch)
+                .arg(want)
                 .arg("BLOCK")
                 .arg(block.as_millis() as u64)
                 .arg("STREAMS")
@@ -149,12 +151,12 @@ impl Consumer {
         .into()
     }
 
-    fn reclaim(&mut self, on_dead: &mut dyn FnMut(&Dead)) -> Result<Vec<Item>, Error> {
+    fn reclaim(&mut self, want: u32, on_dead: &mut dyn FnMut(&Dead)) -> Result<Vec<Item>, Error> {
         let mut c = eval(RECLAIM, &[&self.q.stream, &self.q.totals, &self.q.dead]);
         c.arg(GROUP)
             .arg(&self.opt.name)
             .arg(self.opt.lease.as_millis() as u64)
-            .arg(self.opt.prefetch)
+            .arg(want)
             .arg(self.opt.max_deliveries)
             .arg(&self.cursor);
         let reply: Value = self.q.query("XAUTOCLAIM", &c)?;
@@ -192,6 +194,17 @@ impl Consumer {
             self.q.query::<Value>("XCLAIM", &c)?;
         }
         Ok(true)
+    }
+
+    /// Leaving (Ctrl-C): the entries `held` and not eaten go back for the next consumer to
+    /// claim at once, not counted as a delivery. Returns how many were still ours.
+    pub fn give_back(&mut self, held: &[String]) -> Result<u64, Error> {
+        if held.is_empty() {
+            return Ok(0);
+        }
+        let mut c = eval(GIVE_BACK, &[&self.q.stream]);
+        c.arg(GROUP).arg(&self.opt.name).arg(held);
+        self.q.query("XCLAIM", &c)
     }
 
     /// Acknowledges (and deletes) the entries eaten; returns how many were still pending.

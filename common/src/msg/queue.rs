@@ -7,11 +7,15 @@
 //! prepares the next batch while the consumer eats this one.
 //!
 //! ```text
-//! consumer -> Hello
+//! consumer -> Hello, Lease{millis}
 //! consumer -> Take{ack: 0, want}          broker -> Items[..] | Idle | End | Stopping
+//! consumer -> Ack{ack}                    (no reply: eaten so far; renews its lease)
 //! consumer -> Take{ack: last tag eaten, want}   ...
+//! consumer -> Leave{ack}                  (Ctrl-C: the rest goes back; the broker closes)
 //! observer <- Status                      (then the broker closes)
 //! ```
+//!
+//! New requests go at the end of the enum: a frame's variant is its index on the wire.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +28,16 @@ pub enum Request {
     /// Tags count up from 1 on each connection, in the order items were handed out, and a
     /// consumer eats in that order: so one number acknowledges a whole batch.
     Take { ack: u64, want: u32 },
+    /// "I ate every item up to tag `ack`, and I am alive": sent while eating, so that what
+    /// was eaten is acknowledged promptly and what is still held stays leased. No reply.
+    Ack { ack: u64 },
+    /// "I am leaving (Ctrl-C): I ate every item up to tag `ack`; give back the rest now."
+    /// No reply: the broker closes the connection.
+    Leave { ack: u64 },
+    /// Sent once, after `Hello`: the consumer's items come back to the queue if it sends
+    /// nothing for this long (frozen, or cut off); it renews them by any request, and
+    /// while eating by `Ack`. Without it, the broker's default.
+    Lease { millis: u64 },
 }
 
 /// Broker to consumer: one per `Take`.
@@ -88,6 +102,9 @@ impl Request {
         match self {
             Request::Hello { .. } => "Hello",
             Request::Take { .. } => "Take",
+            Request::Ack { .. } => "Ack",
+            Request::Leave { .. } => "Leave",
+            Request::Lease { .. } => "Lease",
         }
     }
 }
