@@ -186,3 +186,50 @@ fn our_client_gets_test_hello_from_the_tutorials_server_py() {
         .arg(format!("tcp:127.0.0.1:{port}"));
     run(again).success().stdout_has("test: again\n");
 }
+
+// Unix-only here: python3 is the Linux machine's program, which a test running under wine
+// cannot start (and the tutorial's queue needs the fork start method).
+#[cfg(unix)]
+#[test]
+fn the_tutorials_other_programs_beside_ours_give_the_same_numbers() {
+    // Section 1: 0 to 9, in order, to the child; ours the same through its child.
+    let py = run(python("s1_pipe.py", &["0.001"])).success();
+    let want: String = (0..10).map(|i| format!("c1 收到包子:{i}\n")).collect();
+    assert_eq!(py.stdout, format!("{want}进程间通信-管道-主进程\n"));
+    let mut ours = cmd("producer");
+    ours.args(["--spawn-consumer", "--", "--name", "c1"]);
+    let ours = run(ours).success();
+    let want: String = (0..10)
+        .map(|i| format!("c1 received baozi {i} from "))
+        .collect();
+    let got: String = ours
+        .stdout
+        .lines()
+        .map(|l| l.split_inclusive(" from ").next().unwrap())
+        .collect();
+    assert_eq!(got, want);
+
+    // Section 2: the parent's own line, ten made (cyan), ten eaten (magenta). The parent
+    // does not wait for its children; their output ends when they do.
+    let q = run(python("s2_queue.py", &["0.001"])).success();
+    assert_eq!(q.stdout.matches("进程间通信-队列-主进程").count(), 1);
+    assert_eq!(q.stdout.matches("生产了 包子").count(), 10, "{}", q.stdout);
+    assert_eq!(q.stdout.matches("\u{1b}[45m").count(), 10, "{}", q.stdout);
+    assert!(q.stdout.contains("包子9\u{1b}[0m"), "{}", q.stdout);
+
+    // Section 4: 20 workers, one decrement each under the lock: {'count': 0}, as ours.
+    let py = run(python("s4_shared_memory.py", &[])).success();
+    assert_eq!(py.stdout.matches("计数器减一,当前为:").count(), 20);
+    assert!(py.stdout.ends_with("{'count': 0}\n"), "{}", py.stdout);
+    let mut ours = cmd("counter");
+    ours.args([
+        "run",
+        "--workers",
+        "20",
+        "--decrements",
+        "1",
+        "--value",
+        "20",
+    ]);
+    run(ours).success().stdout_has("final count 0 (expected 0)");
+}
