@@ -4,12 +4,16 @@
 //! The rule's tests use plain sockets and run everywhere; the Python ones need python3.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::testkit::{Capture, Finished, PATIENCE, Proc, cmd, run};
+#[cfg(unix)]
+use common::testkit::Finished;
+use common::testkit::{Capture, PATIENCE, Proc, cmd, run};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 #[cfg(unix)]
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+#[cfg(unix)]
+use std::process::Command;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// A server on an OS-chosen TCP port, with `extra` options, ready; `HOST:PORT`.
@@ -141,6 +145,7 @@ fn python(name: &str, args: &[&str]) -> Command {
 }
 
 /// Runs `c` with `input` on its stdin, to completion.
+#[cfg(unix)]
 fn feed(mut c: Command, input: &[u8]) -> Finished {
     c.stdin(Stdio::piped());
     let mut p = Proc::spawn(c, Capture::Both);
