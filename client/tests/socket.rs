@@ -614,7 +614,9 @@ fn idle_clients_filling_the_server_do_not_lock_out_one_that_talks() {
 
 #[test]
 fn a_line_sent_a_byte_at_a_time_cannot_outlast_the_idle_timeout() {
-    let (srv, ready) = server(&["tcp:127.0.0.1:0"], &["--idle-timeout", "400ms"]);
+    // --pause 0: a line, however slow its bytes (a pause would answer the bytes so far).
+    let args = ["--idle-timeout", "400ms", "--pause", "0"];
+    let (srv, ready) = server(&["tcp:127.0.0.1:0"], &args);
     let mut s = TcpStream::connect(host_port(&ready[0])).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let started = Instant::now();

@@ -10,14 +10,12 @@ The tutorial's Python 2 code, for comparison:
     print client.recv(1024)
     client.close()
 
-Changes, each needed to make it a working program rather than a sketch:
-- Python 3: input() instead of raw_input(), bytes on the socket, print().
-- The line is sent with the newline that input() strips: the server answers lines, and
-  without it the line would only end when the client half-closes, which this client never
-  does before it reads.
-- sendall() instead of send(), and the reply is read up to its newline: one send() and one
-  recv(1024) may each move only part of the bytes.
-- The host and port can be given (the tests use a port the system chose).
+This variant sends a line, with the newline that input() strips, and reads the reply up to
+its newline: what a careful client does (nc, socat), where one send() and one recv(1024)
+may each move only part of the bytes. The faithful port, which sends `hello` alone and
+prints what one recv(1024) returns, is python/tutorial/s3_client.py, tested against our
+server in tests/tutorial.rs (our server answers it after a pause: `server --pause`).
+Other changes: Python 3 (input(), bytes, print()); the host and port can be given.
 """
 import socket
 import sys

@@ -1,16 +1,23 @@
 //! The echo line protocol of the socket section (server and client), and only here.
 //!
 //! ```text
-//! client -> server:  LINE*            a line: any bytes up to and including "\n" (so "\r\n"
-//!                                      too); the last may lack it, and then ends when the
-//!                                      client half-closes (on a datagram: the datagram)
-//! server -> client:  PREFIX LINE      per line, the line exactly as received, ending included
+//! client -> server:  MESSAGE*         a message: a line, any bytes up to and including "\n"
+//!                                      (so "\r\n" too); or, without a newline, what
+//!                                      arrived before the client paused (`--pause`) or
+//!                                      half-closed (on a datagram: the datagram)
+//! server -> client:  PREFIX MESSAGE   per message, exactly as received, ending included
 //!                    NOTICE WHY "\n"  once, when the server refuses or gives up; then it closes
 //! ```
 //!
-//! Bytes, not text: nothing here assumes UTF-8. A line is read into a buffer that never grows
-//! beyond the line limit, so a client that sends megabytes without a newline costs the
-//! server `max_line` bytes, not megabytes.
+//! The pause is what makes the tutorial's `client.py` work: it sends `hello` with no
+//! newline and waits in one `recv(1024)`, and the tutorial's server answers whatever its one
+//! `recv` returned. Here a line is still the unit for `nc`, `socat` and people typing (a
+//! terminal sends a whole line at once), and an unfinished line is answered as it is once
+//! nothing more came for the pause.
+//!
+//! Bytes, not text: nothing here assumes UTF-8. A message is read into a buffer that never
+//! grows beyond the line limit, so a client that sends megabytes without a newline costs the
+//! server `max_line` bytes, not megabytes, pause or not.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -87,8 +94,8 @@ pub fn content(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// See [`LineReader::before_each_read`].
-type BeforeRead<R> = Box<dyn FnMut(&R, Option<Instant>) -> io::Result<()> + Send>;
+/// See [`LineReader::with_timeouts`].
+type SetTimeout<R> = Box<dyn FnMut(&R, Option<Duration>) -> io::Result<()> + Send>;
 
 /// Why a line could not be read.
 #[derive(Debug)]
@@ -141,9 +148,16 @@ pub struct LineReader<R> {
     /// Since when we have been waiting for the rest of the unfinished line now buffered
     /// (none: no such line, or not waited for yet).
     partial_since: Option<Instant>,
-    /// Called before every read with `partial_since`: a server sets its read timeout there,
-    /// so that a whole line, not only each read, is bounded in time.
-    before_read: Option<BeforeRead<R>>,
+    /// Sets the read timeout of `inner` (see [`LineReader::with_timeouts`]); the last value
+    /// set, so an unchanged one costs no system call.
+    set_timeout: Option<SetTimeout<R>>,
+    timeout_set: Option<Duration>,
+    /// A whole line must arrive within this (and the first byte of one, too).
+    idle: Option<Duration>,
+    /// An unfinished line is a message of its own after this long without more bytes.
+    pause: Option<Duration>,
+    /// The last read timed out on the pause: the unfinished line is the next message.
+    paused: bool,
     buf: Vec<u8>,
     /// Unread bytes are `buf[start..end]`.
     start: usize,
@@ -160,7 +174,11 @@ impl<R: Read> LineReader<R> {
         LineReader {
             inner,
             partial_since: None,
-            before_read: None,
+            set_timeout: None,
+            timeout_set: None,
+            idle: None,
+            pause: None,
+            paused: false,
             buf: vec![0; START_BUF.min(max_line + 2)],
             start: 0,
             end: 0,
@@ -170,14 +188,24 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    /// Calls `hook` before every read, with when the unfinished line began (if one is
-    /// buffered); an error it returns ends [`LineReader::next_line`] (a timeout as
-    /// [`LineError::TimedOut`]).
-    pub fn before_each_read(
+    /// Bounds the waits, with `set_timeout(inner, t)` setting the read timeout of `inner`
+    /// (`None`: block), called only when the timeout needed changes:
+    /// - `idle`: a whole line, counted from when its first byte was awaited, must arrive
+    ///   within it, and so must the first byte of the next; else [`LineError::TimedOut`].
+    /// - `pause`: an unfinished line is returned as it is, as a message, once no more bytes
+    ///   came for this long (the tutorial's server answers whatever one `recv` returned).
+    ///
+    /// Where the stream has no timeouts (`set_timeout` says `Ok` and ignores it), reads just
+    /// block: a message is then a line, or the last bytes before the end of the stream.
+    pub fn with_timeouts(
         mut self,
-        hook: impl FnMut(&R, Option<Instant>) -> io::Result<()> + Send + 'static,
+        idle: Option<Duration>,
+        pause: Option<Duration>,
+        set_timeout: impl FnMut(&R, Option<Duration>) -> io::Result<()> + Send + 'static,
     ) -> Self {
-        self.before_read = Some(Box::new(hook));
+        self.idle = idle.filter(|t| !t.is_zero());
+        self.pause = pause.filter(|t| !t.is_zero());
+        self.set_timeout = Some(Box::new(set_timeout));
         self
     }
 
@@ -211,7 +239,8 @@ impl<R: Read> LineReader<R> {
                     limit: self.max_line,
                 });
             }
-            if self.eof {
+            let paused = std::mem::take(&mut self.paused);
+            if self.eof || paused {
                 if self.start == self.end {
                     return Ok(None);
                 }
@@ -274,19 +303,12 @@ impl<R: Read> LineReader<R> {
             let grown = (self.buf.len() * 2).min(self.max_line + 2);
             self.buf.resize(grown, 0);
         }
-        if self.start < self.end && self.partial_since.is_none() {
+        let partial = self.start < self.end;
+        if partial && self.partial_since.is_none() {
             self.partial_since = Some(Instant::now());
         }
         loop {
-            if let Some(hook) = &mut self.before_read {
-                hook(&self.inner, self.partial_since).map_err(|e| {
-                    if is_timeout(&e) {
-                        LineError::TimedOut
-                    } else {
-                        LineError::Io(e)
-                    }
-                })?;
-            }
+            let pausing = self.wait_before_read(partial)?;
             match self.inner.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
                     self.eof = true;
@@ -297,10 +319,46 @@ impl<R: Read> LineReader<R> {
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) && pausing => {
+                    self.paused = true;
+                    return Ok(());
+                }
                 Err(e) if is_timeout(&e) => return Err(LineError::TimedOut),
                 Err(e) => return Err(LineError::Io(e)),
             }
         }
+    }
+
+    /// Sets the read timeout the next read needs (see [`LineReader::with_timeouts`]), and
+    /// says whether it is the pause's: a timeout then ends the unfinished line.
+    fn wait_before_read(&mut self, partial: bool) -> Result<bool, LineError> {
+        let Some(set) = &mut self.set_timeout else {
+            return Ok(false);
+        };
+        let idle_left = match (self.idle, self.partial_since) {
+            (Some(t), Some(since)) => Some(t.saturating_sub(since.elapsed())),
+            (idle, _) => idle,
+        };
+        if idle_left.is_some_and(|t| t.is_zero()) {
+            return Err(LineError::TimedOut);
+        }
+        let pause = self.pause.filter(|_| partial);
+        let (wait, pausing) = match (idle_left, pause) {
+            (Some(i), Some(p)) if p < i => (Some(p), true),
+            (None, Some(p)) => (Some(p), true),
+            (i, _) => (i, false),
+        };
+        if wait != self.timeout_set {
+            set(&self.inner, wait).map_err(|e| {
+                if is_timeout(&e) {
+                    LineError::TimedOut
+                } else {
+                    LineError::Io(e)
+                }
+            })?;
+            self.timeout_set = wait;
+        }
+        Ok(pausing)
     }
 }
 
@@ -425,6 +483,113 @@ mod tests {
         );
         assert_eq!(r.next_line().unwrap(), Some(&b"c"[..]));
         assert_eq!(r.next_line().unwrap(), None);
+    }
+
+    /// A stream scripted as reads: `Some(bytes)` arrives, `None` is a read that times out.
+    struct Script {
+        reads: std::collections::VecDeque<Option<&'static [u8]>>,
+    }
+
+    impl Read for Script {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.reads.pop_front() {
+                Some(Some(bytes)) => {
+                    buf[..bytes.len()].copy_from_slice(bytes);
+                    Ok(bytes.len())
+                }
+                Some(None) => Err(io::ErrorKind::WouldBlock.into()),
+                None => Ok(0),
+            }
+        }
+    }
+
+    /// What `next_line` gave, each as bytes or an error's words.
+    type Got = Vec<Result<Vec<u8>, String>>;
+
+    /// The messages read from `reads` with these waits, and the timeouts that were set.
+    fn messages(
+        reads: &[Option<&'static [u8]>],
+        idle: Option<Duration>,
+        pause: Option<Duration>,
+        max: usize,
+    ) -> (Got, Vec<Option<Duration>>) {
+        let set = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&set);
+        let mut r = LineReader::new(
+            Script {
+                reads: reads.iter().copied().collect(),
+            },
+            max,
+        )
+        .with_timeouts(idle, pause, move |_, t| {
+            log.lock().unwrap().push(t);
+            Ok(())
+        });
+        let mut out = Vec::new();
+        loop {
+            match r.next_line() {
+                Ok(Some(m)) => out.push(Ok(m.to_vec())),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(Err(e.to_string()));
+                    break;
+                }
+            }
+        }
+        let set = set.lock().unwrap().clone();
+        (out, set)
+    }
+
+    const MS200: Option<Duration> = Some(Duration::from_millis(200));
+
+    #[test]
+    fn an_unfinished_line_is_a_message_once_the_client_pauses() {
+        // The tutorial's client: "hello", no newline, then it waits.
+        let (got, set) = messages(
+            &[Some(b"hello"), None, Some(b"a\nb"), Some(b"c\n")],
+            None,
+            MS200,
+            100,
+        );
+        let want: Got = vec![
+            Ok(b"hello".to_vec()),
+            Ok(b"a\n".to_vec()),
+            Ok(b"bc\n".to_vec()),
+        ];
+        assert_eq!(got, want);
+        // No timeout while no line is unfinished; the pause only while one is, and each
+        // change costs one call.
+        assert_eq!(set, vec![MS200, None, MS200, None]);
+    }
+
+    #[test]
+    fn without_a_pause_a_message_is_a_line() {
+        let (got, set) = messages(&[Some(b"hel"), Some(b"lo\n")], None, None, 100);
+        assert_eq!(got, vec![Ok(b"hello\n".to_vec())]);
+        assert!(set.is_empty(), "{set:?}");
+        let (got, _) = messages(&[Some(b"hel"), None], None, None, 100);
+        assert_eq!(got, vec![Err("nothing arrived in time".to_owned())]);
+    }
+
+    #[test]
+    fn a_trickle_without_pauses_is_still_bounded_by_the_line_limit() {
+        let (got, _) = messages(&[Some(b"abc"), Some(b"def"), Some(b"g")], None, MS200, 5);
+        assert_eq!(
+            got,
+            vec![Err("a line longer than 5 B (--max-line)".to_owned())]
+        );
+    }
+
+    #[test]
+    fn the_idle_timeout_wins_when_it_is_shorter_than_the_pause() {
+        let short = Some(Duration::from_millis(50));
+        let (got, set) = messages(&[Some(b"hel"), None], short, MS200, 100);
+        assert_eq!(got, vec![Err("nothing arrived in time".to_owned())]);
+        assert!(set[1].unwrap() <= Duration::from_millis(50), "{set:?}");
+        // And the pause wins when it is shorter.
+        let long = Some(Duration::from_secs(60));
+        let (got, _) = messages(&[Some(b"hel"), None, Some(b"x\n")], long, MS200, 100);
+        assert_eq!(got, vec![Ok(b"hel".to_vec()), Ok(b"x\n".to_vec())]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! server: the echo server of section 3 of the tutorial, one people can rely on: it answers
-//! every line with `test: LINE`, to many clients at once, on several addresses at once.
+//! every line with `test: LINE`, to many clients at once, on several addresses at once, and
+//! the tutorial's own client.py too (`hello` with no newline: answered after a pause).
 //!
 //! Try it, in two terminals:
 //!
@@ -30,8 +31,9 @@ use std::time::Duration;
 /// Echo server: answers every line it receives with `test: LINE`.
 ///
 /// Listens on every ADDRESS at once, serves many clients at once, and answers each line
-/// with the prefix and the line exactly as it came (bytes, ending included); a last line
-/// without a newline is answered when the client half-closes. On udp: each datagram is
+/// with the prefix and the line exactly as it came (bytes, ending included). Bytes without
+/// a newline are answered as they are once the client pauses (--pause) or half-closes, as
+/// the tutorial's server answers whatever one recv() returned. On udp: each datagram is
 /// answered to its sender. The log (stderr) has a `ready: ADDRESS` line per address, then
 /// one line per client connecting and leaving. Ctrl-C stops accepting, finishes the
 /// replies in flight, removes socket files, prints totals and exits with 130.
@@ -54,6 +56,14 @@ pub struct Cli {
     /// count in powers of 1024: 64KB is 64KiB.
     #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = echo::parse_max_line)]
     pub max_line: usize,
+
+    /// A message is a line, or what arrived without a newline before the client paused
+    /// this long: the tutorial's client.py sends `hello` with no newline and waits for
+    /// `test: hello`. A line sent in pieces slower than this is answered in pieces. 0:
+    /// only whole lines (and a last one at a half-close). Not on local: under Windows,
+    /// where named pipes have no timeouts: there a message is a line.
+    #[arg(long, default_value = "200ms", value_name = "DURATION", value_parser = parse_duration)]
+    pub pause: Duration,
 
     /// At most N clients connected at once (over all stream addresses); the next one is
     /// told the server is busy and disconnected.

@@ -36,6 +36,8 @@ struct Echo {
     prefix: Vec<u8>,
     max_line: usize,
     idle: Option<Duration>,
+    /// An unfinished line is answered after the client paused this long (`--pause`).
+    pause: Option<Duration>,
     lines: AtomicU64,
     datagrams: AtomicU64,
     /// Raised by Ctrl-C: accept no more clients, start no new replies.
@@ -82,6 +84,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         prefix: cli.prefix.as_bytes().to_vec(),
         max_line: cli.max_line,
         idle: (!cli.idle_timeout.is_zero()).then_some(cli.idle_timeout),
+        pause: (!cli.pause.is_zero()).then_some(cli.pause),
         lines: AtomicU64::new(0),
         datagrams: AtomicU64::new(0),
         stop: Arc::clone(&stop),
@@ -157,11 +160,8 @@ impl Echo {
         );
         let ending = match set_idle_timeout(&rx, &tx, self.idle) {
             Ok(()) => {
-                let mut reader = LineReader::new(rx, self.max_line);
-                if let Some(idle) = self.idle {
-                    reader =
-                        reader.before_each_read(move |rx, since| line_timeout(rx, since, idle));
-                }
+                let reader = LineReader::new(rx, self.max_line);
+                let mut reader = reader.with_timeouts(self.idle, self.pause, read_timeout);
                 let mut out = BufWriter::with_capacity(OUT_BUF, tx);
                 let ending = self.converse(&mut reader, &mut out, &mut lines, &last_line);
                 let tx = match out.into_inner() {
@@ -458,18 +458,10 @@ enum Ending {
     Evicted,
 }
 
-/// Before each read of a client's lines, with `--idle-timeout`: wait at most what is left
-/// of the idle time, counted from the start of the unfinished line if there is one, so that
-/// a line sent a byte at a time cannot hold its slot for ever.
-fn line_timeout(rx: &RecvHalf, since: Option<Instant>, idle: Duration) -> io::Result<()> {
-    let left = match since {
-        Some(t) => idle.saturating_sub(t.elapsed()),
-        None => idle,
-    };
-    if left.is_zero() {
-        return Err(io::ErrorKind::TimedOut.into());
-    }
-    match rx.set_timeout(Some(left)) {
+/// Sets a client's read timeout for its line reader: `--idle-timeout` and `--pause`.
+/// Windows named pipes have none, so there reads block: a message is a line.
+fn read_timeout(rx: &RecvHalf, t: Option<Duration>) -> io::Result<()> {
+    match rx.set_timeout(t) {
         Err(e) if e.kind() == io::ErrorKind::Unsupported => Ok(()),
         other => other,
     }
