@@ -82,7 +82,7 @@ try {
     if (-not (Select-String -Path "$dir/broker2.log" -SimpleMatch "received $M from 1 producer (p1 $M); eaten $M by 2 consumers" -Quiet)) {
         throw 'queue: not every item was acknowledged'
     }
-    if (-not (Select-String -Path $picture -SimpleMatch 'each exactly once' -Quiet)) {
+    if (-not (Select-String -Path $picture -SimpleMatch 'acknowledged once each' -Quiet)) {
         throw 'queue: the picture does not show each eaten once'
     }
     Write-Host "the run is drawn in $picture`: open it in a browser"
