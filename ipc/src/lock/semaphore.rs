@@ -198,11 +198,6 @@ pub enum Waited {
     Yes,
 }
 
-/// How many more rounds of tries [`Semaphore::acquire`] makes, with a yield before each,
-/// before it sleeps. A permit is held for a few stores, so a holder that the yield lets run
-/// often gives one back, and a try costs far less than a hand-over from a waiting thread.
-const TRY_ROUNDS: u32 = 2;
-
 impl Semaphore {
     /// A semaphore over these lock files, which must exist; one permit each. Each file is
     /// opened here, once (never through a link, and only a regular file), and kept open.
@@ -251,22 +246,17 @@ impl Semaphore {
     }
 
     /// Takes a permit: the first free one, trying all K from `hint` (spread `hint` over the
-    /// callers, e.g. with a ticket counter, so they do not all try permit 0 first), a few
-    /// rounds. When none is free, `on_wait` runs and the caller sleeps in the kernel until
+    /// callers, e.g. with a ticket counter, so they do not all try permit 0 first). (More
+    /// rounds of tries, with a yield between, measured no faster.) When none is free, `on_wait` runs and the caller sleeps in the kernel until
     /// any permit is given back: one thread per permit blocks on its lock, the first to get
     /// one hands it over, and the others give theirs back the moment they get it (or die
     /// with the process). The threads are started at the first wait and serve every later
     /// one.
     pub fn acquire(&self, hint: usize, on_wait: impl FnOnce()) -> io::Result<(Permit<'_>, Waited)> {
         let k = self.permits();
-        for round in 0..=TRY_ROUNDS {
-            if round > 0 {
-                std::thread::yield_now();
-            }
-            for j in 0..k {
-                if let Some(p) = self.try_acquire_one(hint.wrapping_add(j) % k)? {
-                    return Ok((p, Waited::No));
-                }
+        for j in 0..k {
+            if let Some(p) = self.try_acquire_one(hint.wrapping_add(j) % k)? {
+                return Ok((p, Waited::No));
             }
         }
         on_wait();
