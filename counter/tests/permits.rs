@@ -9,7 +9,9 @@ mod support;
 
 use common::testkit::{run, unique};
 use std::time::Duration;
-use support::{Paths, counter, spawn};
+#[cfg(unix)]
+use support::Paths;
+use support::{counter, spawn};
 
 // Unix only: Windows has no stable file identity in std, so there a permit file re-created
 // under the same name is not caught.
