@@ -12,26 +12,30 @@
 //!
 //! ```text
 //! word  0      magic "BAOZISHM"             written last by the creator   } ipc::segment's
-//!       1      layout version (2)                                          } header
+//!       1      layout version (3)                                          } header
 //!       2      size of the file in bytes                                   }
 //!       3, 4   worker slots, permits (K)
 //!       5, 6   initial value, creator's pid
 //!       7      count                          } read-modify-write under the lock
 //!       8, 9   next free slot, next ticket     fetch_add, no lock needed
-//!      10..13  inside, max inside, entries, reclaimed permits (the semaphore's gauges)
+//!      10..13  inside, max inside, entries, reclaimed permits (the semaphore's gauges:
+//!              atomic adds, no lock; see `locked::Gauges`)
 //!      14..16  journal: slot + 1 (0: empty), count before, that slot's completed before
 //!      17      1 if the segment holds a count (`run`, `init`), 0 if only permits
 //!      18, 19  the lock file's device and inode (Unix; 0 on Windows), written by the creator
-//!      20      1 once someone found another file at the lock file's path (tampering)
+//!      20      set once someone found another file at the lock file's path (1) or at
+//!              permit I's (2 + I): tampering
 //!      21..23  reserved
-//!  24..24+K    permit owners: worker slot + 1 of whoever is inside with permit I, or 0
+//!  24..24+3K   per permit I, 3 words: its owner (worker slot + 1 of whoever is inside with
+//!              it, or 0; written only by the holder of permit I), then its file's device
+//!              and inode (Unix; 0 on Windows), written by the creator
 //!  then        worker slots, 4 words each: pid, completed decrements, state, reserved
 //! ```
 //!
 //! Every word is only ever touched as an `AtomicU64`, so even racing workers (`--lock none`)
 //! make no data race in Rust's sense: they lose updates the classic way, load then store.
 
-use crate::locked::Locked;
+use crate::locked::{Gauges, Locked};
 use common::Error;
 use ipc::lock::{FileLock, Semaphore};
 use ipc::segment::{self, HeaderError, Kind, Mapping, RemoveOnDrop, SegmentError, Sharing, word};
@@ -42,7 +46,7 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 /// The kind of segment this is: magic and layout version.
 pub const KIND: Kind = Kind {
     magic: *b"BAOZISHM",
-    version: 2,
+    version: 3,
 };
 /// Bytes before the permit owners.
 pub const HEADER_BYTES: u64 = 8 * HEADER_WORDS as u64;
@@ -52,6 +56,7 @@ pub const MAX_SLOTS: u64 = 1 << 16;
 pub const MAX_PERMITS: u64 = 64;
 
 const HEADER_WORDS: usize = 24;
+const PERMIT_WORDS: usize = 3;
 const SLOT_WORDS: usize = 4;
 
 // Words 0..3 are ipc::segment's (magic, version, size).
@@ -91,7 +96,7 @@ pub struct Layout {
 impl Layout {
     /// The size of a segment file with this layout, in bytes.
     pub fn size(self) -> u64 {
-        HEADER_BYTES + 8 * self.permits + 8 * SLOT_WORDS as u64 * self.slots
+        HEADER_BYTES + 8 * (PERMIT_WORDS as u64 * self.permits + SLOT_WORDS as u64 * self.slots)
     }
 
     fn check(self) -> Result<Layout, String> {
@@ -111,11 +116,16 @@ impl Layout {
     }
 
     pub(crate) fn owner(self, permit: usize) -> usize {
-        HEADER_WORDS + permit
+        HEADER_WORDS + PERMIT_WORDS * permit
+    }
+
+    /// The words of permit `permit`'s file identity: device, inode.
+    fn permit_id(self, permit: usize) -> (usize, usize) {
+        (self.owner(permit) + 1, self.owner(permit) + 2)
     }
 
     pub(crate) fn slot(self, slot: usize, field: usize) -> usize {
-        HEADER_WORDS + self.permits as usize + SLOT_WORDS * slot + field
+        HEADER_WORDS + PERMIT_WORDS * self.permits as usize + SLOT_WORDS * slot + field
     }
 }
 
@@ -174,12 +184,21 @@ impl Paths {
     }
 }
 
-/// The error of a segment whose lock file was found replaced.
-pub(crate) fn tampered(paths: &Paths) -> String {
+/// The tampering mark (word 20) for the lock file, and for permit I's file (`PERMIT + I`).
+const TAMPERED_LOCK: u64 = 1;
+const TAMPERED_PERMIT: u64 = 2;
+
+/// The error of a segment whose lock file or a permit file was found replaced (`mark`:
+/// what word 20 says).
+fn tampered(paths: &Paths, mark: u64) -> String {
+    let (what, path) = match mark.checked_sub(TAMPERED_PERMIT) {
+        Some(i) => ("permit file", paths.permit(i)),
+        None => ("lock file", paths.lock.clone()),
+    };
     format!(
-        "lock file {} was replaced while in use (tampering?); stopping without touching \
+        "{what} {} was replaced while in use (tampering?); stopping without touching \
          segment {:?}",
-        paths.lock.display(),
+        path.display(),
         paths.name
     )
 }
@@ -241,6 +260,7 @@ impl Segment {
             )
         };
         let mut files = RemoveOnDrop::default();
+        let mut permit_ids = Vec::new();
         let mapping = Mapping::create(&paths.data, KIND, layout.size(), init.sharing, &mut files)
             .map_err(|e| match e {
             SegmentError::Exists(p) => exists(&p),
@@ -251,12 +271,17 @@ impl Segment {
         {
             // Only what this call created goes on the list: on an error, whatever was
             // there before stays.
-            ipc::lock::create_new_file(&p, init.sharing.mode()).map_err(|e| match e.kind() {
+            let file = ipc::lock::create_new_file(&p, init.sharing.mode()).map_err(|e| match e
+                .kind()
+            {
                 io::ErrorKind::AlreadyExists => exists(&p),
                 _ => format!("cannot create {}: {e}", p.display()),
             })?;
             files.add(p);
+            permit_ids.push(ipc::lock::identity(&file)?);
         }
+        // The first was the lock file.
+        permit_ids.remove(0);
         let lock = FileLock::open(&paths.lock)?;
         let seg = Segment {
             mapping,
@@ -276,6 +301,13 @@ impl Segment {
         if let Some((dev, ino)) = seg.lock.identity() {
             w[W_LOCK_DEV].store(dev, SeqCst);
             w[W_LOCK_INO].store(ino, SeqCst);
+        }
+        for (i, id) in permit_ids.into_iter().enumerate() {
+            if let Some((dev, ino)) = id {
+                let (d, n) = layout.permit_id(i);
+                w[d].store(dev, SeqCst);
+                w[n].store(ino, SeqCst);
+            }
         }
         // Last: a segment is valid only once it is complete.
         seg.mapping.publish(KIND);
@@ -321,8 +353,8 @@ impl Segment {
             && recorded != (0, 0)
             && found != recorded
         {
-            w[W_TAMPERED].store(1, SeqCst);
-            return Err(tampered(&seg.paths).into());
+            w[W_TAMPERED].store(TAMPERED_LOCK, SeqCst);
+            return Err(tampered(&seg.paths, TAMPERED_LOCK).into());
         }
         Ok(seg)
     }
@@ -348,7 +380,10 @@ impl Segment {
         self.layout
     }
 
-    /// The semaphore of this segment's K permits.
+    /// The semaphore of this segment's K permits. Each permit file is opened here, once,
+    /// and must be the one the creator made (device and inode, as recorded; Unix): one
+    /// found replaced marks the segment tampered, which every user checks at each entry
+    /// ([`Segment::check`]), so nobody ever locks a replacement beside the original.
     pub fn semaphore(&self) -> Result<Semaphore, Error> {
         if self.layout.permits == 0 {
             return Err(format!(
@@ -357,11 +392,39 @@ impl Segment {
             )
             .into());
         }
-        Ok(Semaphore::new(
+        let sem = Semaphore::open(
             (0..self.layout.permits)
                 .map(|i| self.paths.permit(i))
                 .collect(),
-        )?)
+        )?;
+        let w = self.w();
+        for (i, found) in sem.identities().into_iter().enumerate() {
+            let (d, n) = self.layout.permit_id(i);
+            let recorded = (w[d].load(SeqCst), w[n].load(SeqCst));
+            if let Some(found) = found
+                && recorded != (0, 0)
+                && found != recorded
+            {
+                let mark = TAMPERED_PERMIT + i as u64;
+                w[W_TAMPERED].store(mark, SeqCst);
+                return Err(tampered(&self.paths, mark).into());
+            }
+        }
+        Ok(sem)
+    }
+
+    /// Fails if someone found the lock file or a permit file replaced: one atomic load,
+    /// for each entry of a semaphore's worker (taking the segment's lock checks it too).
+    pub fn check(&self) -> io::Result<()> {
+        match self.w()[W_TAMPERED].load(SeqCst) {
+            0 => Ok(()),
+            mark => Err(io::Error::other(tampered(&self.paths, mark))),
+        }
+    }
+
+    /// The semaphore's gauges, changed without the segment's lock.
+    pub fn gauges(&self) -> Gauges<'_> {
+        Gauges::new(self.w(), self.layout)
     }
 
     /// Claims a free worker slot for this process.
@@ -396,8 +459,9 @@ impl Segment {
     pub fn lock(&mut self) -> io::Result<Locked<'_>> {
         let w = self.mapping.words();
         let guard = self.lock.lock()?;
-        if w[W_TAMPERED].load(SeqCst) != 0 {
-            return Err(io::Error::other(tampered(&self.paths)));
+        let mark = w[W_TAMPERED].load(SeqCst);
+        if mark != 0 {
+            return Err(io::Error::other(tampered(&self.paths, mark)));
         }
         Ok(Locked::new(w, self.layout, guard))
     }
@@ -497,119 +561,4 @@ pub(crate) fn snapshot(w: &[AtomicU64], layout: Layout) -> Snapshot {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn header(layout: Layout) -> Vec<u8> {
-        let mut h = vec![0u8; HEADER_BYTES as usize];
-        let mut put = |i: usize, v: u64| h[8 * i..8 * i + 8].copy_from_slice(&v.to_ne_bytes());
-        put(1, KIND.version);
-        put(2, layout.size());
-        put(W_SLOTS, layout.slots);
-        put(W_PERMITS, layout.permits);
-        h[..8].copy_from_slice(&KIND.magic);
-        h
-    }
-
-    const L: Layout = Layout {
-        slots: 8,
-        permits: 2,
-    };
-    #[test]
-    fn a_good_header_gives_its_layout() {
-        assert_eq!(parse_header(&header(L), L.size()), Ok(L));
-    }
-
-    #[test]
-    fn a_short_file_is_refused() {
-        let e = parse_header(&[0; 10], 10).unwrap_err();
-        assert!(e.0.contains("shorter than a segment header"), "{e}");
-    }
-
-    #[test]
-    fn wrong_or_missing_magic_is_refused() {
-        let mut h = header(L);
-        h[..8].copy_from_slice(b"NOTBAOZI");
-        let e = parse_header(&h, L.size()).unwrap_err();
-        assert!(e.0.contains("wrong magic number"), "{e}");
-        h[..8].copy_from_slice(&[0; 8]);
-        let e = parse_header(&h, L.size()).unwrap_err();
-        assert!(e.0.contains("all zeros"), "{e}");
-    }
-
-    #[test]
-    fn another_version_is_refused() {
-        let mut h = header(L);
-        // Version 1 had no count flag, and allowed dots in names.
-        h[8..16].copy_from_slice(&1u64.to_ne_bytes());
-        let e = parse_header(&h, L.size()).unwrap_err();
-        assert!(e.0.contains("layout version 1"), "{e}");
-    }
-
-    #[test]
-    fn a_truncated_file_is_refused() {
-        let e = parse_header(&header(L), L.size() - 8).unwrap_err();
-        assert!(e.0.contains("truncated"), "{e}");
-    }
-
-    #[test]
-    fn sizes_that_do_not_add_up_are_refused() {
-        let mut h = header(L);
-        h[8 * W_SLOTS..8 * W_SLOTS + 8].copy_from_slice(&9u64.to_ne_bytes());
-        let e = parse_header(&h, L.size()).unwrap_err();
-        assert!(e.0.contains("need"), "{e}");
-        h[8 * W_SLOTS..8 * W_SLOTS + 8].copy_from_slice(&0u64.to_ne_bytes());
-        let e = parse_header(&h, L.size()).unwrap_err();
-        assert!(e.0.contains("0 worker slots"), "{e}");
-    }
-
-    fn name(tag: &str) -> String {
-        format!("unit-{tag}-{}", std::process::id())
-    }
-
-    #[test]
-    fn create_open_decrement_and_remove() {
-        let n = name("cycle");
-        let seg = Segment::create(
-            &n,
-            Init {
-                value: Some(5),
-                slots: 4,
-                permits: 1,
-                sharing: Sharing::Owner,
-            },
-        )
-        .unwrap();
-        assert!(
-            Segment::create(
-                &n,
-                Init {
-                    value: Some(1),
-                    slots: 1,
-                    permits: 0,
-                    sharing: Sharing::Owner,
-                }
-            )
-            .unwrap_err()
-            .to_string()
-            .contains("already exists")
-        );
-        let mut other = Segment::open(&n).unwrap();
-        let slot = other.claim_slot().unwrap();
-        assert_eq!(other.lock().unwrap().decrement(slot), 4);
-        assert_eq!(other.decrement_unlocked(slot), 3);
-        let s = seg.snapshot();
-        assert_eq!((s.count, s.completed, s.expected()), (3, 2, 3));
-        drop(other);
-        let path = seg.path().to_owned();
-        drop(seg);
-        assert!(!path.exists(), "the creator left its segment behind");
-        assert!(
-            Segment::open(&n)
-                .unwrap_err()
-                .to_string()
-                .contains("no segment named")
-        );
-    }
-}
+mod tests;

@@ -1,6 +1,8 @@
-//! The counter's segment while its lock is held: the count's journalled decrement (all or
-//! nothing, even when its process dies half-way) and the semaphore's gauges. Only this
-//! module and `layout.rs` know the segment's words.
+//! The counter's segment as it changes: the count's journalled decrement under the
+//! segment's lock (all or nothing, even when its process dies half-way), and the
+//! semaphore's gauges, which take no lock (atomic adds; a permit's owner entry is written
+//! only by that permit's holder). Only this module and `layout.rs` know the segment's
+//! words.
 
 use crate::layout::{
     Layout, S_COMPLETED, Slot, Snapshot, W_COUNT, W_ENTRIES, W_INSIDE, W_MAX_INSIDE, W_RECLAIMED,
@@ -18,7 +20,7 @@ pub struct Repair {
     pub count: i64,
 }
 
-/// How an [`Locked::enter`] went.
+/// How a [`Gauges::enter`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entered {
     /// How many are inside now, this worker included.
@@ -100,43 +102,10 @@ impl<'a> Locked<'a> {
         now
     }
 
-    /// Records that `slot` is inside with permit `permit`: the gauges go up. If the
-    /// permit's last holder died inside (its owner entry is still set), its place is given
-    /// back first and counted as reclaimed.
-    pub fn enter(&self, permit: usize, slot: Slot) -> Entered {
-        let w = self.w;
-        let reclaimed = self.release_stale(permit);
-        w[self.layout.owner(permit)].store(slot.0 as u64 + 1, SeqCst);
-        let inside = w[W_INSIDE].load(SeqCst) + 1;
-        w[W_INSIDE].store(inside, SeqCst);
-        if inside > w[W_MAX_INSIDE].load(SeqCst) {
-            w[W_MAX_INSIDE].store(inside, SeqCst);
-        }
-        w[W_ENTRIES].fetch_add(1, SeqCst);
-        Entered { inside, reclaimed }
-    }
-
-    /// Records that the holder of `permit` left. Returns how many are still inside.
-    pub fn leave(&self, permit: usize) -> u64 {
-        let w = self.w;
-        w[self.layout.owner(permit)].store(0, SeqCst);
-        let inside = w[W_INSIDE].load(SeqCst).saturating_sub(1);
-        w[W_INSIDE].store(inside, SeqCst);
-        inside
-    }
-
-    /// Gives back the place of a holder of `permit` that died inside. Call it only while
-    /// holding that permit (so its owner entry cannot be live). Returns whether it did.
+    /// Gives back the place of a holder of `permit` that died inside (see
+    /// [`Gauges::release_stale`]). Call it only while holding that permit.
     pub fn release_stale(&self, permit: usize) -> bool {
-        let w = self.w;
-        if w[self.layout.owner(permit)].load(SeqCst) == 0 {
-            return false;
-        }
-        w[self.layout.owner(permit)].store(0, SeqCst);
-        let inside = w[W_INSIDE].load(SeqCst).saturating_sub(1);
-        w[W_INSIDE].store(inside, SeqCst);
-        w[W_RECLAIMED].fetch_add(1, SeqCst);
-        true
+        Gauges::new(self.w, self.layout).release_stale(permit)
     }
 
     /// Whether someone is recorded inside with `permit`.
@@ -147,6 +116,61 @@ impl<'a> Locked<'a> {
     /// Everything in the segment, consistent (no locked update is half-done).
     pub fn snapshot(&self) -> Snapshot {
         snapshot(self.w, self.layout)
+    }
+}
+
+/// The semaphore's gauges (inside, max inside, entries, reclaimed) and its permits' owner
+/// entries, changed without the segment's lock: the gauges by atomic adds (max by
+/// `fetch_max`), and permit I's owner entry only by whoever holds permit I. Not journalled:
+/// a process killed between two of its stores skews `inside` by one (never below 0).
+#[derive(Debug, Clone, Copy)]
+pub struct Gauges<'a> {
+    w: &'a [AtomicU64],
+    layout: Layout,
+}
+
+impl<'a> Gauges<'a> {
+    pub(crate) fn new(w: &'a [AtomicU64], layout: Layout) -> Gauges<'a> {
+        Gauges { w, layout }
+    }
+
+    /// Records that `slot` is inside with `permit`, which it holds: the gauges go up. If
+    /// the permit's last holder died inside (its owner entry is still set), its place is
+    /// given back first and counted as reclaimed.
+    pub fn enter(&self, permit: usize, slot: Slot) -> Entered {
+        let w = self.w;
+        let reclaimed = self.release_stale(permit);
+        w[self.layout.owner(permit)].store(slot.0 as u64 + 1, SeqCst);
+        let inside = w[W_INSIDE].fetch_add(1, SeqCst) + 1;
+        w[W_MAX_INSIDE].fetch_max(inside, SeqCst);
+        w[W_ENTRIES].fetch_add(1, SeqCst);
+        Entered { inside, reclaimed }
+    }
+
+    /// Records that the holder of `permit` left. Returns how many are still inside.
+    pub fn leave(&self, permit: usize) -> u64 {
+        self.w[self.layout.owner(permit)].store(0, SeqCst);
+        self.one_out()
+    }
+
+    /// Gives back the place of a holder of `permit` that died inside. Call it only while
+    /// holding that permit (so its owner entry cannot be live). Returns whether it did.
+    pub fn release_stale(&self, permit: usize) -> bool {
+        let w = self.w;
+        if w[self.layout.owner(permit)].swap(0, SeqCst) == 0 {
+            return false;
+        }
+        self.one_out();
+        w[W_RECLAIMED].fetch_add(1, SeqCst);
+        true
+    }
+
+    /// `inside` minus one, never below 0. Returns the new value.
+    fn one_out(&self) -> u64 {
+        let was = self.w[W_INSIDE]
+            .fetch_update(SeqCst, SeqCst, |n| Some(n.saturating_sub(1)))
+            .unwrap_or_else(|n| n);
+        was.saturating_sub(1)
     }
 }
 
@@ -210,7 +234,7 @@ mod tests {
         )
         .unwrap();
         let (a, b) = (seg.claim_slot().unwrap(), seg.claim_slot().unwrap());
-        let l = seg.lock().unwrap();
+        let l = seg.gauges();
         assert_eq!(l.enter(0, a).inside, 1);
         assert_eq!(l.enter(1, b).inside, 2);
         assert_eq!(l.leave(1), 1);
@@ -222,10 +246,12 @@ mod tests {
                 reclaimed: true
             }
         );
-        let s = l.snapshot();
+        let s = seg.lock().unwrap().snapshot();
         assert_eq!(
             (s.inside, s.max_inside, s.entries, s.reclaimed),
             (1, 2, 3, 1)
         );
+        // Only a live owner entry counts: nothing stale to give back now.
+        assert!(!seg.lock().unwrap().release_stale(1));
     }
 }

@@ -97,67 +97,64 @@ pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `enter`: one worker goes inside `--times` times.
+/// `enter`: one worker goes inside `--times` times. Per entry: a permit (its file opened
+/// once, at the start), one load for the tampering mark, and the gauges' atomic adds; the
+/// segment's lock is not taken.
 pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
     if let Some(launcher) = a.launcher {
         launch::exit_when_launcher_dies(launcher);
     }
-    let mut seg = Segment::open(&a.name.name)?;
+    let seg = Segment::open(&a.name.name)?;
     let sem = seg.semaphore()?;
+    let gauges = seg.gauges();
     let slot = seg.claim_slot()?;
     let me = label(slot.index());
-    let say = |line: &str| {
-        if !a.enter.quiet {
-            say(line);
+    let quiet = a.enter.quiet;
+    let event = |kind: &str, permit: Option<usize>| {
+        if let Some(events) = &a.events {
+            crate::timeline::record(events, slot.index(), kind, permit);
         }
     };
     let mut rng = XorShift::seeded();
     for _ in 0..a.enter.times {
         let hint = seg.ticket() as usize;
-        let event = |kind: &str, permit: Option<usize>| {
-            if let Some(events) = &a.events {
-                crate::timeline::record(events, slot.index(), kind, permit);
-            }
-        };
         let (permit, waited) = sem.acquire(hint, || {
             event("wait", None);
-            say(&format!("{me} waits for a permit"));
-        })?;
-        let i = permit.index();
-        let entered = {
-            let locked = seg.lock()?;
-            if let Some(r) = locked.repaired {
-                ipc::elog!(
-                    "{me}: undid a decrement left half-done by worker {} (it died holding \
-                     the lock)",
-                    r.slot
-                );
+            if !quiet {
+                say(&format!("{me} waits for a permit"));
             }
-            locked.enter(i, slot)
-        };
-        if entered.reclaimed {
+        })?;
+        // Someone found a permit file (or the lock file) replaced: stop, holding nothing.
+        seg.check()?;
+        let i = permit.index();
+        let entered = gauges.enter(i, slot);
+        if !quiet {
+            if entered.reclaimed {
+                say(&format!(
+                    "{me}: permit {i} came back from a holder that died inside"
+                ));
+            }
+            let waited = if waited == Waited::Yes {
+                ", after waiting"
+            } else {
+                ""
+            };
             say(&format!(
-                "{me}: permit {i} came back from a holder that died inside"
+                "{me} enters with permit {i}{waited}: {} inside",
+                entered.inside
             ));
         }
-        let waited = if waited == Waited::Yes {
-            ", after waiting"
-        } else {
-            ""
-        };
-        say(&format!(
-            "{me} enters with permit {i}{waited}: {} inside",
-            entered.inside
-        ));
         event("enter", Some(i));
         let stay = a.enter.stay.pick(&mut rng);
         std::thread::sleep(stay);
-        let inside = seg.lock()?.leave(i);
+        let inside = gauges.leave(i);
         event("leave", Some(i));
-        say(&format!(
-            "{me} leaves after {}: {inside} inside",
-            show_duration(stay)
-        ));
+        if !quiet {
+            say(&format!(
+                "{me} leaves after {}: {inside} inside",
+                show_duration(stay)
+            ));
+        }
         drop(permit);
     }
     seg.finish_slot(slot);

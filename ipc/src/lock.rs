@@ -17,7 +17,6 @@
 use std::fs::{File, Metadata, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// Read-write options that never follow a symbolic link at the last component of the path:
 /// `O_NOFOLLOW` on Unix (the open fails with `ELOOP`), `FILE_FLAG_OPEN_REPARSE_POINT` on
@@ -260,176 +259,23 @@ fn spurious_unlock_error(e: &io::Error) -> bool {
     cfg!(windows) && e.raw_os_error() == Some(33)
 }
 
-/// A counting semaphore of K permits that come back when their holder dies: permit `i` is
-/// an exclusive lock on lock file `i`.
-#[derive(Debug)]
-pub struct Semaphore {
-    paths: Vec<PathBuf>,
-    /// The waiting threads, one per permit, started at the first wait and kept for the
-    /// next ones (starting K threads per wait cost more than the wait itself).
-    waiters: OnceLock<Arc<Waiters>>,
+/// Device and inode of the open `file` (Unix; `None` on Windows, where `std` has no stable
+/// file index): what a segment records of the lock and permit files it made, so that
+/// every later opener can compare (see `counter`'s `layout.rs`).
+pub fn identity(file: &File) -> io::Result<Option<(u64, u64)>> {
+    Ok(FileId::of_file(file)?.0)
 }
 
-/// What a semaphore's waiting threads and its owner share.
-#[derive(Debug, Default)]
-struct Waiters {
-    state: Mutex<WaitState>,
-    changed: Condvar,
-}
+pub use semaphore::{Permit, Semaphore, Waited};
 
-#[derive(Debug, Default)]
-struct WaitState {
-    /// The owner waits for a permit: the first thread to get its lock hands it over.
-    wanted: bool,
-    handed: Option<io::Result<Permit>>,
-}
-
-impl Waiters {
-    fn lock(&self) -> MutexGuard<'_, WaitState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Permit `index`'s thread: while the owner wants a permit, sleep in the kernel on
-    /// this permit's lock; hand it over if still wanted, else give it back at once.
-    fn serve(&self, index: usize, path: &Path) {
-        loop {
-            let mut st = self.lock();
-            while !st.wanted {
-                st = self
-                    .changed
-                    .wait(st)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-            drop(st);
-            let got = open_lock_file(path).and_then(|file| {
-                file.lock()?;
-                check_same_file(&file, path)?;
-                Ok(Permit { index, _file: file })
-            });
-            let mut st = self.lock();
-            // Not wanted any more (another thread won): dropping it gives it back.
-            if st.wanted {
-                st.wanted = false;
-                st.handed = Some(got);
-                self.changed.notify_all();
-            }
-        }
-    }
-}
-
-/// A permit of a [`Semaphore`]; dropping it (or the death of its process) gives it back.
-#[derive(Debug)]
-pub struct Permit {
-    index: usize,
-    /// Held only for its lock, released by closing it.
-    _file: File,
-}
-
-impl Permit {
-    /// Which permit this is, from 0 to K - 1.
-    pub fn index(&self) -> usize {
-        self.index
-    }
-}
-
-/// How an [`Semaphore::acquire`] went: at once, or after a blocking wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Waited {
-    No,
-    Yes,
-}
-
-impl Semaphore {
-    /// A semaphore over these lock files, which must exist; one permit each.
-    pub fn new(paths: Vec<PathBuf>) -> io::Result<Semaphore> {
-        if paths.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a semaphore needs at least one permit",
-            ));
-        }
-        Ok(Semaphore {
-            paths,
-            waiters: OnceLock::new(),
-        })
-    }
-
-    /// The number of permits, K.
-    pub fn permits(&self) -> usize {
-        self.paths.len()
-    }
-
-    /// Takes permit `index` if it is free.
-    pub fn try_acquire_one(&self, index: usize) -> io::Result<Option<Permit>> {
-        let path = &self.paths[index % self.paths.len()];
-        let file = open_lock_file(path)?;
-        match file.try_lock() {
-            Ok(()) => {
-                // Dropping the file on error gives the permit back.
-                check_same_file(&file, path)?;
-                Ok(Some(Permit {
-                    index: index % self.paths.len(),
-                    _file: file,
-                }))
-            }
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(e),
-        }
-    }
-
-    /// Takes a permit: the first free one, trying all K from `hint` (spread `hint` over the
-    /// callers, e.g. with a ticket counter, so they do not all try permit 0 first). When none
-    /// is free, `on_wait` runs and the caller sleeps in the kernel until any permit is given
-    /// back: one thread per permit blocks on its lock, the first to get one wins, and the
-    /// others give theirs back the moment they get it (or die with the process). The
-    /// threads are started at the first wait and serve every later one.
-    pub fn acquire(&self, hint: usize, on_wait: impl FnOnce()) -> io::Result<(Permit, Waited)> {
-        let k = self.paths.len();
-        for i in 0..k {
-            if let Some(p) = self.try_acquire_one(hint.wrapping_add(i) % k)? {
-                return Ok((p, Waited::No));
-            }
-        }
-        on_wait();
-        let waiters = self.waiters()?;
-        let mut st = waiters.lock();
-        st.wanted = true;
-        st.handed = None;
-        waiters.changed.notify_all();
-        loop {
-            if let Some(got) = st.handed.take() {
-                return got.map(|permit| (permit, Waited::Yes));
-            }
-            st = waiters
-                .changed
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    /// The waiting threads, started the first time.
-    fn waiters(&self) -> io::Result<&Arc<Waiters>> {
-        if let Some(w) = self.waiters.get() {
-            return Ok(w);
-        }
-        let w = Arc::new(Waiters::default());
-        for (index, path) in self.paths.iter().enumerate() {
-            let (w, path) = (Arc::clone(&w), path.clone());
-            std::thread::Builder::new()
-                .name(format!("permit-{index}"))
-                .spawn(move || w.serve(index, &path))?;
-        }
-        Ok(self.waiters.get_or_init(|| w))
-    }
-}
+mod semaphore;
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::sync::mpsc;
 
-    fn temp(tag: &str) -> PathBuf {
+    pub(super) fn temp(tag: &str) -> PathBuf {
         let p = std::env::temp_dir().join(format!("baozi-test-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_file(&p);
         create_new_file(&p, 0o600).unwrap();
@@ -455,58 +301,5 @@ mod tests {
         let e = FileLock::open(&path).unwrap_err();
         assert!(e.to_string().contains("lock file"), "{e}");
         assert!(!path.exists());
-    }
-
-    /// Acquires with `hint` on another thread and, once it waits, gives back permit `index`
-    /// of `held`: what the waiter got.
-    fn waits_for(
-        sem: &Semaphore,
-        hint: usize,
-        held: &mut Vec<Permit>,
-        index: usize,
-    ) -> (Permit, Waited) {
-        let at = held.iter().position(|p| p.index() == index).unwrap();
-        let (waiting, is_waiting) = mpsc::channel();
-        std::thread::scope(|s| {
-            let w = s.spawn(|| {
-                sem.acquire(hint, move || waiting.send(()).unwrap())
-                    .unwrap()
-            });
-            is_waiting.recv().unwrap();
-            held.remove(at);
-            w.join().unwrap()
-        })
-    }
-
-    #[test]
-    fn semaphore_gives_out_k_permits_and_takes_them_back() {
-        let paths: Vec<_> = (0..3).map(|i| temp(&format!("sem{i}"))).collect();
-        let sem = Semaphore::new(paths.clone()).unwrap();
-        let held: Vec<_> = (0..3)
-            .map(|h| sem.acquire(h, || panic!("should not wait")).unwrap().0)
-            .collect();
-        let mut seen: Vec<_> = held.iter().map(Permit::index).collect();
-        seen.sort_unstable();
-        assert_eq!(seen, [0, 1, 2]);
-        for i in 0..3 {
-            assert!(sem.try_acquire_one(i).unwrap().is_none());
-        }
-        // All taken: a waiter gets whichever comes back, here permit 2, not its hint's 0.
-        let mut held = held;
-        let waiter = waits_for(&sem, 0, &mut held, 2);
-        assert_eq!((waiter.0.index(), waiter.1), (2, Waited::Yes));
-        drop(held);
-        drop(waiter);
-        // The waiter's other threads give back what they get; everything is free again.
-        let mut again: Vec<_> = (0..3).map(|h| sem.acquire(h, || {}).unwrap().0).collect();
-        assert_eq!(again.len(), 3);
-        // And its threads, kept, serve the next wait: permit 0 comes back this time.
-        let second = waits_for(&sem, 1, &mut again, 0);
-        assert_eq!((second.0.index(), second.1), (0, Waited::Yes));
-        drop(again);
-        drop(second);
-        for p in paths {
-            std::fs::remove_file(p).unwrap();
-        }
     }
 }

@@ -34,6 +34,7 @@ TARGETS = {
     'echo': ('us p50', [('floor', 1 / 1.15, 'p50 within 1.15x of the raw floor')]),
     'queue': ('items/s', [('python', 10, 'at least 10x Python Queue')]),
     'counter': ('decrements/s', [('python', 50, 'at least 50x Python Manager counter')]),
+    'semaphore': ('entries/s', [('python', 3, 'at least 3x Python Semaphore')]),
     'startup': ('ms', [('absolute', 5.0, 'under 5 ms')]),
 }
 
