@@ -67,7 +67,7 @@ if [ -n "${MANPATH:-}" ]; then
     *) echo "install: your MANPATH replaces man's search path: add $MAN_DIR to it, or a ':' at its end" ;;
     esac
 fi
-echo "install: completions (zsh also completes addresses):"
+echo "install: completions (of options; bash and zsh also offer each program's example addresses):"
 echo "  bash: $bash_dir, loaded on demand by the bash-completion package;"
 echo "        without that package, add to ~/.bashrc:"
 echo "        for f in $bash_dir/{$(IFS=,; echo "${programs[*]}")}; do . \"\$f\"; done"

@@ -361,8 +361,8 @@ fn man_text(roff: &str) -> String {
 /// `command` with each ADDRESS argument given the addresses its own examples use (its
 /// default first) as possible values, for the shells' completions only (parsing never
 /// sees them): `producer <TAB>` offers `local:baozi`, `stdio`, `tcp:127.0.0.1:9000`, ...
-/// Only zsh's completion offers a positional argument's values; bash's and fish's (as
-/// clap_complete writes them) complete options only.
+/// zsh and bash offer them (bash from the first letters only: it splits words at `:`);
+/// fish and PowerShell, as clap_complete writes them, complete options only.
 fn with_address_examples(command: clap::Command) -> clap::Command {
     let examples = command
         .get_after_help()
