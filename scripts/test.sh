@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # command the tests run -> the Debian package that has it
-declare -A tools=([nc]=netcat-openbsd [socat]=socat [python3]=python3 [redis-server]=redis-server)
+declare -A tools=([nc]=netcat-openbsd [socat]=socat [python3]=python3 [redis-server]=redis-server [man]=man-db)
 missing=()
 for tool in "${!tools[@]}"; do
     command -v "$tool" >/dev/null || missing+=("${tools[$tool]}")

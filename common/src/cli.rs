@@ -227,13 +227,14 @@ pub fn say_waiting(who: &str, addr: &Address, wait: Duration) {
 }
 
 /// Parses the command line of `C`; but `PROGRAM --generate KIND DIR` (hidden, used by
-/// `scripts/install.sh`) writes this program's man page (`man`: DIR/PROGRAM.1) or its
-/// completions for a shell (`bash`, `zsh`, `fish`, `powershell`) into DIR, made from the
-/// same clap definitions as `--help`, prints the file's path and exits.
+/// `scripts/install.sh`) writes this program's man pages (`man`: DIR/PROGRAM.1, and
+/// DIR/PROGRAM-SUBCOMMAND.1 for each subcommand it names) or its completions for a shell
+/// (`bash`, `zsh`, `fish`, `powershell`) into DIR, made from the same clap definitions as
+/// `--help`, prints the files' paths and exits.
 pub fn parse<C: clap::Parser>() -> C {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "--generate") {
-        let mut command = C::command();
+        let command = C::command();
         let name = command.get_name().to_owned();
         let (kind, dir) = match (args.get(2).and_then(|k| k.to_str()), args.get(3)) {
             (Some(kind), Some(dir)) if args.len() == 4 => (kind, std::path::Path::new(dir)),
@@ -244,9 +245,11 @@ pub fn parse<C: clap::Parser>() -> C {
                 std::process::exit(2);
             }
         };
-        match generate(&mut command, &name, kind, dir) {
-            Ok(path) => {
-                ipc::elog!("{name}: wrote {}", path.display());
+        match generate(command, &name, kind, dir) {
+            Ok(paths) => {
+                for path in paths {
+                    ipc::elog!("{name}: wrote {}", path.display());
+                }
                 std::process::exit(0);
             }
             Err(e) => {
@@ -276,21 +279,23 @@ pub struct Verbose {
     pub verbose: bool,
 }
 
+/// Writes the man pages or the completions of `command` into `dir`; see [`parse`].
 fn generate(
-    command: &mut clap::Command,
+    command: clap::Command,
     name: &str,
     kind: &str,
     dir: &std::path::Path,
-) -> Result<std::path::PathBuf> {
+) -> Result<Vec<std::path::PathBuf>> {
     use clap_complete::Shell;
     std::fs::create_dir_all(dir)?;
     let shell = match kind {
         "man" => {
-            let path = dir.join(format!("{name}.1"));
-            let mut page = Vec::new();
-            clap_mangen::Man::new(command.clone()).render(&mut page)?;
-            std::fs::write(&path, page)?;
-            return Ok(path);
+            let mut command = command.disable_help_subcommand(true);
+            command.build();
+            let mut written = Vec::new();
+            let source = format!("{name} {}", command.get_version().unwrap_or_default());
+            man_pages(&command, &source, dir, &mut written)?;
+            return Ok(written);
         }
         "bash" => Shell::Bash,
         "zsh" => Shell::Zsh,
@@ -300,7 +305,96 @@ fn generate(
             return Err(format!("unknown kind '{kind}' (man, bash, zsh, fish, powershell)").into());
         }
     };
-    Ok(clap_complete::generate_to(shell, command, name, dir)?)
+    let mut command = with_address_examples(command);
+    Ok(vec![clap_complete::generate_to(
+        shell,
+        &mut command,
+        name,
+        dir,
+    )?])
+}
+
+/// Writes the man page of `command` (built) and of each subcommand it lists, as
+/// `clap_mangen::generate_to` would (`counter-run.1`, named in `counter.1`), each with the
+/// program's name and version at its foot (`source`) and its backticks made bold.
+fn man_pages(
+    command: &clap::Command,
+    source: &str,
+    dir: &std::path::Path,
+    written: &mut Vec<std::path::PathBuf>,
+) -> Result<()> {
+    let man = clap_mangen::Man::new(command.clone()).source(source);
+    let mut page = Vec::new();
+    man.render(&mut page)?;
+    let path = dir.join(man.get_filename());
+    std::fs::write(&path, man_text(&String::from_utf8_lossy(&page)))?;
+    written.push(path);
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        man_pages(sub, source, dir, written)?;
+    }
+    Ok(())
+}
+
+/// A rendered man page without Markdown: the doc comments' `code` spans, literal in the
+/// roff clap_mangen writes, become bold; a line with an odd number of backticks loses them.
+fn man_text(roff: &str) -> String {
+    let mut out = String::with_capacity(roff.len());
+    for line in roff.lines() {
+        let ticks = line.matches('`').count();
+        if line.starts_with(['.', '\'']) || ticks % 2 == 1 {
+            out.push_str(&line.replace('`', ""));
+        } else {
+            let mut open = false;
+            for (i, part) in line.split('`').enumerate() {
+                if i > 0 {
+                    out.push_str(if open { "\\fR" } else { "\\fB" });
+                    open = !open;
+                }
+                out.push_str(part);
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `command` with each ADDRESS argument given the addresses its own examples use (its
+/// default first) as possible values, for the shells' completions only (parsing never
+/// sees them): `producer <TAB>` offers `local:baozi`, `stdio`, `tcp:127.0.0.1:9000`, ...
+/// zsh and bash offer them (bash from the first letters only: it splits words at `:`);
+/// fish and PowerShell, as clap_complete writes them, complete options only.
+fn with_address_examples(command: clap::Command) -> clap::Command {
+    let examples = command
+        .get_after_help()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let command = command.mut_args(|arg| {
+        if arg
+            .get_value_names()
+            .is_none_or(|v| v.iter().all(|n| n != "ADDRESS"))
+        {
+            return arg;
+        }
+        let defaults = arg.get_default_values().iter().filter_map(|d| d.to_str());
+        let mut forms: Vec<&'static str> = Vec::new();
+        for word in defaults.chain(examples.split_whitespace()) {
+            let word = word.trim_matches(|c: char| ",;:`'\"()".contains(c));
+            if (word == "stdio" || word.contains(':'))
+                && word.parse::<Address>().is_ok()
+                && !forms.contains(&word)
+            {
+                // Without clap's `string` feature a possible value is a `&'static str`;
+                // the process ends once the completions are written.
+                forms.push(Box::leak(word.to_owned().into_boxed_str()));
+            }
+        }
+        if forms.is_empty() {
+            return arg;
+        }
+        arg.value_parser(clap::builder::PossibleValuesParser::new(forms))
+            .value_hint(clap::ValueHint::Other)
+    });
+    command.mut_subcommands(with_address_examples)
 }
 
 /// Runs a binary's body: installs Ctrl-C handling, and prints an error as one line
