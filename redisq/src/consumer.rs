@@ -3,7 +3,7 @@
 //! of the run.
 
 use crate::reply::{entries, parse_read, text};
-use crate::scripts::{ACK, GIVE_BACK, RECLAIM, RENEW};
+use crate::scripts::{ACK, GIVE_BACK, RECLAIM, RENEW, TIDY};
 use crate::{GROUP, IO_TIMEOUT, KEEP_AFTER_END, Queue, eval, fail};
 use common::Error;
 use common::msg::run::{Dead, Put, Stream, Totals};
@@ -207,7 +207,7 @@ impl Consumer {
         self.q.query("XCLAIM", &c)
     }
 
-    /// Acknowledges (and deletes) the entries eaten; returns how many were still pending.
+    /// Acknowledges the entries eaten, in one script; returns how many were still pending.
     pub fn ack(&mut self, ids: &[String]) -> Result<u64, Error> {
         if ids.is_empty() {
             return Ok(0);
@@ -226,13 +226,15 @@ impl Consumer {
             .cmd("HGETALL")
             .arg(&self.q.ends)
             .cmd("HGETALL")
-            .arg(&self.q.totals)
-            .cmd("XLEN")
-            .arg(&self.q.stream);
-        type Counts = Vec<(String, u64)>;
-        let (expected, mut ends, totals, waiting): (Option<u64>, Counts, Counts, u64) = p
+            .arg(&self.q.totals);
+        // Counts are whole numbers; `left` dips below 0 only if someone deleted waiting
+        // entries by hand, and then the run cannot end anyway.
+        type Counts = Vec<(String, i64)>;
+        let (expected, ends, totals): (Option<u64>, Counts, Counts) = p
             .query(&mut self.q.con)
             .map_err(|e| fail(&self.q.addr, "reading the totals", &e))?;
+        let whole = |n: i64| u64::try_from(n).unwrap_or(0);
+        let mut ends: Vec<(String, u64)> = ends.into_iter().map(|(k, n)| (k, whole(n))).collect();
         ends.sort();
         // Only producers that have ended are in Q:ends.
         let mut t = Totals {
@@ -246,11 +248,12 @@ impl Consumer {
                 })
                 .collect(),
             expected: expected.unwrap_or(0),
-            left: waiting,
             ..Totals::default()
         };
         for (field, n) in totals {
+            let n = whole(n);
             match field.as_str() {
+                "left" => t.left = n,
                 "eaten" => t.eaten = n,
                 "redelivered" => t.redelivered = n,
                 "dead" => t.dead = n,
@@ -265,8 +268,11 @@ impl Consumer {
         Ok(t)
     }
 
-    /// A finished run's keys go after a while (the dead letters stay).
+    /// A finished run's acknowledged entries go now, its keys after a while (the dead
+    /// letters stay).
     fn expire(&mut self) -> Result<(), Error> {
+        let tidy = eval(TIDY, &[&self.q.stream, &self.q.totals]);
+        self.q.query::<Value>("XTRIM", &tidy)?;
         let mut p = redis::pipe();
         for key in [
             &self.q.stream,

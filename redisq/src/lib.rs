@@ -5,22 +5,26 @@
 //!
 //! | key           | what it holds                                                        |
 //! |---------------|----------------------------------------------------------------------|
-//! | `Q`           | a stream: one entry per baozi not yet eaten (`producer`, `pid`, `seq`, `payload`) |
+//! | `Q`           | a stream: one entry per baozi put, field `baozi` = `SEQ PID PRODUCER\nPAYLOAD`; acknowledged ones until their node is trimmed |
 //! | group `baozi` | the consumer group on `Q`: who holds which entry, and since when     |
 //! | `Q:producers` | how many producers the run expects (set by the first consumer, `--producers`) |
 //! | `Q:ends`      | a hash: producer name -> how many items it put, written at its end   |
-//! | `Q:totals`    | a hash: `eaten`, `eaten:NAME` per consumer, `redelivered`, `dead`    |
+//! | `Q:totals`    | a hash: `eaten`, `eaten:NAME` per consumer, `redelivered`, `dead`, and `left`: put and not yet acknowledged or dead |
 //! | `Q:dead`      | a stream: the dead letters, each with its `id` and `deliveries`      |
 //!
-//! put = XADD, only while the stream holds fewer than `--capacity` entries (checked and
-//! added in one script, so nothing is trimmed away unread); take = XREADGROUP in the group
-//! `baozi`, blocking; eaten = XACK and XDEL (with the totals, in one script, counting only
-//! entries still pending, so a duplicate is never counted twice). A consumer renews what it
+//! put = XADD, a batch at a time, only while fewer than `--capacity` entries are `left`
+//! (checked, added and counted in one script, so nothing is put over the capacity or
+//! uncounted); take = XREADGROUP in the group `baozi`, blocking; eaten = one XACK of the
+//! whole batch with the totals, in one script, counting only entries still pending, so a
+//! duplicate is never counted twice; the same script trims the stream (`XTRIM MINID ~`)
+//! below its oldest pending entry, which drops whole nodes of settled entries and never a
+//! pending one (no XDEL per id: it costs the server ten times an XACK). A consumer renews what it
 //! holds while it eats (XCLAIM JUSTID, its own entries only); entries idle longer than
 //! `--lease` belong to a consumer that died, and the next live consumer claims them
 //! (XAUTOCLAIM) as redeliveries, or, past `--max-deliveries`, moves them to `Q:dead`.
-//! The run is over when `Q:producers` producers have ended, the stream is empty (every
-//! entry acknowledged or dead) and eaten + dead reach the counts in `Q:ends`. Its keys (not `Q:dead`) then expire after [`KEEP_AFTER_END`].
+//! The run is over when `Q:producers` producers have ended, nothing is `left` (every
+//! entry acknowledged or dead) and eaten + dead reach the counts in `Q:ends`; the
+//! acknowledged entries still in the stream then go. Its keys (not `Q:dead`) then expire after [`KEEP_AFTER_END`].
 
 use common::Error;
 use ipc::addr::Address;

@@ -53,7 +53,7 @@ impl Producer {
         let mut waited = false;
         let mut backoff = Backoff::default();
         while next < seqs.end {
-            let mut c = eval(PUT, &[&self.q.stream]);
+            let mut c = eval(PUT, &[&self.q.stream, &self.q.totals]);
             c.arg(self.capacity)
                 .arg(&self.name)
                 .arg(&self.pid)

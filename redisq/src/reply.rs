@@ -19,7 +19,8 @@ fn number(v: &Value) -> Option<u64> {
     }
 }
 
-/// An entry from its fields (`producer`, `seq`, `payload`, ...: a flat list).
+/// An entry from its fields: `baozi` = `SEQ PID PRODUCER\nPAYLOAD`, as the put script
+/// writes it, or `producer`, `seq`, `payload` as separate fields (a flat list).
 fn item(id: String, attempt: u32, fields: Vec<Value>) -> Result<Item, String> {
     let mut it = Item {
         id,
@@ -31,6 +32,11 @@ fn item(id: String, attempt: u32, fields: Vec<Value>) -> Result<Item, String> {
     let mut f = fields.into_iter();
     while let (Some(k), Some(v)) = (f.next(), f.next()) {
         match text(&k).as_deref() {
+            Some("baozi") => {
+                if let Value::BulkString(b) = v {
+                    unpack(&mut it, b);
+                }
+            }
             Some("producer") => it.producer = text(&v).unwrap_or_default(),
             Some("seq") => it.seq = number(&v).unwrap_or(u64::MAX),
             Some("payload") => {
@@ -48,6 +54,28 @@ fn item(id: String, attempt: u32, fields: Vec<Value>) -> Result<Item, String> {
         ));
     }
     Ok(it)
+}
+
+/// `SEQ PID PRODUCER\nPAYLOAD` into `it` (a name has no control characters, so the first
+/// newline ends the head); anything else leaves `it` unnamed, to be refused.
+fn unpack(it: &mut Item, mut b: Vec<u8>) {
+    let Some(nl) = b.iter().position(|&c| c == b'\n') else {
+        return;
+    };
+    let Ok(head) = std::str::from_utf8(&b[..nl]) else {
+        return;
+    };
+    let mut parts = head.splitn(3, ' ');
+    let (Some(seq), Some(_pid), Some(producer)) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    let Ok(seq) = seq.parse() else {
+        return;
+    };
+    it.seq = seq;
+    it.producer = producer.to_owned();
+    b.drain(..=nl);
+    it.payload = b;
 }
 
 /// XREADGROUP's reply: nil, or `[[stream, [[id, fields]...]]]`.
@@ -140,6 +168,30 @@ mod tests {
         );
         assert_eq!(items[0].payload, b"xx");
         assert!(parse_read(Value::Nil).unwrap().is_empty());
+        let packed = Value::Array(vec![Value::Array(vec![
+            b("q"),
+            Value::Array(vec![Value::Array(vec![
+                b("3-0"),
+                Value::Array(vec![b("baozi"), b("12 7 p 2\nab\ncd")]),
+            ])]),
+        ])]);
+        let items = parse_read(packed).unwrap();
+        assert_eq!(
+            (
+                items[0].producer.as_str(),
+                items[0].seq,
+                &items[0].payload[..]
+            ),
+            ("p 2", 12, &b"ab\ncd"[..])
+        );
+        let garbled = Value::Array(vec![Value::Array(vec![
+            b("q"),
+            Value::Array(vec![Value::Array(vec![
+                b("4-0"),
+                Value::Array(vec![b("baozi"), b("twelve 7 p\n")]),
+            ])]),
+        ])]);
+        assert!(parse_read(garbled).unwrap_err().contains("not a baozi"));
         let stranger = Value::Array(vec![Value::Array(vec![
             b("q"),
             Value::Array(vec![Value::Array(vec![

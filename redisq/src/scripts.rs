@@ -1,34 +1,51 @@
 //! The Lua scripts: every change of more than one step is one script, sent with `EVAL`, so
 //! that no other client sees it half done.
 
-/// Adds as many items as fit under the capacity; returns how many it added.
-/// KEYS: stream. ARGV: capacity, producer, pid, payload, seq...
+/// Adds as many items as fit under the capacity, all in one step; returns how many it
+/// added. The capacity counts entries not yet settled (`left` in the totals: waiting or
+/// pending), not the stream's length, which also holds acknowledged entries until their
+/// node is trimmed. Each entry has one field, `baozi`: `SEQ PID PRODUCER\nPAYLOAD` (one
+/// field costs the server less on every XADD and XREADGROUP than four).
+/// KEYS: stream, totals. ARGV: capacity, producer, pid, payload, seq...
 pub(crate) const PUT: &str = r"
-local room = tonumber(ARGV[1]) - redis.call('XLEN', KEYS[1])
+local room = tonumber(ARGV[1]) - tonumber(redis.call('HGET', KEYS[2], 'left') or 0)
+local rest = ' ' .. ARGV[3] .. ' ' .. ARGV[2] .. '\n' .. ARGV[4]
 local n = 0
 for i = 5, #ARGV do
   if n >= room then break end
-  redis.call('XADD', KEYS[1], '*', 'producer', ARGV[2], 'pid', ARGV[3], 'seq', ARGV[i], 'payload', ARGV[4])
+  redis.call('XADD', KEYS[1], '*', 'baozi', ARGV[i] .. rest)
   n = n + 1
+end
+if n > 0 then redis.call('HINCRBY', KEYS[2], 'left', n) end
+return n
+";
+
+/// Acknowledges the entries still pending, all in one XACK; counts them eaten (and no
+/// longer left); then trims the stream below its oldest pending entry. Nothing is deleted
+/// by id (XDEL costs the server 3.5 to 9 us an id, XACK 0.3): the stream's nodes that hold
+/// only settled entries go, whole, in the XTRIM. Below the oldest pending id every entry
+/// was delivered (delivery follows id order) and is not pending, so it is acknowledged or
+/// dead; with none pending, the same holds below the last id acknowledged here.
+/// KEYS: stream, totals. ARGV: group, consumer, id...
+pub(crate) const ACK: &str = r"
+local n = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3))
+if n > 0 then
+  redis.call('HINCRBY', KEYS[2], 'eaten', n)
+  redis.call('HINCRBY', KEYS[2], 'eaten:' .. ARGV[2], n)
+  redis.call('HINCRBY', KEYS[2], 'left', -n)
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1])
+  redis.call('XTRIM', KEYS[1], 'MINID', '~', p[2] or ARGV[#ARGV])
 end
 return n
 ";
 
-/// Acknowledges and deletes the entries still pending; counts them eaten.
-/// KEYS: stream, totals. ARGV: group, consumer, id...
-pub(crate) const ACK: &str = r"
-local n = 0
-for i = 3, #ARGV do
-  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
-    redis.call('XDEL', KEYS[1], ARGV[i])
-    n = n + 1
-  end
+/// At the run's end: when nothing is left (every entry put is acknowledged or dead), the
+/// acknowledged entries the trims left behind go too. KEYS: stream, totals.
+pub(crate) const TIDY: &str = r"
+if tonumber(redis.call('HGET', KEYS[2], 'left') or 0) == 0 then
+  return redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
 end
-if n > 0 then
-  redis.call('HINCRBY', KEYS[2], 'eaten', n)
-  redis.call('HINCRBY', KEYS[2], 'eaten:' .. ARGV[2], n)
-end
-return n
+return 0
 ";
 
 /// Resets the idle time of the entries this consumer still holds (not of those another
@@ -85,6 +102,9 @@ for _, e in ipairs(r[2]) do
 end
 if r[3] then lost = lost + #r[3] end
 if again > 0 then redis.call('HINCRBY', KEYS[2], 'redelivered', again) end
-if #dead + lost > 0 then redis.call('HINCRBY', KEYS[2], 'dead', #dead + lost) end
+if #dead + lost > 0 then
+  redis.call('HINCRBY', KEYS[2], 'dead', #dead + lost)
+  redis.call('HINCRBY', KEYS[2], 'left', -(#dead + lost))
+end
 return {r[1], out, dead, lost}
 ";
