@@ -19,20 +19,47 @@ const IDLE_PROBE: Duration = Duration::from_millis(250);
 impl Broker {
     /// A consumer's conversation: its requests, each answered with one reply.
     pub(crate) fn hand_out(&self, mut s: Session, client: &Client<'_>) {
-        let (name, pid) = match s.rx.next_frame::<Request>() {
+        let first = s.rx.next_frame::<Request>();
+        self.named(&s, client);
+        // It sends its lease and first requests before reading its admission.
+        let drain = |s: &mut Session| matches!(s.rx.next_frame::<Request>(), Ok(Some(_)));
+        let (name, pid) = match first {
             Ok(Some(Request::Hello { name, pid })) if check_name(&name).is_ok() => (name, pid),
             Ok(Some(Request::Hello { name, .. })) => {
                 let why = check_name(&name).err().unwrap_or_default();
+                self.admit(&mut s, Err(why.clone()), drain);
                 return self.refused(client, "consumer", &why);
             }
-            other => return self.refused(client, "consumer", &first_frame(other)),
+            other => {
+                let why = first_frame(other);
+                if !why.starts_with("it left") {
+                    self.admit(&mut s, Err(why.clone()), drain);
+                }
+                return self.refused(client, "consumer", &why);
+            }
         };
-        let id = {
+        let joined = {
             let mut st = self.lock();
-            let id = st.queue.join_consumer(&name, self.now());
-            self.mark(&mut st, |t, _| t.consumer(id, &name));
-            id
+            let joined = st.queue.join_consumer_as(&name, pid, self.now());
+            if let Ok(id) = joined {
+                self.mark(&mut st, |t, _| t.consumer(id, &name));
+            }
+            joined
         };
+        let id = match joined {
+            Ok(id) => id,
+            Err(e) => {
+                self.admit(&mut s, Err(e.to_string()), drain);
+                return self.refused(client, &format!("consumer {name}"), &e.to_string());
+            }
+        };
+        if !self.admit(&mut s, Ok(()), drain) {
+            let mut st = self.lock();
+            let _ = st.queue.consumer_gone(id);
+            self.mark(&mut st, |t, at| t.gone(id, &[], at));
+            self.changed.notify_all();
+            return;
+        }
         self.log(&format!(
             "consumer {name} (pid {pid}) joined {}",
             client.whence
@@ -79,7 +106,7 @@ impl Broker {
             drop(st);
             match (sent, &reply) {
                 (Err(e), _) => break format!("it went away ({e})"),
-                (Ok(()), &Reply::End { eaten }) => {
+                (Ok(()), &(Reply::End { eaten } | Reply::CutShort { eaten, .. })) => {
                     self.log(&format!(
                         "consumer {name} told the run is over, after eating {}",
                         count(eaten, "item")
@@ -208,8 +235,11 @@ impl Broker {
                 return Ok(Reply::Items(items));
             }
             if st.queue.is_finished() {
-                return Ok(Reply::End {
-                    eaten: st.queue.eaten_by(id),
+                let (eaten, cut) = (st.queue.eaten_by(id), st.queue.cut_short());
+                return Ok(if cut.is_empty() {
+                    Reply::End { eaten }
+                } else {
+                    Reply::CutShort { eaten, cut }
                 });
             }
             // Nothing can come but given-back items, and it holds some: let it acknowledge.

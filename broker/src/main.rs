@@ -96,9 +96,10 @@ pub struct Cli {
     #[arg(long)]
     pub status: bool,
 
-    /// With --status: how long to keep retrying while no broker listens yet.
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
-    pub wait: Duration,
+    /// With --status: how long to keep retrying while no broker listens yet (without it,
+    /// the status answers at once: no broker there is said at once).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "status")]
+    pub wait: Option<Duration>,
 }
 
 const EXAMPLES: &str = "\

@@ -13,10 +13,17 @@ impl Broker {
     /// A producer's stream: every item into the queue, waiting for room; then its receipt.
     /// [`Check`] says what each frame is.
     pub(crate) fn take_in(&self, mut s: Session, client: &Client<'_>) {
-        let mut check = match s.rx.next_frame::<Frame>() {
+        let first = s.rx.next_frame::<Frame>();
+        self.named(&s, client);
+        let no_drain = |_: &mut Session| false; // it sends nothing before its admission
+        let mut check = match first {
             Ok(first) => match Check::hello(first) {
                 Ok(check) => check,
-                Err(b) => return self.refused(client, "producer", &in_brokers_words(&b)),
+                Err(b) => {
+                    let why = in_brokers_words(&b);
+                    self.admit(&mut s, Err(why.clone()), no_drain);
+                    return self.refused(client, "producer", &why);
+                }
             },
             Err(e) => return self.refused(client, "producer", &e.to_string()),
         };
@@ -31,8 +38,18 @@ impl Broker {
         };
         let id = match joined {
             Ok(id) => id,
-            Err(e) => return self.refused(client, &format!("producer {name}"), &e.to_string()),
+            Err(e) => {
+                self.admit(&mut s, Err(e.to_string()), no_drain);
+                return self.refused(client, &format!("producer {name}"), &e.to_string());
+            }
         };
+        if !self.admit(&mut s, Ok(()), no_drain) {
+            let mut st = self.lock();
+            st.queue.cut_producer(id);
+            self.changed.notify_all();
+            drop(st);
+            return self.refused(client, &format!("producer {name}"), "it went away at once");
+        }
         self.log(&format!(
             "producer {name} (pid {pid}) joined {}",
             client.whence
@@ -90,9 +107,19 @@ impl Broker {
     pub(crate) fn put_all(&self, id: ProducerId, batch: &mut Vec<(u64, Vec<u8>)>) -> bool {
         let mut st = self.lock();
         for (seq, payload) in batch.drain(..) {
+            if st.queue.ready() as u64 * 2 <= self.capacity {
+                st.full_told = false; // drained: the next time it fills is a new episode
+            }
             while !st.queue.has_room() {
                 if st.stopping {
                     return false;
+                }
+                if !st.full_told {
+                    st.full_told = true;
+                    self.log(&format!(
+                        "the queue is full ({} waiting); producers wait for consumers",
+                        self.capacity
+                    ));
                 }
                 st = self.wait(st);
             }

@@ -19,6 +19,7 @@
 use common::msg::queue::{Delivery, Status};
 pub use common::msg::run::{Dead, Stream};
 use common::msg::run::{Put, Standing, Totals};
+use ipc::units::count;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
@@ -52,6 +53,12 @@ pub enum QueueError {
     TooManyProducers { expected: u64 },
     /// An acknowledgement of a tag that was never handed out on that connection.
     AckBeyond { ack: u64, last: u64 },
+    /// A producer or consumer of that name is connected now.
+    NameInUse {
+        role: &'static str,
+        name: String,
+        pid: u32,
+    },
 }
 
 impl fmt::Display for QueueError {
@@ -59,7 +66,12 @@ impl fmt::Display for QueueError {
         match self {
             QueueError::TooManyProducers { expected } => write!(
                 f,
-                "the broker expects {expected} producers (--producers {expected}), and all have come"
+                "the broker expects {} (--producers {expected}) and has them all",
+                count(*expected, "producer")
+            ),
+            QueueError::NameInUse { role, name, pid } => write!(
+                f,
+                "a {role} named {name} (pid {pid}) is connected already; give this one another --name"
             ),
             QueueError::AckBeyond { ack, last } => write!(
                 f,
@@ -82,6 +94,7 @@ struct Producer {
 #[derive(Debug)]
 struct Consumer {
     name: String,
+    pid: u32,
     /// The last tag handed out on this connection (tags count from 1).
     last_tag: u64,
     /// Items handed out and not acknowledged, in tag order.
@@ -148,6 +161,17 @@ impl Queue {
     /// A producer said hello.
     pub fn join_producer(&mut self, name: &str, pid: u32) -> Result<ProducerId, QueueError> {
         let expected = self.config.producers;
+        if let Some(live) = self
+            .producers
+            .iter()
+            .find(|p| p.stream == Stream::Open && p.name == name)
+        {
+            return Err(QueueError::NameInUse {
+                role: "producer",
+                name: name.to_owned(),
+                pid: live.pid,
+            });
+        }
         if expected > 0 && self.producers.len() as u64 >= expected {
             return Err(QueueError::TooManyProducers { expected });
         }
@@ -200,10 +224,34 @@ impl Queue {
         self.producers[producer].put
     }
 
+    /// A consumer said hello, at `now`: refused if one of that name is connected.
+    pub fn join_consumer_as(
+        &mut self,
+        name: &str,
+        pid: u32,
+        now: Duration,
+    ) -> Result<ConsumerId, QueueError> {
+        if let Some(live) = self
+            .consumers
+            .iter()
+            .find(|c| c.connected && c.name == name)
+        {
+            return Err(QueueError::NameInUse {
+                role: "consumer",
+                name: name.to_owned(),
+                pid: live.pid,
+            });
+        }
+        let id = self.join_consumer(name, now);
+        self.consumers[id].pid = pid;
+        Ok(id)
+    }
+
     /// A consumer said hello, at `now`.
     pub fn join_consumer(&mut self, name: &str, now: Duration) -> ConsumerId {
         self.consumers.push(Consumer {
             name: name.to_owned(),
+            pid: 0,
             last_tag: 0,
             leases: VecDeque::new(),
             eaten: 0,
@@ -422,6 +470,15 @@ impl Queue {
             .count() as u64
     }
 
+    /// The producers cut short so far, by name.
+    pub fn cut_short(&self) -> Vec<String> {
+        self.producers
+            .iter()
+            .filter(|p| p.stream == Stream::Cut)
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
     /// The live numbers.
     pub fn status(&self) -> Status {
         Status {
@@ -439,6 +496,7 @@ impl Queue {
                 .count() as u64,
             producers_ended: self.producers_ended(),
             producers_expected: self.config.producers,
+            producers_cut: self.cut_short().len() as u64,
             consumers: self.consumers.iter().filter(|c| c.connected).count() as u64,
         }
     }

@@ -12,12 +12,17 @@ use crate::Cli;
 use crate::queue::{Config, Queue};
 use crate::timeline::Timeline;
 use common::cli::{Result, say_closing};
+use common::msg::queue::Admission;
 use common::serve::{self, Client, Clients, Service};
-use common::wire::{self, Role};
+use common::wire::{self, FrameWriter, Role, Session};
 use ipc::shutdown::Stop;
-use ipc::transport::{self, Conn};
+use ipc::transport::{self, Closer, Conn};
+use ipc::units::show_duration;
+use std::collections::HashMap;
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -32,6 +37,15 @@ pub(crate) const REPLY_BYTES: usize = 4 << 20;
 pub(crate) const LEASE: Duration = Duration::from_secs(30);
 /// After the end of the run, how long to wait for every client to hear it and leave.
 const DRAIN: Duration = Duration::from_secs(10);
+/// A client that greeted has this long to say its name (where reads can time out), and
+/// once it has waited [`SILENT_AFTER`] without, it may be sent away to make room.
+const NAME_TIMEOUT: Duration = Duration::from_secs(10);
+const SILENT_AFTER: Duration = Duration::from_secs(1);
+/// A refused client's input is read (and dropped) this long at most, so that closing does
+/// not reset the connection and destroy the refusal on its way.
+const REFUSAL_DRAIN: Duration = Duration::from_secs(1);
+/// At most this many refusals drained at once (a flood is closed at once).
+const MAX_REFUSING: usize = 16;
 
 /// What the connection threads share, under one lock.
 pub(crate) struct State {
@@ -42,6 +56,14 @@ pub(crate) struct State {
     pub(crate) stopping: bool,
     /// With --timeline: the record of the run.
     pub(crate) timeline: Option<Timeline>,
+    /// The queue was said to be full, and has not drained to half since.
+    pub(crate) full_told: bool,
+}
+
+/// A client that greeted and has not said its name yet.
+struct Unnamed {
+    since: Instant,
+    closer: Option<Closer>,
 }
 
 pub(crate) struct Broker {
@@ -56,6 +78,11 @@ pub(crate) struct Broker {
     /// Where to draw the timeline, and the start its times count from.
     pub(crate) timeline: Option<PathBuf>,
     started: Instant,
+    /// `--capacity`, told to each client that is let in.
+    pub(crate) capacity: u64,
+    max_clients: u32,
+    /// Clients between their greeting and their name, by client number.
+    unnamed: Mutex<HashMap<u64, Unnamed>>,
 }
 
 pub fn run(cli: &Cli) -> Result<ExitCode> {
@@ -85,6 +112,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             answering: 0,
             stopping: false,
             timeline: cli.timeline.as_ref().map(|_| Timeline::new()),
+            full_told: false,
         }),
         changed: Condvar::new(),
         quiet: cli.quiet,
@@ -92,6 +120,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         stop: Arc::clone(&stop),
         timeline: cli.timeline.clone(),
         started: Instant::now(),
+        capacity: cli.capacity,
+        max_clients: cli.max_clients,
+        unnamed: Mutex::new(HashMap::new()),
     });
     let clients = Arc::new(Clients::new(cli.max_clients as usize));
     {
@@ -169,17 +200,147 @@ pub(crate) fn first_frame<M>(got: std::result::Result<Option<M>, wire::WireError
     }
 }
 
+/// A frame as bytes: the refusal written by [`Closer::close_with`].
+fn frame_bytes(admission: &Admission) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut w = FrameWriter::new(&mut bytes);
+    let _ = w.send(admission).and_then(|()| w.flush());
+    drop(w);
+    bytes
+}
+
+impl Broker {
+    fn unnamed(&self) -> MutexGuard<'_, HashMap<u64, Unnamed>> {
+        self.unnamed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A client said its name (or gave up): no longer silent, its reads no longer bounded.
+    pub(crate) fn named(&self, s: &Session, client: &Client<'_>) {
+        self.unnamed().remove(&client.id);
+        let _ = s.rx.get_ref().set_timeout(None);
+    }
+
+    /// Tells a client it is taken in (`Ok`) or why not (`Err`); `false` if it is not served.
+    /// A refused one's input is read by `drain` until it closes ([`REFUSAL_DRAIN`] at most),
+    /// so that closing does not reset the connection with the refusal on its way.
+    pub(crate) fn admit(
+        &self,
+        s: &mut Session,
+        verdict: Result<(), String>,
+        drain: impl Fn(&mut Session) -> bool,
+    ) -> bool {
+        let refused = verdict.is_err();
+        let admission = match verdict {
+            Ok(()) => Admission::Welcome {
+                capacity: self.capacity,
+            },
+            Err(why) => Admission::Refused { why },
+        };
+        let sent = s.tx.send(&admission).and_then(|()| s.tx.flush());
+        if refused {
+            let _ = s.tx.get_ref().shutdown_write();
+            let _ = s.rx.get_ref().set_timeout(Some(REFUSAL_DRAIN));
+            let deadline = Instant::now() + REFUSAL_DRAIN;
+            while Instant::now() < deadline {
+                if !drain(s) {
+                    break;
+                }
+            }
+        }
+        !refused && sent.is_ok()
+    }
+}
+
 impl Service for Broker {
     fn serve(&self, conn: Conn, client: &Client<'_>) {
         let accept = [Role::Producer, Role::Consumer, Role::Observer];
-        match wire::handshake(conn, Role::Broker, &accept) {
-            Ok(s) if s.peer == Role::Producer => self.take_in(s, client),
-            Ok(s) if s.peer == Role::Consumer => self.hand_out(s, client),
-            Ok(s) => self.observe(s),
-            Err(e) => ipc::elog!("broker: {} refused: {e}", client.describe()),
+        let s = match wire::handshake(conn, Role::Broker, &accept) {
+            Ok(s) => s,
+            Err(e) => return ipc::elog!("broker: {} refused: {e}", client.describe()),
+        };
+        if s.peer == Role::Observer {
+            return self.observe(s);
         }
+        // Until it says its name, it is a silent peer: its read is bounded, and it may be
+        // sent away when a new client needs its slot.
+        let closer = s.rx.get_ref().closer();
+        self.unnamed().insert(
+            client.id,
+            Unnamed {
+                since: Instant::now(),
+                closer,
+            },
+        );
+        let _ = s.rx.get_ref().set_timeout(Some(NAME_TIMEOUT));
+        if s.peer == Role::Producer {
+            self.take_in(s, client);
+        } else {
+            self.hand_out(s, client);
+        }
+        self.unnamed().remove(&client.id);
     }
 
-    /// Past --max-clients: closed at once (the client then says the broker went away).
-    fn refuse(&self, _conn: Conn, _why: String) {}
+    /// Full: the client silent the longest (greeted, and no name for [`SILENT_AFTER`] at
+    /// least) is told why and sent away, so that silent peers never lock out real ones.
+    fn make_room(&self) -> bool {
+        let mut unnamed = self.unnamed();
+        let silent = unnamed
+            .iter()
+            .filter(|(_, u)| u.closer.is_some() && u.since.elapsed() >= SILENT_AFTER)
+            .max_by_key(|(_, u)| u.since.elapsed())
+            .map(|(id, u)| (*id, u.since.elapsed()));
+        let Some((id, silent_for)) = silent else {
+            return false;
+        };
+        let Some(u) = unnamed.remove(&id) else {
+            return false;
+        };
+        let why = format!(
+            "sent away: it said no name for {} while the broker was full (--max-clients {}); \
+             making room for a new client",
+            show_duration(silent_for),
+            self.max_clients
+        );
+        if let Some(closer) = u.closer {
+            closer.close_with(&frame_bytes(&Admission::Refused { why: why.clone() }));
+        }
+        ipc::elog!("broker: client {id} {why}");
+        true
+    }
+
+    /// Past --max-clients: told why (the greeting, then the refusal), then closed once it
+    /// has read it.
+    fn refuse(&self, conn: Conn, why: String) {
+        static REFUSING: AtomicUsize = AtomicUsize::new(0);
+        let (mut rx, tx) = conn.split();
+        let mut w = FrameWriter::new(tx);
+        let told = w
+            .write_greeting(Role::Broker)
+            .and_then(|()| w.send(&Admission::Refused { why }))
+            .and_then(|()| w.flush());
+        if told.is_err() || REFUSING.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING {
+            if told.is_ok() {
+                REFUSING.fetch_sub(1, Ordering::SeqCst);
+            }
+            return;
+        }
+        let drained = std::thread::Builder::new()
+            .name("refuse".into())
+            .spawn(move || {
+                let _ = w.get_ref().shutdown_write();
+                let _ = rx.set_timeout(Some(REFUSAL_DRAIN));
+                let deadline = Instant::now() + REFUSAL_DRAIN;
+                let mut buf = [0u8; 4096];
+                while Instant::now() < deadline {
+                    match rx.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+                REFUSING.fetch_sub(1, Ordering::SeqCst);
+            });
+        if drained.is_err() {
+            REFUSING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }

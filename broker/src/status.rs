@@ -4,16 +4,22 @@
 use crate::Cli;
 use crate::serve::Broker;
 use common::cli::{Result, say_waiting};
-use common::msg::queue::Status;
+use common::msg::queue::{Admission, Status};
 use common::wire::{self, Role, Session};
-use ipc::transport;
+use ipc::transport::{self, TransportError};
 use std::process::ExitCode;
 
 impl Broker {
     /// An observer's conversation: one status, then the broker closes.
     pub(crate) fn observe(&self, mut s: Session) {
         let status = self.lock().queue.status();
-        let _ = s.tx.send(&status).and_then(|()| s.tx.flush());
+        let welcome = Admission::Welcome {
+            capacity: self.capacity,
+        };
+        let _ =
+            s.tx.send(&welcome)
+                .and_then(|()| s.tx.send(&status))
+                .and_then(|()| s.tx.flush());
     }
 }
 
@@ -21,10 +27,20 @@ impl Broker {
 pub fn ask(cli: &Cli) -> Result<ExitCode> {
     let addr = cli.addresses.first().ok_or("--status needs an address")?;
     let access = cli.peers.access();
-    let conn = transport::connect(addr, cli.wait, access, || {
-        say_waiting("broker", addr, cli.wait);
-    })?;
+    let wait = cli.wait.unwrap_or_default();
+    let conn = transport::connect(addr, wait, access, || say_waiting("broker", addr, wait))
+        .map_err(|e| match e {
+            TransportError::NothingThere { .. } if cli.wait.is_none() => {
+                format!("no broker listens at {addr} (--wait 10s keeps asking while one starts)")
+            }
+            e => e.to_string(),
+        })?;
     let mut s = wire::handshake(conn, Role::Observer, &[Role::Broker])?;
+    match s.rx.next_frame::<Admission>()? {
+        Some(Admission::Welcome { .. }) => {}
+        Some(Admission::Refused { why }) => return Err(format!("the broker refused: {why}").into()),
+        None => return Err("the broker closed without giving its numbers".into()),
+    }
     let st: Status =
         s.rx.next_frame()?
             .ok_or("the broker closed without giving its numbers")?;
@@ -33,9 +49,14 @@ pub fn ask(cli: &Cli) -> Result<ExitCode> {
     } else {
         String::new()
     };
+    let cut = if st.producers_cut > 0 {
+        format!(" ({} cut short)", st.producers_cut)
+    } else {
+        String::new()
+    };
     ipc::say::out_line(&format!(
         "queued {} (capacity {}), leased {}, received {}, acknowledged {}, redelivered {}, dead {}; \
-         producers {} connected, {} ended{expected}; consumers {}",
+         producers {} connected, {} ended{cut}{expected}; consumers {}",
         st.queued,
         st.capacity,
         st.leased,

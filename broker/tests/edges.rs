@@ -3,7 +3,7 @@
 //! own names and ports; every wait is for a line or an exit, never a fixed sleep.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use common::msg::queue::{Reply, Request};
+use common::msg::queue::{Admission, Reply, Request};
 use common::wire::{self, Role};
 use std::process::Stdio;
 use std::time::Duration;
@@ -126,6 +126,9 @@ fn greedy(addr: &str) -> (wire::Session, usize) {
         pid: 1,
     })
     .unwrap();
+    s.tx.flush().unwrap();
+    let welcome = s.rx.next_frame::<Admission>().unwrap().unwrap();
+    assert!(matches!(welcome, Admission::Welcome { .. }), "{welcome:?}");
     let mut held = 0;
     let mut idle = 0;
     // Idle several times in a row: the broker has stopped handing it anything.

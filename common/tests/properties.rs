@@ -68,11 +68,13 @@ fn reply() -> impl Strategy<Value = Reply> {
         Just(Reply::Idle),
         any::<u64>().prop_map(|eaten| Reply::End { eaten }),
         Just(Reply::Stopping),
+        (any::<u64>(), prop::collection::vec("[a-z0-9]{1,8}", 0..3))
+            .prop_map(|(eaten, cut)| Reply::CutShort { eaten, cut }),
     ]
 }
 
 fn status() -> impl Strategy<Value = Status> {
-    prop::collection::vec(any::<u64>(), 11).prop_map(|v| Status {
+    prop::collection::vec(any::<u64>(), 12).prop_map(|v| Status {
         queued: v[0],
         capacity: v[1],
         leased: v[2],
@@ -84,6 +86,7 @@ fn status() -> impl Strategy<Value = Status> {
         producers_ended: v[8],
         producers_expected: v[9],
         consumers: v[10],
+        producers_cut: v[11],
     })
 }
 

@@ -12,7 +12,7 @@
 
 use crate::eat::{Eater, Manner, STOP, Tally};
 use common::cli::Result;
-use common::msg::queue::{Reply, Request};
+use common::msg::queue::{Admission, Reply, Request};
 use common::wire::{FrameWriter, Session};
 use ipc::transport::SendHalf;
 use ipc::units::count;
@@ -104,6 +104,14 @@ fn take(
         in_flight.push_back(want);
     }
     tx.flush().map_err(|e| gone(0, e.to_string()))?;
+    match rx.next_frame::<Admission>() {
+        Ok(Some(Admission::Welcome { .. })) => {}
+        Ok(Some(Admission::Refused { why })) => {
+            return Err(format!("the broker at {addr} refused this consumer: {why}").into());
+        }
+        Ok(None) => return Err(gone(0, "the connection closed".into()).into()),
+        Err(e) => return Err(gone(0, e.to_string()).into()),
+    }
 
     // Renew well within the lease while eating one long item.
     let renew_every = (lease / 3).max(Duration::from_millis(1));
@@ -137,6 +145,16 @@ fn take(
             }
             Reply::Idle => {}
             Reply::End { .. } => return Ok(()),
+            Reply::CutShort { cut, .. } => {
+                let were = if cut.len() == 1 { "was" } else { "were" };
+                return Err(format!(
+                    "the run on the broker at {addr} is over, but cut short: {} {were} stopped \
+                     before the end, so {} were eaten here of a run that did not finish",
+                    cut.join(", "),
+                    count(eaten, "item")
+                )
+                .into());
+            }
             Reply::Stopping => {
                 return Err(format!(
                     "the broker at {addr} was stopped before the end of the run, after {} were eaten here",

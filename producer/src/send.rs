@@ -4,6 +4,7 @@
 
 use crate::Cli;
 use common::cli::Result;
+use common::msg::queue::Admission;
 use common::msg::stream::Frame;
 use common::style::Paint;
 use common::wire::{self, Role, Session};
@@ -14,7 +15,8 @@ use ipc::units::{DurationRange, XorShift, count, show_bytes};
 use std::io::IsTerminal;
 use std::ops::Range;
 use std::process::{Command, ExitCode, Stdio};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// `--payload` value parser: a size no larger than one frame can carry.
 pub fn parse_payload(s: &str) -> std::result::Result<usize, String> {
@@ -126,6 +128,11 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
         pid: std::process::id(),
     })
     .map_err(|e| went_away(0, e))?;
+    let capacity = if peer == Role::Broker {
+        Some(admitted(&mut rx, &mut tx, &addr).map_err(|e| format!("{}: {e}", plan.name))?)
+    } else {
+        None
+    };
     let paced = !plan.delay.is_zero();
     let mut frame = Frame::Baozi {
         seq: 0,
@@ -137,22 +144,52 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
     } else {
         Progress::new(format!("producer {}", plan.name), "items", Some(plan.count))
     };
-    make(plan, 1, progress, |seqs| {
-        if let Frame::Baozi { seq: s, .. } = &mut frame {
-            *s = seqs.start;
+    // A broker that takes nothing in (its queue full) holds back a write or the receipt.
+    let held = Held::new();
+    std::thread::scope(|scope| {
+        if let Some(capacity) = capacity {
+            let held = &held;
+            // Without the thread (a process limit), only the saying is lost.
+            let _ = std::thread::Builder::new()
+                .name("held".into())
+                .spawn_scoped(scope, move || held.watch(&plan.name, capacity));
         }
-        tx.send(&frame).map_err(|e| went_away(seqs.start, e))?;
-        if paced {
-            tx.flush().map_err(|e| went_away(seqs.start, e))?;
-        }
-        Ok(())
-    })?;
-    tx.send(&Frame::End { count: plan.count })
-        .and_then(|()| tx.flush())
-        .map_err(|e| went_away(plan.count, e))?;
-    if !two_way {
-        return Ok(addr);
-    }
+        let sent = make(plan, 1, progress, |seqs| {
+            if let Frame::Baozi { seq: s, .. } = &mut frame {
+                *s = seqs.start;
+            }
+            let _writing = held.writing();
+            tx.send(&frame).map_err(|e| went_away(seqs.start, e))?;
+            if paced {
+                tx.flush().map_err(|e| went_away(seqs.start, e))?;
+            }
+            Ok(())
+        })
+        .and_then(|()| {
+            let _writing = held.writing();
+            tx.send(&Frame::End { count: plan.count })
+                .and_then(|()| tx.flush())
+                .map_err(|e| went_away(plan.count, e).into())
+        })
+        .and_then(|()| {
+            if !two_way {
+                return Ok(addr.clone());
+            }
+            let _writing = held.writing();
+            receipt(&mut rx, plan, peer, &addr)
+        });
+        held.done();
+        sent
+    })
+}
+
+/// The receipt at the end of a two-way stream: all that was sent, taken in.
+fn receipt(
+    rx: &mut wire::FrameReader<ipc::transport::RecvHalf>,
+    plan: &Plan,
+    peer: Role,
+    addr: &str,
+) -> Result<String> {
     let unconfirmed = |what: String| {
         format!(
             "the {peer} went away after {} without confirming receipt ({what})",
@@ -171,6 +208,92 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
         Ok(Some(other)) => Err(unconfirmed(format!("it sent a {} frame", other.kind())).into()),
         Ok(None) => Err(unconfirmed("end of stream".into()).into()),
         Err(e) => Err(unconfirmed(e.to_string()).into()),
+    }
+}
+
+/// A broker's answer to our `Hello`: its queue's capacity, or its reason for refusing us.
+fn admitted(
+    rx: &mut wire::FrameReader<ipc::transport::RecvHalf>,
+    tx: &mut wire::FrameWriter<ipc::transport::SendHalf>,
+    addr: &str,
+) -> Result<u64> {
+    tx.flush()
+        .map_err(|e| format!("the broker at {addr} went away at once ({e})"))?;
+    match rx.next_frame::<Admission>() {
+        Ok(Some(Admission::Welcome { capacity })) => Ok(capacity),
+        Ok(Some(Admission::Refused { why })) => {
+            Err(format!("the broker at {addr} refused this producer: {why}").into())
+        }
+        Ok(None) => {
+            Err(format!("the broker at {addr} closed before taking this producer in").into())
+        }
+        Err(e) => Err(format!("the broker at {addr} did not take this producer in ({e})").into()),
+    }
+}
+
+/// Whether a write to the broker is held back (its queue full), watched from another
+/// thread that says so once: a write blocked this long means the broker takes nothing in.
+struct Held {
+    /// Milliseconds since `start` when the current write began (0: not writing), or
+    /// `u64::MAX` once the stream is over.
+    since: AtomicU64,
+    start: Instant,
+}
+
+const HELD_AFTER: Duration = Duration::from_secs(1);
+
+impl Held {
+    fn new() -> Held {
+        Held {
+            since: AtomicU64::new(0),
+            start: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis())
+            .unwrap_or(u64::MAX - 1)
+            .max(1)
+    }
+
+    /// Marks a write in progress until the guard drops.
+    fn writing(&self) -> impl Drop + '_ {
+        struct Writing<'a>(&'a AtomicU64);
+        impl Drop for Writing<'_> {
+            fn drop(&mut self) {
+                let _ = self
+                    .0
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                        (v != u64::MAX).then_some(0)
+                    });
+            }
+        }
+        let _ = self
+            .since
+            .compare_exchange(0, self.now_ms(), Ordering::SeqCst, Ordering::SeqCst);
+        Writing(&self.since)
+    }
+
+    fn done(&self) {
+        self.since.store(u64::MAX, Ordering::SeqCst);
+    }
+
+    /// Says once that the queue is full, when a write has been held for [`HELD_AFTER`].
+    fn watch(&self, name: &str, capacity: u64) {
+        loop {
+            let since = self.since.load(Ordering::SeqCst);
+            if since == u64::MAX {
+                return;
+            }
+            if since != 0 && self.now_ms().saturating_sub(since) >= HELD_AFTER.as_millis() as u64 {
+                ipc::elog!(
+                    "{}: the queue is full ({capacity} waiting); waiting for consumers",
+                    Paint::stderr().role(Role::Producer, name)
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -15,6 +15,11 @@
 //! observer <- Status                      (then the broker closes)
 //! ```
 //!
+//! Every client of the broker (producer, consumer, observer) reads one [`Admission`] first:
+//! a producer after its `Hello`, a consumer after its `Hello` and `Lease`, an observer
+//! right after the greeting. A refusal (`--producers` reached, a name in use, the broker
+//! full) so reaches the refused program in the broker's own words, before it closes.
+//!
 //! New requests go at the end of the enum: a frame's variant is its index on the wire.
 
 use serde::{Deserialize, Serialize};
@@ -54,6 +59,19 @@ pub enum Reply {
     /// The broker is shutting down (Ctrl-C) before the end; what is not acknowledged
     /// stays unacknowledged.
     Stopping,
+    /// The run is over, as `End`, but these producers were cut short (stopped or killed
+    /// before their end): what they sent was eaten, the rest never came.
+    CutShort { eaten: u64, cut: Vec<String> },
+}
+
+/// Broker to any client, once, before anything else it sends: taken in, or refused with
+/// the broker's reason (then the broker closes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Admission {
+    /// Served. `capacity`: how many items may wait in the queue (`broker --capacity`).
+    Welcome { capacity: u64 },
+    /// Not served, and why, in the broker's words.
+    Refused { why: String },
 }
 
 /// One item handed to a consumer.
@@ -94,6 +112,8 @@ pub struct Status {
     pub producers_expected: u64,
     /// Consumers connected now.
     pub consumers: u64,
+    /// Of the producers that have ended, how many were cut short (stopped, killed, broken).
+    pub producers_cut: u64,
 }
 
 impl Request {
