@@ -27,7 +27,7 @@ import struct
 import sys
 
 MAGIC = b"BAOZIIPC"
-VERSION = 2
+VERSION = 3
 KIND = 1
 PRODUCER, CONSUMER, BROKER, OBSERVER = 1, 2, 3, 4
 ROLES = {PRODUCER: "producer", CONSUMER: "consumer", BROKER: "broker", OBSERVER: "observer"}
@@ -41,13 +41,20 @@ End = collections.namedtuple("End", "count")
 Receipt = collections.namedtuple("Receipt", "received")
 # The queue: a consumer's requests (Hello is tag 0 here too) and the broker's replies.
 Take = collections.namedtuple("Take", "ack want")
+Ack = collections.namedtuple("Ack", "ack")  # eaten up to `ack`, still alive; no reply
+Leave = collections.namedtuple("Leave", "ack")  # eaten up to `ack`, give back the rest
+Lease = collections.namedtuple("Lease", "millis")  # once, after Hello
 Items = collections.namedtuple("Items", "deliveries")
 Idle = collections.namedtuple("Idle", "")
 Over = collections.namedtuple("Over", "eaten")  # the queue's End{eaten}
 Stopping = collections.namedtuple("Stopping", "")
+CutShort = collections.namedtuple("CutShort", "eaten cut")  # the end, some producers cut short
+# The broker's first frame to every client: served, or refused with its reason.
+Welcome = collections.namedtuple("Welcome", "capacity")
+Refused = collections.namedtuple("Refused", "why")
 Delivery = collections.namedtuple("Delivery", "tag producer pid seq attempt payload")
 STATUS_FIELDS = ("queued capacity leased received acknowledged redelivered dead "
-                 "producers producers_ended producers_expected consumers")
+                 "producers producers_ended producers_expected consumers producers_cut")
 Status = collections.namedtuple("Status", STATUS_FIELDS)
 # What a consumer hands out: one item, from a broker or straight from a producer.
 Item = collections.namedtuple("Item", "producer pid seq attempt payload")
@@ -128,6 +135,19 @@ def encode(msg):
         return varint(3) + varint(msg.received)
     if kind is Take:
         return varint(1) + varint(msg.ack) + varint(msg.want)
+    if kind is Ack:
+        return varint(2) + varint(msg.ack)
+    if kind is Leave:
+        return varint(3) + varint(msg.ack)
+    if kind is Lease:
+        return varint(4) + varint(msg.millis)
+    if kind is CutShort:
+        return varint(4) + varint(msg.eaten) + varint(len(msg.cut)) + b"".join(
+            blob(c.encode()) for c in msg.cut)
+    if kind is Welcome:
+        return varint(0) + varint(msg.capacity)
+    if kind is Refused:
+        return varint(1) + blob(msg.why.encode())
     if kind is Items:
         out = varint(0) + varint(len(msg.deliveries))
         for d in msg.deliveries:
@@ -161,18 +181,24 @@ def decode_stream(body):
 
 
 def decode_request(body):
-    """A consumer's request to the broker: Hello or Take."""
+    """A consumer's request to the broker: Hello, Take, Ack, Leave or Lease."""
     r = Reader(body)
     tag = r.varint(32)
     if tag == 0:
         return r.done(Hello(r.str(), r.varint(32)))
     if tag == 1:
         return r.done(Take(r.varint(), r.varint(32)))
+    if tag == 2:
+        return r.done(Ack(r.varint()))
+    if tag == 3:
+        return r.done(Leave(r.varint()))
+    if tag == 4:
+        return r.done(Lease(r.varint()))
     raise Error(f"corrupt frame: no request has tag {tag}")
 
 
 def decode_reply(body):
-    """The broker's reply to a Take: Items, Idle, Over (its End) or Stopping."""
+    """The broker's reply to a Take: Items, Idle, Over (its End), Stopping or CutShort."""
     r = Reader(body)
     tag = r.varint(32)
     if tag == 0:
@@ -185,7 +211,31 @@ def decode_reply(body):
         return r.done(Over(r.varint()))
     if tag == 3:
         return r.done(Stopping())
+    if tag == 4:
+        return r.done(CutShort(r.varint(), [r.str() for _ in range(r.varint())]))
     raise Error(f"corrupt frame: no reply has tag {tag}")
+
+
+def decode_admission(body):
+    """The broker's first frame to a client: Welcome{capacity} or Refused{why}."""
+    r = Reader(body)
+    tag = r.varint(32)
+    if tag == 0:
+        return r.done(Welcome(r.varint()))
+    if tag == 1:
+        return r.done(Refused(r.str()))
+    raise Error(f"corrupt frame: no admission has tag {tag}")
+
+
+def admitted(conn):
+    """Reads the broker's admission; a refusal is an Error in the broker's words."""
+    body = conn.body()
+    if body is None:
+        raise Error("the broker closed the connection before saying whether it serves us")
+    verdict = decode_admission(body)
+    if type(verdict) is Refused:
+        raise Error(f"the broker refused: {verdict.why}")
+    return verdict
 
 
 def decode_status(body):
@@ -305,6 +355,8 @@ class Producer:
         """Sends the end and returns how many items the other side says it took."""
         if self.received is None:
             self.conn.send(End(self.seq))
+            if self.conn.peer == BROKER:
+                admitted(self.conn)  # a broker says first whether it took us in
             body = self.conn.body()
             reply = decode_stream(body) if body is not None else None
             self.conn.close()
@@ -385,6 +437,7 @@ class Consumer:
 
     def _queue(self):
         self.conn.send(Hello(self.name, os.getpid()), Take(0, self.prefetch))
+        admitted(self.conn)
         last = 0
         while True:
             body = self.conn.body()
@@ -398,6 +451,8 @@ class Consumer:
                     last = d.tag
             elif type(reply) is Over:
                 return
+            elif type(reply) is CutShort:
+                raise Error(f"the run was cut short: {', '.join(reply.cut)} stopped before their end")
             elif type(reply) is Stopping:
                 raise Error(f"the broker was stopped before the end, after {self.eaten} items")
             self.conn.send(Take(last, self.prefetch))  # acknowledges every item up to `last`

@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 pub const MAGIC: [u8; 8] = *b"BAOZIIPC";
 /// Bumped on any incompatible change of the greeting, the framing or the messages.
 /// 2: producers name themselves once (`Hello`), not in every item; the queue.
-pub const VERSION: u8 = 2;
+/// 3: the broker's `Admission` before anything else, to every client (a refusal in its own
+/// words); a consumer's `Ack`, `Leave` and `Lease`; `CutShort`; `Status::producers_cut`.
+pub const VERSION: u8 = 3;
 /// The kind byte: baozi-ipc's message family. The conversation itself follows from the
 /// roles (see [`crate::msg`]); another family (a byte ring, say) would get another kind.
 const KIND_BAOZI: u8 = 1;

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
 
 use common::msg::Role;
-use common::msg::queue::{Delivery, Reply, Request, Status};
+use common::msg::queue::{Admission, Delivery, Reply, Request, Status};
 use common::msg::stream::Frame;
 use common::wire::{FrameReader, FrameWriter};
 use serde::Serialize;
@@ -110,6 +110,18 @@ fn the_queue() {
     );
     frame("queue-take-first", &Request::Take { ack: 0, want: 128 });
     frame("queue-take", &Request::Take { ack: 2, want: 1 });
+    frame("queue-ack", &Request::Ack { ack: 5 });
+    frame("queue-leave", &Request::Leave { ack: 5 });
+    frame("queue-lease", &Request::Lease { millis: 30_000 });
+    frame("queue-welcome", &Admission::Welcome { capacity: 10_000 });
+    frame("queue-refused", &Admission::Refused { why: "busy".into() });
+    frame(
+        "queue-cut-short",
+        &Reply::CutShort {
+            eaten: 20,
+            cut: vec!["p2".into()],
+        },
+    );
     let delivery = |tag, seq, attempt| Delivery {
         tag,
         producer: "p1".into(),
@@ -139,6 +151,7 @@ fn the_queue() {
             producers_ended: 0,
             producers_expected: 2,
             consumers: 2,
+            producers_cut: 1,
         },
     );
 }

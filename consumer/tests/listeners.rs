@@ -40,10 +40,11 @@ fn a_trickling_greeting_is_cut_off_at_the_deadline() {
     let opened = Instant::now();
     let mut w = s.try_clone().unwrap();
     let trickle = std::thread::spawn(move || {
-        // The magic, then version 2, kind 1 (baozi), role 0 (producer): a valid greeting,
+        // The magic, then the version, kind 1 (baozi), role 0 (producer): a valid greeting,
         // so only the clock can refuse it. 2 s apart, 22 s in all.
-        for b in b"BAOZIIPC\x02\x01\x00" {
-            if w.write_all(&[*b]).is_err() {
+        let greeting = [&b"BAOZIIPC"[..], &[common::wire::VERSION, 1, 0]].concat();
+        for b in greeting {
+            if w.write_all(&[b]).is_err() {
                 return;
             }
             std::thread::sleep(Duration::from_secs(2)); // the peer's pace, not a wait for readiness
