@@ -37,6 +37,8 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
     }
     let addr = &cli.endpoint.address;
     let wait = cli.endpoint.wait;
+    // A request a signal cuts short returns at once, so that the goodbye below is said.
+    redisq::return_on_signal();
     let q = redisq::Queue::connect(addr, wait, || {
         common::cli::say_waiting(&cli.name, addr, wait);
     })?;
@@ -64,7 +66,11 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
     loop {
         let eaten = eater.tally.items;
         let want = eater.appetite.want(cli.prefetch);
-        let items = match c.next(want, &mut on_dead).map_err(|e| gone(eaten, e))? {
+        let next = c.next(want, &mut on_dead);
+        if next.as_ref().is_err_and(stopping) {
+            return leave(&mut c, &[], eater.tally.items);
+        }
+        let items = match next.map_err(|e| gone(eaten, e))? {
             Next::Items(items) => items,
             Next::Over(totals) => {
                 eater.flush();
@@ -108,6 +114,9 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
                 &mut renew,
             );
             if let Some(e) = failed.take() {
+                if stopping(&e) {
+                    return leave(&mut c, &ids[acked..k], eater.tally.items);
+                }
                 return Err(gone(eater.tally.items, e).into());
             }
             if !eaten_now {
@@ -115,19 +124,34 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
             }
             ate = k + 1;
             if ate - acked >= ACK_EVERY || told.elapsed() >= ACK_WITHIN || ate == items.len() {
-                c.ack(&ids[acked..ate])
-                    .map_err(|e| gone(eater.tally.items, e))?;
+                let acking = c.ack(&ids[acked..ate]);
+                if acking.as_ref().is_err_and(stopping) {
+                    return leave(&mut c, &ids[acked..ate], eater.tally.items);
+                }
+                acking.map_err(|e| gone(eater.tally.items, e))?;
                 acked = ate;
                 told = Instant::now();
             }
         }
         if STOP.is_raised() {
-            // Ctrl-C: what was eaten is acknowledged, the rest goes back at once.
-            c.ack(&ids[acked..ate])
-                .map_err(|e| gone(eater.tally.items, e))?;
-            c.give_back(&ids[ate..])
-                .map_err(|e| gone(eater.tally.items, e))?;
-            return Ok(());
+            return leave(&mut c, &ids[acked..ate], eater.tally.items);
         }
     }
+}
+
+/// Whether a failed request means the consumer is stopping: the stop is raised, or the
+/// request was cut short by the signal whose handler has not raised it yet (the blocked
+/// read sees the signal first).
+fn stopping(e: &common::Error) -> bool {
+    STOP.is_raised() || (redisq::was_interrupted(e) && STOP.wait(SIGNAL_TO_STOP))
+}
+
+/// How long a request cut short by a signal waits for the stop to be raised.
+const SIGNAL_TO_STOP: Duration = Duration::from_secs(2);
+
+/// Ctrl-C or SIGTERM: what was eaten is acknowledged, the rest goes back at once, also an
+/// entry whose delivery the signal cut off mid-reply (`Consumer::leave`).
+fn leave(c: &mut Consumer, eaten: &[String], items: u64) -> Result<()> {
+    c.leave(eaten)
+        .map_err(|e| format!("{e}, after {} were eaten here", count(items, "item")).into())
 }

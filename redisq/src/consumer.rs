@@ -207,6 +207,27 @@ impl Consumer {
         self.q.query("XCLAIM", &c)
     }
 
+    /// Leaving on a signal: on a fresh connection (a request the signal cut short may have
+    /// left this one mid-reply), acknowledges `eaten`, then gives back every entry still
+    /// pending for this consumer, including one whose delivery the signal cut off before
+    /// its reply arrived here.
+    pub fn leave(&mut self, eaten: &[String]) -> Result<(), Error> {
+        let addr = self.q.addr.clone();
+        self.q = Queue::connect(&addr, Duration::ZERO, || {})?;
+        self.ack(eaten)?;
+        let mut c = redis::cmd("XPENDING");
+        c.arg(&self.q.stream)
+            .arg(GROUP)
+            .arg("-")
+            .arg("+")
+            .arg(10_000)
+            .arg(&self.opt.name);
+        let pending: Vec<(String, String, u64, u64)> = self.q.query("XPENDING", &c)?;
+        let held: Vec<String> = pending.into_iter().map(|(id, ..)| id).collect();
+        self.give_back(&held)?;
+        Ok(())
+    }
+
     /// Acknowledges the entries eaten, in one script; returns how many were still pending.
     pub fn ack(&mut self, ids: &[String]) -> Result<u64, Error> {
         if ids.is_empty() {

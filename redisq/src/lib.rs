@@ -65,6 +65,11 @@ pub struct Queue {
 
 /// A failure, worded for the person who typed the address.
 pub(crate) fn fail(addr: &Address, what: &str, e: &redis::RedisError) -> Error {
+    if interrupted(e) && RETURN_ON_SIGNAL.load(std::sync::atomic::Ordering::Relaxed) {
+        // The caller says goodbye itself (a consumer: ack what it ate, give back the rest)
+        // before the signal's ending, which waits for it: return at once.
+        return format!("{INTERRUPTED} while waiting for the Redis server at {addr}").into();
+    }
     if interrupted(e) {
         // A signal (Ctrl-C, SIGTERM, SIGHUP) cut a blocked read short: a socket with a read
         // timeout is not restarted after a handler. It is not the server going away: the
@@ -94,6 +99,24 @@ pub(crate) fn fail(addr: &Address, what: &str, e: &redis::RedisError) -> Error {
     } else {
         format!("the Redis server at {addr} refused {what}: {e}").into()
     }
+}
+
+/// How an error of a request cut short by a signal starts ([`was_interrupted`]).
+const INTERRUPTED: &str = "interrupted by a signal";
+
+/// Whether `e` is a request cut short by a signal (with [`return_on_signal`] set).
+pub fn was_interrupted(e: &Error) -> bool {
+    e.to_string().starts_with(INTERRUPTED)
+}
+
+/// Set by [`return_on_signal`].
+static RETURN_ON_SIGNAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A request cut short by a signal returns its error at once, instead of waiting for the
+/// signal to end the process: for a program whose signal ending waits for its own goodbye
+/// (the consumer's [`Consumer::leave`]), which it must then be free to say.
+pub fn return_on_signal() {
+    RETURN_ON_SIGNAL.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// How long a read cut short by a signal waits for that signal to end the process.
