@@ -127,10 +127,7 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
     })
     .map_err(|e| went_away(0, e))?;
     let paced = !plan.delay.is_zero();
-    let mut frame = Frame::Baozi {
-        seq: 0,
-        payload: vec![b'x'; plan.payload],
-    };
+    let payload = vec![b'x'; plan.payload];
     // Paced, each item has its line; unpaced (bulk), a count on a terminal.
     let progress = if paced {
         Progress::off()
@@ -138,10 +135,8 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
         Progress::new(format!("producer {}", plan.name), "items", Some(plan.count))
     };
     make(plan, 1, progress, |seqs| {
-        if let Frame::Baozi { seq: s, .. } = &mut frame {
-            *s = seqs.start;
-        }
-        tx.send(&frame).map_err(|e| went_away(seqs.start, e))?;
+        tx.send_baozi(seqs.start, &payload)
+            .map_err(|e| went_away(seqs.start, e))?;
         if paced {
             tx.flush().map_err(|e| went_away(seqs.start, e))?;
         }
