@@ -342,10 +342,15 @@ impl<R: Read> FrameReader<R> {
         Ok(Some(Body::Owned(len)))
     }
 
-    /// True when more bytes are already buffered, i.e. the next frame may not need a wait.
-    /// Consumers flush their output when this is false, so slow streams show live.
+    /// True when the next frame is already buffered whole, so reading it will not wait.
+    /// Consumers flush their output when this is false, so slow streams show live; the
+    /// broker takes a producer's items in batches of what is buffered, so a batch is never
+    /// more than a buffer's worth (not only some bytes of a frame that must then be waited
+    /// for, which let a batch of 64 KiB items grow past the queue's capacity).
     pub fn has_buffered(&self) -> bool {
-        self.inner.buffer().len() > self.owed
+        let rest = &self.inner.buffer()[self.owed..];
+        rest.first_chunk::<4>()
+            .is_some_and(|len| rest.len() - 4 >= u32::from_le_bytes(*len) as usize)
     }
 
     /// The underlying reader, e.g. to change its timeout.
@@ -608,6 +613,19 @@ mod tests {
             let boundary = cut == GREETING_LEN || cut == full.len() - 6;
             assert_eq!(result.is_ok(), boundary, "cut at {cut}: {result:?}");
         }
+    }
+
+    #[test]
+    fn buffered_means_the_next_frame_is_here_whole() {
+        let bytes = stream(&[bun(0, 10), bun(1, 10)]);
+        let mut r = FrameReader::new(Cursor::new(bytes[..bytes.len() - 1].to_vec()));
+        r.read_greeting(&[Role::Producer]).unwrap();
+        assert!(r.has_buffered());
+        assert!(matches!(
+            r.next_stream(),
+            Ok(Some(StreamFrame::Baozi { seq: 0, .. }))
+        ));
+        assert!(!r.has_buffered(), "one byte of the next frame is missing");
     }
 
     #[test]
