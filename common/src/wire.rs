@@ -16,7 +16,10 @@
 //! Lengths are checked against [`MAX_FRAME`] before anything is allocated, and a frame's
 //! body buffer grows only as bytes actually arrive.
 
+mod baozi;
+
 pub use crate::msg::Role;
+use crate::msg::stream::Frame;
 use ipc::transport::{Conn, RecvHalf, SendHalf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -130,6 +133,23 @@ impl From<io::Error> for WireError {
 pub struct FrameReader<R: Read> {
     inner: BufReader<R>,
     body: Vec<u8>,
+    /// Bytes of the last frame still in `inner`'s buffer, lent to the caller
+    /// ([`FrameReader::next_stream`]) and consumed at the next read.
+    owed: usize,
+}
+
+/// Where the body of the frame just read is: in the read buffer, or in `body`.
+enum Body {
+    Buffered(std::ops::Range<usize>),
+    Owned(usize),
+}
+
+/// A frame of a producer's stream as [`FrameReader::next_stream`] reads it: an item lent
+/// from where it was read (no copy, no allocation), or any other frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamFrame<'a> {
+    Baozi { seq: u64, payload: &'a [u8] },
+    Other(Frame),
 }
 
 impl<R: Read> FrameReader<R> {
@@ -137,6 +157,7 @@ impl<R: Read> FrameReader<R> {
         FrameReader {
             inner: BufReader::with_capacity(BUF_SIZE, inner),
             body: Vec::new(),
+            owed: 0,
         }
     }
 
@@ -157,6 +178,7 @@ impl<R: Read> FrameReader<R> {
         let mut g = [0u8; GREETING_LEN];
         // Byte by byte as they come, so that a stranger whose first bytes already differ
         // (an echo client's "hello\n") is told at once, not after the greeting timeout.
+        self.settle();
         let mut got = 0;
         while got < GREETING_LEN {
             if self.inner.buffer().is_empty() {
@@ -220,25 +242,83 @@ impl<R: Read> FrameReader<R> {
     }
 
     fn next_frame_quiet<M: DeserializeOwned>(&mut self) -> Result<Option<M>, WireError> {
-        let mut len = [0u8; 4];
-        match read_full(&mut self.inner, &mut len)? {
-            0 => return Ok(None),
-            4 => {}
-            _ => {
-                return Err(WireError::Cut {
-                    during: "inside a frame's length",
-                });
+        match self.next_body()? {
+            None => Ok(None),
+            Some(b) => postcard::from_bytes(self.bytes(&b))
+                .map(Some)
+                .map_err(WireError::Corrupt),
+        }
+    }
+
+    /// The next frame of a producer's stream, or `None` at a clean end of input between
+    /// frames: [`FrameReader::next_frame`]`::<Frame>` with the same bytes accepted and the
+    /// same errors, but an item's payload is lent from the read buffer, not copied out.
+    pub fn next_stream(&mut self) -> Result<Option<StreamFrame<'_>>, WireError> {
+        let Some(b) = self.next_body()? else {
+            return Ok(None);
+        };
+        let frame = match baozi::decode(self.bytes(&b)) {
+            Some((seq, payload)) => StreamFrame::Baozi { seq, payload },
+            None => StreamFrame::Other(
+                postcard::from_bytes(self.bytes(&b)).map_err(WireError::Corrupt)?,
+            ),
+        };
+        if ipc::say::verbose() {
+            match &frame {
+                StreamFrame::Baozi { seq, payload } => {
+                    ipc::say::trace("<", &baozi::Trace(*seq, payload.len()));
+                }
+                StreamFrame::Other(f) => ipc::say::trace("<", f),
             }
         }
-        let len = u32::from_le_bytes(len) as usize;
+        Ok(Some(frame))
+    }
+
+    /// Consumes what the last frame still holds of the read buffer.
+    fn settle(&mut self) {
+        self.inner.consume(std::mem::take(&mut self.owed));
+    }
+
+    fn bytes(&self, b: &Body) -> &[u8] {
+        match b {
+            Body::Buffered(r) => &self.inner.buffer()[r.clone()],
+            Body::Owned(len) => &self.body[..*len],
+        }
+    }
+
+    /// Reads the next frame's length and body; `None` at a clean end between frames.
+    fn next_body(&mut self) -> Result<Option<Body>, WireError> {
+        self.settle();
+        let buf = self.inner.buffer();
+        let len = if let Some(&[a, b, c, d]) = buf.first_chunk::<4>() {
+            // Fast path: the length, and often the whole frame, is already buffered; the
+            // frame is then lent in place and consumed at the next read.
+            let len = u32::from_le_bytes([a, b, c, d]) as usize;
+            if len <= MAX_FRAME && buf.len() - 4 >= len {
+                self.owed = 4 + len;
+                return Ok(Some(Body::Buffered(4..4 + len)));
+            }
+            self.inner.consume(4);
+            len
+        } else {
+            let mut len = [0u8; 4];
+            match read_full(&mut self.inner, &mut len)? {
+                0 => return Ok(None),
+                4 => {}
+                _ => {
+                    return Err(WireError::Cut {
+                        during: "inside a frame's length",
+                    });
+                }
+            }
+            u32::from_le_bytes(len) as usize
+        };
         if len > MAX_FRAME {
             return Err(WireError::TooLarge { len: len as u64 });
         }
-        // Fast path: the whole frame is already buffered; decode it in place.
         if self.inner.buffer().len() >= len {
-            let frame = postcard::from_bytes(&self.inner.buffer()[..len]);
-            self.inner.consume(len);
-            return frame.map(Some).map_err(WireError::Corrupt);
+            self.owed = len;
+            return Ok(Some(Body::Buffered(0..len)));
         }
         // The body buffer is kept from frame to frame (no allocating or zeroing per frame
         // once it is large enough) and grows only as bytes arrive: to twice what already
@@ -261,15 +341,18 @@ impl<R: Read> FrameReader<R> {
                 Err(e) => return Err(e.into()),
             }
         }
-        postcard::from_bytes(&self.body[..len])
-            .map(Some)
-            .map_err(WireError::Corrupt)
+        Ok(Some(Body::Owned(len)))
     }
 
-    /// True when more bytes are already buffered, i.e. the next frame may not need a wait.
-    /// Consumers flush their output when this is false, so slow streams show live.
+    /// True when the next frame is already buffered whole, so reading it will not wait.
+    /// Consumers flush their output when this is false, so slow streams show live; the
+    /// broker takes a producer's items in batches of what is buffered, so a batch is never
+    /// more than a buffer's worth (not only some bytes of a frame that must then be waited
+    /// for, which let a batch of 64 KiB items grow past the queue's capacity).
     pub fn has_buffered(&self) -> bool {
-        !self.inner.buffer().is_empty()
+        let rest = &self.inner.buffer()[self.owed..];
+        rest.first_chunk::<4>()
+            .is_some_and(|len| rest.len() - 4 >= u32::from_le_bytes(*len) as usize)
     }
 
     /// The underlying reader, e.g. to change its timeout.
@@ -321,6 +404,37 @@ impl<W: Write> FrameWriter<W> {
         self.inner.write_all(&buf)?;
         self.scratch = buf;
         Ok(())
+    }
+
+    /// Writes (but does not flush) one item, `Frame::Baozi { seq, payload }`, with the same
+    /// bytes as [`FrameWriter::send`] but laid out by hand, and the payload never copied
+    /// into a frame first: it fills what room the buffer has, and what is left over a
+    /// buffer's worth goes straight to the writer.
+    pub fn send_baozi(&mut self, seq: u64, payload: &[u8]) -> io::Result<()> {
+        if ipc::say::verbose() {
+            ipc::say::trace(">", &baozi::Trace(seq, payload.len()));
+        }
+        let (head, n) = baozi::head(seq, payload.len());
+        let len = n - 4 + payload.len();
+        if len > MAX_FRAME {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("frame of {len} bytes exceeds {MAX_FRAME}"),
+            ));
+        }
+        let room = self.inner.capacity() - self.inner.buffer().len();
+        if n + payload.len() <= room {
+            self.inner.write_all(&head[..n])?;
+            return self.inner.write_all(payload);
+        }
+        // Too large for the room left: top the buffer up and send it whole, then the rest
+        // (straight from `payload` when it is a buffer's worth or more).
+        self.inner.write_all(&head[..n])?;
+        let room = self.inner.capacity() - self.inner.buffer().len();
+        let (now, rest) = payload.split_at(room.min(payload.len()));
+        self.inner.write_all(now)?;
+        self.inner.flush()?;
+        self.inner.write_all(rest)
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
@@ -501,6 +615,19 @@ mod tests {
             let boundary = cut == GREETING_LEN || cut == full.len() - 6;
             assert_eq!(result.is_ok(), boundary, "cut at {cut}: {result:?}");
         }
+    }
+
+    #[test]
+    fn buffered_means_the_next_frame_is_here_whole() {
+        let bytes = stream(&[bun(0, 10), bun(1, 10)]);
+        let mut r = FrameReader::new(Cursor::new(bytes[..bytes.len() - 1].to_vec()));
+        r.read_greeting(&[Role::Producer]).unwrap();
+        assert!(r.has_buffered());
+        assert!(matches!(
+            r.next_stream(),
+            Ok(Some(StreamFrame::Baozi { seq: 0, .. }))
+        ));
+        assert!(!r.has_buffered(), "one byte of the next frame is missing");
     }
 
     #[test]

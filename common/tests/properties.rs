@@ -11,7 +11,7 @@
 use common::echo::{LineError, LineReader, content};
 use common::msg::queue::{Delivery, Reply, Request, Status};
 use common::msg::stream::Frame;
-use common::wire::{FrameReader, FrameWriter, Role, WireError};
+use common::wire::{FrameReader, FrameWriter, Role, StreamFrame, WireError};
 use ipc::Address;
 use proptest::prelude::*;
 use serde::Serialize;
@@ -266,6 +266,179 @@ proptest! {
         prop_assert_eq!(got.is_ok(), well_formed, "{:?}: {:?}", g, got);
         if let Ok(r) = got {
             prop_assert_eq!(r as u8, g[10]);
+        }
+    }
+}
+
+// ---- the item frame, laid out and read by hand --------------------------------------------
+
+/// A `u64`, often at a varint's edge.
+fn seq() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        2 => any::<u64>(),
+        1 => (1u32..64).prop_map(|bits| 1u64 << bits),
+        1 => (1u32..64).prop_map(|bits| (1u64 << bits) - 1),
+        1 => 0u64..300,
+        1 => Just(u64::MAX),
+    ]
+}
+
+/// Reads `bytes` (a greeting, then frames) with `next_stream`, the items turned into the
+/// `Frame`s they are, in reads of the sizes `steps` (0: an `Interrupted`); the frames up
+/// to the first that is not `Ok(Some)`, and how it ended (the error's words).
+fn read_stream(bytes: Vec<u8>, steps: Vec<usize>) -> (Vec<Frame>, Result<(), String>) {
+    let most = bytes.len() / 4 + 1;
+    let mut r = FrameReader::new(Chunks {
+        data: bytes,
+        at: 0,
+        steps,
+        i: 0,
+    });
+    if let Err(e) = r.read_greeting(&[Role::Producer]) {
+        return (Vec::new(), Err(e.to_string()));
+    }
+    let mut got = Vec::new();
+    for _ in 0..=most {
+        match r.next_stream() {
+            Ok(Some(StreamFrame::Baozi { seq, payload })) => got.push(Frame::Baozi {
+                seq,
+                payload: payload.to_vec(),
+            }),
+            Ok(Some(StreamFrame::Other(f))) => {
+                assert!(
+                    !matches!(f, Frame::Baozi { .. }),
+                    "an item not read in place"
+                );
+                got.push(f);
+            }
+            Ok(None) => return (got, Ok(())),
+            Err(e) => return (got, Err(e.to_string())),
+        }
+    }
+    panic!("more than {most} frames");
+}
+
+/// `send_baozi`'s bytes, after `before` (frames through `send`), and `send`'s.
+fn both_ways(before: &[Frame], seq: u64, payload: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
+    let by_hand = {
+        let mut out = Vec::new();
+        let mut w = FrameWriter::new(&mut out);
+        before.iter().for_each(|f| w.send(f).unwrap());
+        w.send_baozi(seq, &payload).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        out
+    };
+    let (mut postcard, _) = encode(before);
+    postcard.drain(..GREETING_LEN);
+    let mut w = FrameWriter::new(&mut postcard);
+    w.send(&Frame::Baozi { seq, payload }).unwrap();
+    w.flush().unwrap();
+    drop(w);
+    (by_hand, postcard)
+}
+
+proptest! {
+    /// An item laid out by hand is byte for byte what postcard lays out, whatever came
+    /// before it in the buffer.
+    #[test]
+    fn an_item_by_hand_is_postcards_bytes(
+        before in prop::collection::vec(frame(), 0..3),
+        seq in seq(),
+        payload in payload(),
+    ) {
+        let (by_hand, postcard) = both_ways(&before, seq, payload);
+        prop_assert_eq!(by_hand, postcard);
+    }
+
+    /// Any bytes after a greeting, in reads of any sizes: `next_stream` gives the frames and
+    /// the error that `next_frame::<Frame>` gives.
+    #[test]
+    fn reading_in_place_accepts_and_refuses_what_postcard_does(
+        bodies in prop::collection::vec(
+            prop_oneof![
+                // Most bodies start with the item's tag, so that the hand decoder is busy.
+                3 => (seq(), prop::collection::vec(any::<u8>(), 0..24))
+                    .prop_map(|(s, rest)| [vec![1], s.to_le_bytes().to_vec(), rest].concat()),
+                1 => prop::collection::vec(any::<u8>(), 0..40),
+            ],
+            0..6,
+        ),
+        steps in prop::collection::vec(0usize..20, 1..5),
+        tail in prop::collection::vec(any::<u8>(), 0..6),
+    ) {
+        let (mut input, _) = encode::<Frame>(&[]);
+        for b in &bodies {
+            input.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            input.extend_from_slice(b);
+        }
+        input.extend_from_slice(&tail);
+        let steps = if steps.iter().all(|&s| s == 0) { vec![1] } else { steps };
+        let (want, want_end) = decode::<Frame>(input.clone());
+        let (got, end) = read_stream(input, steps);
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(end, want_end.map_err(|e| e.to_string()));
+    }
+
+    /// Streams of every frame, items laid out by hand or by postcard, read in place in
+    /// reads of any sizes: the same frames, and a clean end.
+    #[test]
+    fn streams_read_in_place_round_trip(
+        msgs in prop::collection::vec(frame(), 0..8),
+        by_hand in any::<bool>(),
+        steps in prop::collection::vec(1usize..100, 1..4),
+    ) {
+        let (mut bytes, _) = encode::<Frame>(&[]);
+        let mut w = FrameWriter::new(&mut bytes);
+        for m in &msgs {
+            match m {
+                Frame::Baozi { seq, payload } if by_hand => w.send_baozi(*seq, payload).unwrap(),
+                other => w.send(other).unwrap(),
+            }
+        }
+        w.flush().unwrap();
+        drop(w);
+        let (got, end) = read_stream(bytes, steps);
+        prop_assert_eq!(end, Ok(()));
+        prop_assert_eq!(got, msgs);
+    }
+}
+
+/// Items around and over the writer's buffer, after a partly filled buffer: the top-up
+/// and the payload written straight past the buffer give postcard's bytes too, and they
+/// read back in place.
+#[test]
+fn large_items_by_hand_are_postcards_bytes() {
+    let buf = common::wire::BUF_SIZE;
+    let small = Frame::Baozi {
+        seq: 1,
+        payload: vec![3; 100],
+    };
+    for size in [
+        buf - 20,
+        buf - 1,
+        buf,
+        buf + 1,
+        buf + 13,
+        2 * buf + 5,
+        1 << 20,
+    ] {
+        for before in [&[][..], std::slice::from_ref(&small)] {
+            let payload: Vec<u8> = (0..size).map(|i| i as u8).collect();
+            let (by_hand, postcard) = both_ways(before, 1 << 40, payload.clone());
+            assert!(
+                by_hand == postcard,
+                "{size} bytes after {} frame(s)",
+                before.len()
+            );
+            let input = [encode::<Frame>(&[]).0, by_hand].concat();
+            let (got, end) = read_stream(input, vec![7000, 65536, 3]);
+            assert_eq!(end, Ok(()));
+            let item = Frame::Baozi {
+                seq: 1 << 40,
+                payload,
+            };
+            assert!(got == [before, &[item]].concat(), "{size} bytes read back");
         }
     }
 }

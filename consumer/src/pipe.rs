@@ -5,7 +5,7 @@ use crate::eat::{Eater, Manner, Tally};
 use common::cli::Result;
 use common::msg::check::{Check, Step};
 use common::msg::stream::Frame;
-use common::wire::{Session, WireError};
+use common::wire::{Session, StreamFrame, WireError};
 
 /// Eats one whole stream. Returns what arrived even when the stream failed.
 pub fn run(session: Session, manner: &Manner) -> (Tally, Result<()>) {
@@ -26,9 +26,23 @@ fn eat_stream(session: Session, eater: &mut Eater<'_>) -> Result<()> {
     let mut progress = eater.progress();
     loop {
         progress.tick(eater.tally.items);
-        let frame = rx
-            .next_frame::<Frame>()
-            .map_err(|e| cut(eater.tally.items, e))?;
+        // An item in order is eaten where it was read; anything else goes to `next`.
+        let frame = match rx.next_stream().map_err(|e| cut(eater.tally.items, e))? {
+            Some(StreamFrame::Baozi { seq, payload }) => {
+                let bytes = payload.len();
+                if check.in_order(seq) {
+                    let more = rx.has_buffered();
+                    eater.item(seq, check.producer(), bytes, 1, more);
+                    continue;
+                }
+                Some(Frame::Baozi {
+                    seq,
+                    payload: payload.to_vec(),
+                })
+            }
+            Some(StreamFrame::Other(frame)) => Some(frame),
+            None => None,
+        };
         match check.next(frame)? {
             Step::Item { seq, payload } => {
                 let more = rx.has_buffered();

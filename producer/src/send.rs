@@ -134,10 +134,7 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
         None
     };
     let paced = !plan.delay.is_zero();
-    let mut frame = Frame::Baozi {
-        seq: 0,
-        payload: vec![b'x'; plan.payload],
-    };
+    let payload = vec![b'x'; plan.payload];
     // Paced, each item has its line; unpaced (bulk), a count on a terminal.
     let progress = if paced {
         Progress::off()
@@ -155,11 +152,9 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
                 .spawn_scoped(scope, move || held.watch(&plan.name, capacity));
         }
         let sent = make(plan, 1, progress, |seqs| {
-            if let Frame::Baozi { seq: s, .. } = &mut frame {
-                *s = seqs.start;
-            }
             let _writing = held.writing();
-            tx.send(&frame).map_err(|e| went_away(seqs.start, e))?;
+            tx.send_baozi(seqs.start, &payload)
+                .map_err(|e| went_away(seqs.start, e))?;
             if paced {
                 tx.flush().map_err(|e| went_away(seqs.start, e))?;
             }
