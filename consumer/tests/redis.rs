@@ -13,114 +13,12 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::redis::Redis;
 use testkit::{
-    PATIENCE, TempDir, all_eaten, cmd_with as client, eaten, run, spawn_with as spawn, temp_dir,
+    PATIENCE, all_eaten, cmd_with as client, eaten, run, spawn_with as spawn,
     three_producers_two_consumers, unique,
 };
-
-/// A `redis-server` of this test's own; killed and its directory removed on drop.
-struct Redis {
-    child: Child,
-    port: u16,
-    /// Its working folder, removed after it (fields drop after `drop`).
-    _dir: TempDir,
-}
-
-impl Redis {
-    /// Starts one, or returns `None` (after saying why) where Redis is absent by design.
-    fn start() -> Option<Redis> {
-        let found = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            if std::env::var_os("BAOZI_NO_REDIS").is_some() {
-                eprintln!("skipped: redis-server is not installed and BAOZI_NO_REDIS is set");
-                return None;
-            }
-            panic!(
-                "redis-server is not installed: scripts/test.sh installs Debian's redis-server \
-                 (or set BAOZI_NO_REDIS=1 to skip the Redis tests on purpose)"
-            );
-        }
-        let dir = temp_dir("baozi-redis");
-        // A port the system just gave out; if someone takes it first, try another.
-        for _ in 0..5 {
-            let port = {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                l.local_addr().unwrap().port()
-            };
-            let mut child = Command::new("redis-server")
-                .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-                .args(["--port", &port.to_string()])
-                .arg("--dir")
-                .arg(&dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + PATIENCE;
-            loop {
-                if try_command(port, &["PING"]).is_some_and(|r| r == "+PONG") {
-                    return Some(Redis {
-                        child,
-                        port,
-                        _dir: dir,
-                    });
-                }
-                if child.try_wait().unwrap().is_some() {
-                    break; // it could not bind: another port
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "redis-server never answered PING"
-                );
-                std::thread::sleep(Duration::from_millis(10)); // retrying PING
-            }
-        }
-        panic!("could not start redis-server on a free port");
-    }
-
-    fn addr(&self, queue: &str) -> String {
-        format!("redis://127.0.0.1:{}/{queue}", self.port)
-    }
-
-    /// One command's reply, as its first line (`:3`, `+OK`, `$5`...).
-    fn command(&self, args: &[&str]) -> String {
-        try_command(self.port, args).unwrap()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Sends one command in RESP and reads the first line of the reply.
-fn try_command(port: u16, args: &[&str]) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut req = format!("*{}\r\n", args.len());
-    for a in args {
-        req += &format!("${}\r\n{a}\r\n", a.len());
-    }
-    s.write_all(req.as_bytes()).ok()?;
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).ok()?;
-    Some(line.trim_end().to_owned())
-}
 
 #[test]
 fn three_producers_two_consumers_every_item_eaten_once() {

@@ -5,84 +5,10 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::redis::Redis;
 use testkit::{Capture, PATIENCE, Proc, cmd, run, unique};
-
-/// A `redis-server` of this test's own, with `extra` options; killed and its directory
-/// removed on drop.
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Redis {
-    /// Starts one, or returns `None` (after saying why) where Redis is absent by design.
-    fn start(extra: &[&str]) -> Option<Redis> {
-        let found = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            if std::env::var_os("BAOZI_NO_REDIS").is_some() {
-                eprintln!("skipped: redis-server is not installed and BAOZI_NO_REDIS is set");
-                return None;
-            }
-            panic!("redis-server is not installed (scripts/test.sh installs it)");
-        }
-        let dir = std::env::temp_dir().join(unique("baozi-redis"));
-        std::fs::create_dir_all(&dir).unwrap();
-        for _ in 0..5 {
-            let port = {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                l.local_addr().unwrap().port()
-            };
-            let mut child = Command::new("redis-server")
-                .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-                .args(["--port", &port.to_string()])
-                .arg("--dir")
-                .arg(&dir)
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + PATIENCE;
-            loop {
-                // Any answer (PONG, or NOAUTH from a server with a password) means it is up.
-                let answer = cli(port, &["PING"]);
-                if answer.contains("PONG") || answer.contains("NOAUTH") {
-                    return Some(Redis { child, port, dir });
-                }
-                if child.try_wait().unwrap().is_some() {
-                    break; // it could not bind: another port
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "redis-server never answered PING"
-                );
-                std::thread::sleep(Duration::from_millis(10)); // retrying PING
-            }
-        }
-        panic!("could not start redis-server on a free port");
-    }
-
-    fn addr(&self, queue: &str) -> String {
-        format!("redis://127.0.0.1:{}/{queue}", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// `redis-cli -p PORT ARGS...`'s output (empty when it cannot run or connect).
 fn cli(port: u16, args: &[&str]) -> String {
@@ -119,7 +45,9 @@ fn wait_for_blocked_reader(port: u16, auth: &[&str]) {
 /// last words, every time: an interrupted read is the signal, not the server going away.
 #[test]
 fn signals_to_a_consumer_waiting_on_redis_end_it_with_their_own_code() {
-    let Some(r) = Redis::start(&[]) else { return };
+    let Some(r) = Redis::start_with(&[]) else {
+        return;
+    };
     for round in 0..10 {
         let q = unique("sig");
         let c = Proc::spawn(
@@ -195,7 +123,7 @@ fn a_server_that_never_answers_is_told_at_the_start() {
 #[test]
 fn a_password_in_the_address_or_in_rediscli_auth() {
     let secret = "s3cret-b4ozi";
-    let Some(r) = Redis::start(&["--requirepass", secret]) else {
+    let Some(r) = Redis::start_with(&["--requirepass", secret]) else {
         return;
     };
     let q = unique("pw");
@@ -224,7 +152,7 @@ fn a_password_in_the_address_or_in_rediscli_auth() {
 #[test]
 fn an_acl_user_runs_the_queue() {
     // One argument per word: redis-server joins a quoted one into a single name.
-    let Some(r) = Redis::start(&[
+    let Some(r) = Redis::start_with(&[
         "--user", "default", "off", "--user", "baker", "on", ">flour", "~*", "&*", "+@all",
     ]) else {
         return;

@@ -15,12 +15,14 @@
 //!   or a printed reason to skip; [`as_other_user`] runs a program as that user.
 //! - [`queue`]: the queue's consumers' lines read back ([`eaten`]), and the scenarios run
 //!   against both the broker and Redis ([`three_producers_two_consumers`]).
+//! - [`redis`]: a `redis-server` of a test's own ([`redis::Redis`]) and RESP to look inside.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod addresses;
 pub mod names;
 pub mod proc;
 pub mod queue;
+pub mod redis;
 pub mod users;
 
 pub use addresses::{StreamAddress, stream_addresses};
