@@ -5,24 +5,11 @@
 
 use common::msg::queue::{Admission, Reply, Request};
 use common::wire::{self, Role};
-use std::process::Stdio;
 use std::time::Duration;
-use testkit::{Capture, Proc, cmd, cmd_with as client, run, spawn_with as spawn, unique};
+use testkit::{Proc, cmd_with as client, run, spawn_with as spawn};
 #[cfg(unix)] // the signal tests only
 use testkit::{all_eaten, eaten};
-
-/// A broker listening on `addr` (plus `extra` args); returns it with the address it bound.
-fn broker(addr: &str, extra: &[&str]) -> (Proc, String) {
-    let mut c = cmd("broker");
-    c.arg(addr).args(extra).stdin(Stdio::null());
-    let p = Proc::spawn(c, Capture::Both);
-    let actual = p.wait_ready();
-    (p, actual)
-}
-
-fn local(tag: &str) -> String {
-    format!("local:{}", unique(tag))
-}
+use testkit::{broker, local};
 
 /// How many items the broker's totals line says `consumer` ate.
 fn eaten_by(broker_stderr: &str, consumer: &str) -> u64 {

@@ -7,16 +7,8 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use testkit::{Capture, Proc, all_eaten, cmd, eaten, spawn_with as spawn, unique};
-
-/// A broker listening on `addr` (plus `extra` args); returns it with the address it bound.
-fn broker(addr: &str, extra: &[&str]) -> (Proc, String) {
-    let mut c = cmd("broker");
-    c.arg(addr).args(extra).stdin(Stdio::null());
-    let p = Proc::spawn(c, Capture::Both);
-    let actual = p.wait_ready();
-    (p, actual)
-}
+use testkit::broker;
+use testkit::{Capture, Proc, all_eaten, eaten, spawn_with as spawn, unique};
 
 /// `python3 python/examples/SCRIPT ARGS`, with the module on its path.
 fn python(script: &str, args: &[&str]) -> Proc {

@@ -4,25 +4,12 @@
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
 use std::io::{Read, Write};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use testkit::{
-    Capture, Proc, all_eaten, cmd, cmd_with as client, eaten, run, spawn_with as spawn, temp_dir,
-    three_producers_two_consumers, unique,
+    all_eaten, cmd_with as client, eaten, run, spawn_with as spawn, temp_dir,
+    three_producers_two_consumers,
 };
-
-/// A broker listening on `addr` (plus `extra` args); returns it with the address it bound.
-fn broker(addr: &str, extra: &[&str]) -> (Proc, String) {
-    let mut c = cmd("broker");
-    c.arg(addr).args(extra).stdin(Stdio::null());
-    let p = Proc::spawn(c, Capture::Both);
-    let actual = p.wait_ready();
-    (p, actual)
-}
-
-fn local(tag: &str) -> String {
-    format!("local:{}", unique(tag))
-}
+use testkit::{broker, local};
 
 #[test]
 fn three_producers_two_consumers_every_item_eaten_once() {

@@ -5,21 +5,9 @@
 
 use common::msg::queue::Admission;
 use common::wire::{self, Role};
-use std::process::Stdio;
 use std::time::Duration;
-use testkit::{Capture, Proc, cmd, cmd_with as client, run, spawn_with as spawn, unique};
-
-fn broker(addr: &str, extra: &[&str]) -> (Proc, String) {
-    let mut c = cmd("broker");
-    c.arg(addr).args(extra).stdin(Stdio::null());
-    let p = Proc::spawn(c, Capture::Both);
-    let actual = p.wait_ready();
-    (p, actual)
-}
-
-fn local(tag: &str) -> String {
-    format!("local:{}", unique(tag))
-}
+use testkit::{Proc, cmd_with as client, run, spawn_with as spawn};
+use testkit::{broker, local};
 
 #[test]
 fn a_producer_past_the_expected_ones_is_told_the_brokers_reason() {

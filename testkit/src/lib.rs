@@ -28,7 +28,9 @@ pub mod users;
 pub use addresses::{StreamAddress, stream_addresses};
 pub use names::{TempDir, temp_dir, unique};
 pub use proc::{Capture, Finished, Proc, bin, cmd, cmd_with, run, spawn_with};
-pub use queue::{Item, all_eaten, eaten, expect_items, three_producers_two_consumers};
+pub use queue::{
+    Item, all_eaten, broker, eaten, expect_items, local, three_producers_two_consumers,
+};
 #[cfg(unix)]
 pub use users::for_everyone;
 pub use users::{OTHER_USER, as_other_user, other_user};

@@ -105,3 +105,18 @@ pub fn expect_items(stdout: &str, consumer: &str, producer: &str, n: u64) {
         "{stdout}"
     );
 }
+
+/// `broker ADDRESS EXTRA...`, started, and the address its ready line names (the real port
+/// where ADDRESS asked for port 0).
+pub fn broker(addr: &str, extra: &[&str]) -> (Proc, String) {
+    let mut c = crate::cmd("broker");
+    c.arg(addr).args(extra).stdin(std::process::Stdio::null());
+    let p = Proc::spawn(c, crate::Capture::Both);
+    let actual = p.wait_ready();
+    (p, actual)
+}
+
+/// A `local:` address no other test uses.
+pub fn local(tag: &str) -> String {
+    format!("local:{}", crate::unique(tag))
+}
