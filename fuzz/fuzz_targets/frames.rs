@@ -50,10 +50,9 @@ fn in_place_as_postcard(body: &[u8]) {
                 seq,
                 payload: payload.to_vec(),
             })),
-            Ok(Some(StreamFrame::Other(f))) => {
-                assert!(!matches!(f, Frame::Baozi { .. }));
-                Ok(Some(f))
-            }
+            // Postcard's way, also for an item encoded oddly (an overlong tag, found by this
+            // target): the frames must still be the same.
+            Ok(Some(StreamFrame::Other(f))) => Ok(Some(f)),
             Ok(None) => Ok(None),
             Err(e) => Err(e.to_string()),
         };

@@ -205,12 +205,8 @@ impl Queue {
         let from_env = std::env::var("REDISCLI_AUTH")
             .ok()
             .filter(|p| !p.is_empty());
-        let user = auth.as_ref().and_then(|a| a.user.as_ref());
-        let password = auth
-            .as_ref()
-            .and_then(|a| a.password.as_ref())
-            .map(|p| p.expose().to_owned())
-            .or(from_env);
+        let user = auth.user();
+        let password = auth.password().map(|p| p.expose().to_owned()).or(from_env);
         if let Some(password) = password {
             let mut auth = redis::cmd("AUTH");
             if let Some(user) = user {
