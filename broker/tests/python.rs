@@ -5,58 +5,31 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use testkit::broker;
-use testkit::{Capture, Proc, all_eaten, eaten, spawn_with as spawn, unique};
-
-/// `python3 python/examples/SCRIPT ARGS`, with the module on its path.
-fn python(script: &str, args: &[&str]) -> Proc {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../python");
-    let mut c = Command::new("python3");
-    c.arg(dir.join("examples").join(script))
-        .args(args)
-        .env("PYTHONPATH", &dir)
-        .stdin(Stdio::null());
-    Proc::spawn(c, Capture::Both)
-}
-
-/// One address of each kind this machine has, each unused.
-fn addresses(tag: &str) -> Vec<String> {
-    let dir = std::env::temp_dir().join(unique(tag));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut all = vec![
-        "tcp:127.0.0.1:0".to_owned(),
-        format!("unix:{}", dir.join("q.sock").display()),
-    ];
-    if cfg!(target_os = "linux") {
-        all.push(format!("local:{}", unique(tag)));
-    }
-    all
-}
+use testkit::{all_eaten, eaten, python_addresses, python_example, spawn_with as spawn};
 
 #[test]
 fn a_python_producer_and_ours_through_our_broker_to_a_python_consumer_and_ours() {
-    for addr in addresses("py-queue") {
-        let (b, at) = broker(&addr, &["--producers", "2"]);
+    for row in python_addresses("py-queue") {
+        let (b, at) = broker(&row.listen, &["--producers", "2"]);
         let ours = spawn("consumer", &[&at, "--name", "c1", "--prefetch", "4"]);
-        let theirs = python("consume.py", &[&at, "pyc"]);
+        let theirs = python_example("consume.py", &[&at, "pyc"]);
         // Both consumers in before any item, or ours may eat the whole run first.
         b.wait_for_stderr("consumer c1 (pid");
         b.wait_for_stderr("consumer pyc (pid");
-        let py1 = python("produce.py", &[&at, "200", "py1"]);
+        let py1 = python_example("produce.py", &[&at, "200", "py1"]);
         let p1 = spawn("producer", &[&at, "-n", "200", "--name", "p1"]);
         let sent = py1.finish().success();
         assert_eq!(
             sent.stdout, "py1: sent 200, the other side took 200\n",
-            "{addr}"
+            "{row}"
         );
         p1.finish().success();
         let (ours, theirs) = (ours.finish().success(), theirs.finish().success());
         let (times, redelivered) = eaten(&[&ours.stdout, &theirs.stdout]);
         all_eaten(&times, &["py1", "p1"], 200);
-        assert!(times.values().all(|&n| n == 1), "{addr}: eaten twice");
-        assert!(redelivered.is_empty(), "{addr}");
+        assert!(times.values().all(|&n| n == 1), "{row}: eaten twice");
+        assert!(redelivered.is_empty(), "{row}");
         let eaten_by_python = theirs.stdout.lines().count();
         b.finish()
             .success()
@@ -69,7 +42,7 @@ fn a_python_producer_and_ours_through_our_broker_to_a_python_consumer_and_ours()
 #[test]
 fn a_python_consumer_killed_mid_run_loses_nothing() {
     let (b, at) = broker("tcp:127.0.0.1:0", &["--producers", "1"]);
-    let mut theirs = python("consume.py", &[&at, "pyc"]);
+    let mut theirs = python_example("consume.py", &[&at, "pyc"]);
     b.wait_for_stderr("consumer pyc (pid");
     let p1 = spawn("producer", &[&at, "-n", "20000", "--name", "p1"]);
     theirs.wait_for_stdout("pyc received baozi 0 from p1");

@@ -16,11 +16,14 @@
 //! - [`queue`]: the queue's consumers' lines read back ([`eaten`]), and the scenarios run
 //!   against both the broker and Redis ([`three_producers_two_consumers`]).
 //! - [`redis`]: a `redis-server` of a test's own ([`redis::Redis`]) and RESP to look inside.
+//! - [`python`]: python3 running `python/examples/` ([`python_example`]), and the addresses
+//!   `python/baozi_ipc.py` speaks ([`python_addresses`]).
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod addresses;
 pub mod names;
 pub mod proc;
+pub mod python;
 pub mod queue;
 pub mod redis;
 pub mod users;
@@ -28,6 +31,7 @@ pub mod users;
 pub use addresses::{StreamAddress, stream_addresses};
 pub use names::{TempDir, temp_dir, unique};
 pub use proc::{Capture, Finished, Proc, bin, cmd, cmd_with, run, spawn_with};
+pub use python::{python_addresses, python_dir, python_example};
 pub use queue::{
     Item, all_eaten, broker, eaten, expect_items, local, three_producers_two_consumers,
 };
