@@ -1,4 +1,6 @@
 # Runs the demo of every mechanism: each scenario script that exists, in tutorial order.
+# Beside ours, the tutorial's own Python programs (python/tutorial/) where Python 3 is
+# installed; without it each such step says so in one line: the demo needs no Python.
 # Twin: demo.sh.
 $ErrorActionPreference = 'Stop'
 # Each scenario builds quietly; on a fresh clone that first build takes a while: say so,

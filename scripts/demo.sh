@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Runs the demo of every mechanism: each scenario script that exists, in tutorial order.
+# Beside ours, the tutorial's own Python programs (python/tutorial/) where Python 3 is
+# installed; without it each such step says so in one line: the demo needs no Python.
 # Twin: demo.ps1.
 set -euo pipefail
 cd "$(dirname "$0")"

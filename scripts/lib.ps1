@@ -37,3 +37,26 @@ function Wait-Ready([string]$File, [int]$Count = 1) {
     Get-Content $File | Write-Host
     throw "no $Count ready line(s) in $File after 30 s"
 }
+
+# The tutorial's own programs (python/tutorial/) run beside ours where Python 3 is
+# installed; without it, a step that runs one says so in one line and is skipped: the demo
+# needs no Python. Returns the Python 3 to run, or $null. Usage:
+# `$py = Find-Python; if ($py) { & $py ... }`. (Twin of lib.sh's have_python.)
+function Find-Python {
+    foreach ($name in 'python3', 'python', 'py') {
+        $cmd = Get-Command $name -CommandType Application -ErrorAction SilentlyContinue |
+            Select-Object -First 1
+        if (-not $cmd) { continue }
+        # Windows' own "python" may be the Store's stub, which only says how to install it.
+        try { $major = & $cmd.Source -c 'import sys; print(sys.version_info[0])' 2>$null }
+        catch { $major = $null }
+        if ($LASTEXITCODE -eq 0 -and "$major" -eq '3') {
+            # The tutorial prints Chinese: UTF-8 both ways, whatever the console's code page.
+            $env:PYTHONUTF8 = '1'
+            try { [Console]::OutputEncoding = [Text.Encoding]::UTF8 } catch { }
+            return $cmd.Source
+        }
+    }
+    Write-Host "(python3 is not installed: the tutorial's program is skipped)"
+    return $null
+}

@@ -46,3 +46,12 @@ summarize_tests() {
         }
         END { printf "tests: %d passed, %d failed\n", p, f }' "$1"
 }
+
+# The tutorial's own programs (python/tutorial/) run beside ours where python3 is installed
+# (scripts/test.sh installs it); without it, a step that runs one says so in one line and is
+# skipped: the demo needs no Python. Usage: `if have_python; then ...; fi`.
+have_python() {
+    command -v python3 >/dev/null && return 0
+    echo "(python3 is not installed: the tutorial's program is skipped)"
+    return 1
+}

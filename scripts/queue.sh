@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The queue (section 2 of the tutorial): a broker, two producers and two consumers, at the
 # tutorial's pace (shortened), every item eaten and the totals checked; then a consumer
-# killed with kill -9 while it holds leased items, and every item still eaten. Builds once.
-# N items per producer (N=10 by default). The second run is drawn in
-# target/queue-timeline.svg (broker --timeline). Twin: queue.ps1.
+# killed with kill -9 while it holds leased items, and every item still eaten. Between them,
+# the tutorial's own queue (python/tutorial/s2_queue.py, when python3 is installed), its 10
+# baozi checked. Builds once. N items per producer (N=10 by default). The kill -9 run is
+# drawn in target/queue-timeline.svg (broker --timeline). Twin: queue.ps1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -57,7 +58,25 @@ cat "$dir/broker.log"
 grep -q "received $((2 * N)) from 2 producers" "$dir/broker.log" || { echo "queue: wrong totals" >&2; exit 1; }
 check_eaten "p1 p2" "$dir/c1.out" "$dir/c2.out"
 
-step "2. kill -9 of a consumer holding leased items: they go to another consumer"
+step "2. the tutorial's own queue: python/tutorial/s2_queue.py (pauses of 1-3 s there; here 1-3 hundredths)"
+# One cook and one eater, children of one program, a multiprocessing.Queue between them and
+# None as the end. Its parent prints its line and leaves at once; the children go on (the
+# command substitution waits for them: they hold its pipe). Ours are unrelated programs,
+# and the broker knows when the run is over.
+if have_python; then
+    out=$(python3 python/tutorial/s2_queue.py 0.01)
+    echo "$out"
+    # Colours off; two processes print into one pipe, so a line may break into another's:
+    # count the words, not the lines ("PID 生产了 包子N" made, "PID包子N" eaten).
+    plain=$(sed 's/\x1b\[[0-9;]*m//g' <<<"$out")
+    made=$(grep -o ' 生产了 包子[0-9]' <<<"$plain" | wc -l)
+    eaten=$(grep -o '[0-9]包子[0-9]' <<<"$plain" | cut -c 2- | tr -dc '0-9')
+    [ "$made" = 10 ] && [ "$eaten" = 0123456789 ] ||
+        { echo "queue: the tutorial's queue made $made baozi and ate '$eaten', not 10 and 0 to 9" >&2; exit 1; }
+    echo "the tutorial's cook made 10 baozi and its eater ate 0 to 9, in order"
+fi
+
+step "3. kill -9 of a consumer holding leased items: they go to another consumer"
 pids=()
 q="local:baozi-queue-kill-$$"
 picture="$PWD/target/queue-timeline.svg"

@@ -1,7 +1,9 @@
 # The socket (section 3 of the tutorial): an echo server in the background on TCP, a local
 # socket and UDP at once, then a few clients (one message, lines from a pipe, a datagram, a
-# latency run, nc and socat when installed), every reply checked; then the server is
-# stopped and its exit checked. Twin: socket.sh.
+# latency run, nc and socat when installed, the tutorial's own client.py), every reply
+# checked; our client against the tutorial's own server.py; then the server is stopped and
+# its exit checked. The tutorial's programs (python/tutorial/) run when Python 3 is
+# installed. Twin: socket.sh.
 $ErrorActionPreference = 'Stop'
 Set-Location (Join-Path $PSScriptRoot '..')
 . "$PSScriptRoot/lib.ps1"
@@ -56,9 +58,38 @@ try {
         $out = 'from socat' | socat -t 10 - "TCP:$hostport"
         Expect-Output $out 'test: from socat'
     } else { Write-Host '(socat is not installed: skipped)' }
+
+    Step "7. the tutorial's own client.py (python/tutorial/s3_client.py): one send without a newline"
+    # It sends "hello" with no newline and waits in one recv(1024); ours answers what came
+    # before the pause (server --pause, 200 ms), as the tutorial's server answers one recv.
+    $py = Find-Python
+    if ($py) {
+        $out = 'hello' | & $py python/tutorial/s3_client.py $hostname $port
+        Check "the tutorial's client.py"
+        Expect-Output $out 'test: hello'
+    }
+
+    Step "8. our client against the tutorial's own server.py (python/tutorial/s3_server.py)"
+    $py = Find-Python
+    if ($py) {
+        # (Single quotes inside: older PowerShell drops double quotes in a native argument.)
+        $theirPort = & $py -c 'import socket; s = socket.socket(); s.bind((''127.0.0.1'', 0)); print(s.getsockname()[1])'
+        Check 'a free port'
+        $theirs = Start-Process -FilePath $py -PassThru -NoNewWindow `
+            -ArgumentList 'python/tutorial/s3_server.py', $theirPort
+        try {
+            # It prints no ready line: --wait retries the connection until it listens.
+            $out = & "$Bin/client" --wait 30s --message hello "tcp:127.0.0.1:$theirPort"
+            Check 'client against the tutorial''s server.py'
+            Expect-Output $out 'test: hello'
+        }
+        finally {
+            if (-not $theirs.HasExited) { Stop-Process -Id $theirs.Id }
+        }
+    }
 }
 finally {
-    Step '7. stop the server (Stop-Process; Ctrl-C in a console prints totals and exits 130)'
+    Step '9. stop the server (Stop-Process; Ctrl-C in a console prints totals and exits 130)'
     if (-not $server.HasExited) { Stop-Process -Id $server.Id }
     $server.WaitForExit()
     Get-Content $log | Write-Host

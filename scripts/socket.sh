@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The socket (section 3 of the tutorial): an echo server in the background on TCP, a local
 # socket and UDP at once, then a few clients (one message, lines from a pipe, a datagram, a
-# latency run, nc and socat when installed), every reply checked; then Ctrl-C, and the
-# server's exit code (130) and totals checked. Twin: socket.ps1.
+# latency run, nc and socat when installed, the tutorial's own client.py), every reply
+# checked; our client against the tutorial's own server.py; then Ctrl-C, and the server's
+# exit code (130) and totals checked. The tutorial's programs (python/tutorial/) run when
+# python3 is installed. Twin: socket.ps1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -10,8 +12,10 @@ build
 
 log="$(mktemp)"
 server=
+theirs=
 cleanup() {
     if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
+    if [ -n "$theirs" ]; then kill "$theirs" 2>/dev/null || true; fi
     rm -f "$log"
 }
 trap cleanup EXIT
@@ -68,7 +72,28 @@ else
     echo "(socat is not installed: skipped)"
 fi
 
-step "7. Ctrl-C: the server stops accepting, prints its totals and exits with 130"
+step "7. the tutorial's own client.py (python/tutorial/s3_client.py): one send without a newline"
+# It sends "hello" with no newline and waits in one recv(1024); ours answers what came
+# before the pause (server --pause, 200 ms), as the tutorial's server answers one recv.
+if have_python; then
+    out=$(echo hello | python3 python/tutorial/s3_client.py "${hostport%:*}" "${hostport##*:}")
+    expect "$out" "test: hello"
+fi
+
+step "8. our client against the tutorial's own server.py (python/tutorial/s3_server.py)"
+if have_python; then
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    python3 python/tutorial/s3_server.py "$port" &
+    theirs=$!
+    # It prints no ready line: --wait retries the connection until it listens.
+    out=$("$BIN/client" --wait 30s --message hello "tcp:127.0.0.1:$port")
+    expect "$out" "test: hello"
+    kill "$theirs"
+    wait "$theirs" 2>/dev/null || true # (killed: its status is the signal's)
+    theirs=
+fi
+
+step "9. Ctrl-C: the server stops accepting, prints its totals and exits with 130"
 kill -INT "$server"
 status=0
 wait "$server" || status=$?
