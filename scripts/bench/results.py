@@ -13,10 +13,13 @@ the targets and the chart. Standard library only.
 SPEC is `row|title|case|who|python case|floor case`: who is ours, floor or python; the two
 cases name the figures ours is compared with (empty: the same case).
 A UNIT with "/s" is a rate (WORK / seconds, higher is better); "ms" is milliseconds and "us"
-microseconds (lower is better).
+microseconds (lower is better). A run that took 0 s (below hyperfine's resolution, once it
+has taken its own shell's start-up away) measured nothing: it is kept as "n/a", the figure
+is the median of the other runs, "n/a" when none is left, and no ratio is drawn from it.
 """
 import csv
 import json
+import math
 import os
 import statistics
 import sys
@@ -52,11 +55,20 @@ def spec_fields(spec):
                 python_case=py_case or case, floor_case=fl_case or case)
 
 
+def measured(v):
+    """A figure that measured something (not "n/a": NaN, infinite or None)."""
+    return v is not None and math.isfinite(v)
+
+
 def append(path, spec, unit, values, command=''):
-    values = [float(v) for v in values]
+    values = [None if v in (None, 'n/a') else float(v) for v in values]
+    good = [v for v in values if measured(v)]
+    nan = float('nan')
     line = spec_fields(spec)
-    line.update(unit=unit, median=statistics.median(values), min=min(values), max=max(values),
-                runs=len(values), values=' '.join(f'{v:.6g}' for v in values), command=command)
+    line.update(unit=unit, median=statistics.median(good) if good else nan,
+                min=min(good, default=nan), max=max(good, default=nan), runs=len(values),
+                values=' '.join(f'{v:.6g}' if measured(v) else 'n/a' for v in values),
+                command=command)
     new = not os.path.exists(path)
     with open(path, 'a', newline='') as f:
         w = csv.DictWriter(f, FIELDS)
@@ -66,17 +78,21 @@ def append(path, spec, unit, values, command=''):
 
 
 def from_hyperfine(path, jsons, unit, work, specs):
-    rounds = [json.load(open(js))['results'] for js in jsons.split(':')]
+    rounds = []
+    for js in jsons.split(':'):
+        with open(js) as f:
+            rounds.append(json.load(f)['results'])
     for js, results in zip(jsons.split(':'), rounds):
         if len(results) != len(specs):
             sys.exit(f'results.py: {js} has {len(results)} commands, {len(specs)} specs given')
     for i, spec in enumerate(specs):
         r = rounds[0][i]
         times = [t for results in rounds for t in results[i]['times']]
+        # 0 s: nothing measured (see the top), not a division by zero.
         if unit == 'ms':
-            values = [t * 1e3 for t in times]
+            values = [t * 1e3 if t > 0 else None for t in times]
         elif rate(unit):
-            values = [float(work) / t for t in times]
+            values = [float(work) / t if t > 0 else None for t in times]
         else:
             sys.exit(f'results.py: unit {unit!r} is not a rate or ms')
         append(path, spec, unit, values, r['command'])
@@ -92,6 +108,8 @@ def read(path):
 
 
 def show(v, unit):
+    if not measured(v):
+        return 'n/a'
     if unit == 'GiB/s':
         return f'{v:.2f}'
     if rate(unit):
@@ -109,23 +127,29 @@ def figure(line):
     if line is None:
         return '-'
     u = line['unit']
-    if int(line['runs']) == 1:
+    if int(line['runs']) == 1 or not measured(line['median']):
         return show(line['median'], u)
     return f"{show(line['median'], u)} ({show(line['min'], u)}-{show(line['max'], u)})"
 
 
 def speed(ours, other):
     """How many times as fast as `other` ours is (>1: ours is faster)."""
-    if ours is None or other is None or ours['median'] == 0 or other['median'] == 0:
+    if ours is None or other is None:
+        return None
+    if not all(measured(x['median']) and x['median'] > 0 for x in (ours, other)):
         return None
     if rate(ours['unit']):
         return ours['median'] / other['median']
     return other['median'] / ours['median']
 
 
-def ratio_text(r):
+def ratio_text(r, other=None):
+    """A ratio as the table shows it: '-' where there is no figure to compare with, 'n/a' where
+    there is one (`other`) but a ratio cannot be drawn (a figure of 0 or n/a)."""
     if r is None:
-        return '-'
+        return '-' if other is None else 'n/a'
+    if r < 0.1:
+        return f'{r:.2g}x'  # 0.0045x, not 0.00x
     return f'{r:.0f}x' if r >= 100 else f'{r:.1f}x' if r >= 10 else f'{r:.2f}x'
 
 
@@ -144,6 +168,9 @@ def comparisons(lines):
         if l['unit'] == unit and 'Redis' not in l['case']:
             for against, threshold, words in targets:
                 if against == 'absolute':
+                    if not measured(l['median']):
+                        verdicts.append(f'{words}: not measured')
+                        continue
                     met = l['median'] < threshold
                 else:
                     r = speed(l, fl if against == 'floor' else py)
@@ -160,7 +187,8 @@ def comparisons(lines):
 def report(path, machine, markdown):
     lines = read(path)
     rows = comparisons(lines)
-    print(open(machine).read().rstrip())
+    with open(machine) as f:
+        print(f.read().rstrip())
     print('Each figure: the median of its runs (min-max). "x floor", "x Python": how many times as')
     print('fast as the raw floor, or as Python, ours is (above 1: faster; for latencies and ms,')
     print('the inverse ratio of the times).')
@@ -178,14 +206,16 @@ def report(path, machine, markdown):
         verdict = '; '.join(c['verdicts'])
         if c['python'] is not None and c['python']['case'] != o['case']:
             verdict += f"{'  ' if verdict else ''}[Python: {c['python']['case']}]"
+        if c['floor'] is not None and c['floor']['case'] != o['case']:
+            verdict += f"{'  ' if verdict else ''}[floor: {c['floor']['case']}]"
         print(f"{o['case']:<{width}}  {o['unit']:<13} {figure(o):<27} {figure(c['floor']):<27} "
-              f"{figure(c['python']):<27} {ratio_text(c['vs_floor']):>8} "
-              f"{ratio_text(c['vs_python']):>9}  {verdict}")
+              f"{figure(c['python']):<27} {ratio_text(c['vs_floor'], c['floor']):>8} "
+              f"{ratio_text(c['vs_python'], c['python']):>9}  {verdict}")
         first, md_title = md_title != title, title  # the row's title on its first line only
         md.append(f"| {title if first else ''} | {o['case']} ({o['unit']}) | {figure(o)} | "
                   f"{figure(c['floor'])} | "
-                  f"{figure(c['python'])} | {ratio_text(c['vs_floor'])} | "
-                  f"{ratio_text(c['vs_python'])} | {verdict or '-'} |")
+                  f"{figure(c['python'])} | {ratio_text(c['vs_floor'], c['floor'])} | "
+                  f"{ratio_text(c['vs_python'], c['python'])} | {verdict or '-'} |")
     # Python figures with no figure of ours to compare with (a row whose program is absent).
     alone = [l for l in lines if l['who'] == 'python'
              and not any(c['python'] is l for c in rows)]
