@@ -70,6 +70,12 @@ fi
 PY="$(python3 -c 'import sys; print(sys.executable)')"
 PYDIR=scripts/bench/python
 export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
+# results.py's own checks first: a run whose table cannot be printed is a run lost.
+if ! out=$("$PY" scripts/bench/test_results.py 2>&1); then
+    echo "$out" >&2
+    echo "bench: scripts/bench/results.py fails its checks (scripts/bench/test_results.py)" >&2
+    exit 1
+fi
 
 started=$(date +%s)
 progress() { printf 'bench [%3ss] %s\n' "$(($(date +%s) - started))" "$*" >&2; }
@@ -317,7 +323,48 @@ row_echo_load() {
 # consumers through Redis Streams (a redis-server of the bench's own, on a free loopback
 # port, no persistence; left out, with a line saying so, where redis-server is missing) and,
 # as the floor, one raw local socket carrying the same bytes as the producers' streams, one
-# hop (the broker is a second hop, plus the acknowledgements).
+# hop (the broker is a second hop, plus the acknowledgements). The Redis rows have their own
+# floor: what that server takes from a client at best, redis-benchmark -P 64 XADD (pipelined,
+# one entry of our size a command; putting only: taking and acknowledging cost more), with one
+# client for 1 x 1 and three for 3 x 2.
+# redis_floor PORT N SPEC CLIENTS [SPEC CLIENTS]...: the Redis rows' floor, redis-benchmark
+# -P 64 putting N entries of our size (a field `baozi`, "SEQ PID NAME") into a stream of
+# its own with CLIENTS clients, slow_runs times each, interleaved; the stream is deleted
+# after each run. Left out, with a line saying so, where redis-benchmark is missing.
+redis_floor() {
+    local port=$1 n=$2 i k rps
+    shift 2
+    if ! command -v redis-benchmark >/dev/null; then
+        progress "queue: no redis-benchmark here (Debian: redis-tools), so no Redis floor"
+        return 0
+    fi
+    local specs=() clients=() values=()
+    while [ $# -gt 0 ]; do
+        specs+=("$1")
+        clients+=("$2")
+        values+=("")
+        shift 2
+    done
+    for ((i = 1; i <= slow_runs; i++)); do
+        for k in "${!specs[@]}"; do
+            progress "queue: Redis floor, run $i/$slow_runs, ${clients[$k]} client(s)"
+            # --csv: a header, then "XADD ...","RPS",...; the rate is the 4th "-separated field.
+            rps=$(redis-benchmark -p "$port" -P 64 -n "$n" -c "${clients[$k]}" --csv \
+                XADD "bench-floor-$$" '*' baozi "0 $$ p1" | tail -n 1 | cut -d '"' -f 4)
+            redis-cli -p "$port" DEL "bench-floor-$$" >/dev/null
+            [[ $rps =~ ^[0-9.]+$ ]] || {
+                echo "bench: redis-benchmark gave no rate: $rps" >&2
+                exit 1
+            }
+            values[k]+=" $rps"
+        done
+    done
+    for k in "${!specs[@]}"; do
+        # shellcheck disable=SC2086 # the values are words
+        add "${specs[$k]}" items/s ${values[$k]}
+    done
+}
+
 row_queue() {
     local n title bytes
     n=$(size 200000 2000)
@@ -341,8 +388,10 @@ row_queue() {
             sleep 0.05 # poll for the server's answer
         done
         local r="redis://127.0.0.1:$port/bench-\$\$"
-        redis1=("$s|1 x 1, through Redis Streams|ours|1 x 1|$fl" "$BIN/consumer $r -q --producers 1 --expect $n 2>>$tmp/queue.err & $BIN/producer $r -n $n 2>>$tmp/queue.err; wait \$!")
-        redis3=("$s|3 producers x 2 consumers, through Redis Streams|ours|3 producers x 2 consumers|$fl" "for c in c1 c2; do $BIN/consumer $r --name \$c -q --producers 3 2>>$tmp/queue.err & done; for p in p1 p2 p3; do $BIN/producer $r --name \$p -n $third 2>>$tmp/queue.err & done; wait")
+        local rf1="redis-benchmark -P 64 XADD, 1 client" rf3="redis-benchmark -P 64 XADD, 3 clients"
+        redis1=("$s|1 x 1, through Redis Streams|ours|1 x 1|$rf1" "$BIN/consumer $r -q --producers 1 --expect $n 2>>$tmp/queue.err & $BIN/producer $r -n $n 2>>$tmp/queue.err; wait \$!")
+        redis3=("$s|3 producers x 2 consumers, through Redis Streams|ours|3 producers x 2 consumers|$rf3" "for c in c1 c2; do $BIN/consumer $r --name \$c -q --producers 3 2>>$tmp/queue.err & done; for p in p1 p2 p3; do $BIN/producer $r --name \$p -n $third 2>>$tmp/queue.err & done; wait")
+        redis_floor "$port" "$n" "$s|$rf1|floor||" 1 "$s|$rf3|floor||" 3
     else
         progress "queue: no redis-server here, so no Redis Streams figures (scripts/test.sh installs it)"
     fi
