@@ -1,0 +1,150 @@
+//! The consumer's output as people pipe and read it: each line written as its item is
+//! eaten (also into a pipe), one word and one count for what was eaten, no progress count
+//! mixed into lines that may reach the terminal.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use testkit::names::unique;
+use testkit::proc::{Capture, Proc, cmd, run};
+
+fn listening_consumer(addr: &str, extra: &[&str]) -> Proc {
+    let mut c = cmd("consumer");
+    c.args(["-l", addr]).args(extra).stdin(Stdio::null());
+    let p = Proc::spawn(c, Capture::Both);
+    p.wait_ready();
+    p
+}
+
+fn producer(args: &[&str]) -> Command {
+    let mut c = cmd("producer");
+    c.args(args).stdin(Stdio::null());
+    c
+}
+
+/// `consumer -l --eat 1s | tee out` showed nothing until the end: the lines waited for a
+/// chunk. Read through a pipe, the first line must come while the rest are still eaten.
+#[test]
+fn piped_lines_come_as_each_item_is_eaten() {
+    let addr = format!("local:{}", unique("out-live"));
+    let c = listening_consumer(&addr, &["--eat", "300ms", "--name", "c1"]);
+    // The producer sends all 8 at once (then waits for the receipt); the consumer takes
+    // about 2.4 s to eat them.
+    let p = Proc::spawn(
+        producer(&[&addr, "-n", "8", "--name", "p1"]),
+        Capture::Stderr,
+    );
+    c.wait_for_stdout("c1 ate baozi 0 from p1");
+    let first = Instant::now();
+    let c = c.finish().success();
+    let rest = first.elapsed();
+    p.finish().success();
+    assert!(
+        rest >= Duration::from_secs(1),
+        "the first line came only {rest:?} before the end: the output is not live\n{}",
+        c.stdout
+    );
+    assert_eq!(c.count_stdout(" ate baozi "), 8, "{}", c.stdout);
+    c.stderr_has("c1: 8 items in ");
+}
+
+/// Ctrl-C's line counts exactly the lines shown, with the same word.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_counts_the_lines_shown() {
+    let addr = format!("local:{}", unique("out-count"));
+    let c = listening_consumer(&addr, &["--eat", "150ms", "--name", "c1"]);
+    let p = Proc::spawn(
+        producer(&[&addr, "-n", "100", "--name", "p1"]),
+        Capture::Stderr,
+    );
+    c.wait_for_stdout("c1 ate baozi 3 from p1");
+    c.interrupt();
+    let c = c.finish().code(130);
+    let shown = c.count_stdout(" ate baozi ");
+    c.stderr_has(&format!("c1: interrupted after eating {shown} items"));
+    drop(p);
+}
+
+/// A rate below one a second is not a rounded 0.
+#[test]
+fn a_slow_rate_is_not_zero() {
+    let addr = format!("local:{}", unique("out-rate"));
+    let c = listening_consumer(&addr, &["--eat", "1100ms", "--name", "c1", "-q"]);
+    run(producer(&[&addr, "-n", "2", "--name", "p1"])).success();
+    let c = c.finish().success();
+    assert!(
+        c.stderr.contains("items in ") && c.stderr.contains(" items/s)"),
+        "{}",
+        c.stderr
+    );
+    assert!(!c.stderr.contains("(0 items/s"), "{}", c.stderr);
+}
+
+/// With stderr on a terminal and stdout in a pipe (`| tee` would put it on the same
+/// terminal), no progress count is drawn among the lines.
+#[cfg(target_os = "linux")]
+#[test]
+fn no_progress_count_among_piped_lines() {
+    let addr = format!("local:{}", unique("out-tty"));
+    let line = format!(
+        "{} -l {addr} --eat 100ms --name c1 | cat",
+        testkit::bin("consumer").display()
+    );
+    let mut c = Command::new("script");
+    c.args(["-qec", &line, "/dev/null"]).stdin(Stdio::null());
+    let c = Proc::spawn(c, Capture::Both);
+    c.wait_for_stdout("ready: ");
+    run(producer(&[&addr, "-n", "12", "--name", "p1"])).success();
+    let c = c.finish().success();
+    assert_eq!(c.count_stdout("c1 ate baozi "), 12, "{}", c.stdout);
+    assert!(
+        !c.stdout.contains("consumer c1: "),
+        "a progress count was drawn among the lines:\n{:?}",
+        c.stdout
+    );
+}
+
+/// `-v` on the queue: socat-like lines (`< Items n=2: tag=1 p1 seq=0, ...`), never Rust's
+/// `Debug` cut mid-word; the broker tags each line with the client it talks to.
+#[test]
+fn queue_trace_is_socat_like_with_peer_tags() {
+    let (b, at) = testkit::queue::broker(
+        &testkit::queue::local("out-trace"),
+        &["--producers", "1", "-v"],
+    );
+    let cs: Vec<Proc> = ["c1", "c2"]
+        .iter()
+        .map(|n| testkit::proc::spawn_with("consumer", &[&at, "-v", "-q", "--name", n]))
+        .collect();
+    run(producer(&[&at, "-n", "300", "--name", "p1"])).success();
+    for c in cs {
+        let c = c.finish().success();
+        assert!(c.stderr.contains("< Items n="), "{}", c.stderr);
+        assert!(c.stderr.contains("> Take ack="), "{}", c.stderr);
+        assert!(!c.stderr.contains("Delivery {"), "{}", c.stderr);
+    }
+    let b = b.finish().success();
+    for line in b.stderr.lines().filter(|l| l.contains(" Take ack=")) {
+        assert!(line.starts_with("[client "), "no peer tag: {line}");
+    }
+    assert!(b.stderr.contains("] > Items n="), "{}", b.stderr);
+}
+
+/// `server -v` shows what went out as well as what came in, each with its client.
+#[cfg(unix)]
+#[test]
+fn server_trace_shows_replies_with_the_client() {
+    let addr = format!("local:{}", unique("out-strace"));
+    let mut s = cmd("server");
+    s.args([&addr, "-v"]).stdin(Stdio::null());
+    let s = Proc::spawn(s, Capture::Both);
+    s.wait_ready();
+    let mut c = cmd("client");
+    c.args([&addr, "--message", "hello"]);
+    run(c).success();
+    s.wait_for_stderr("] > \"test: hello\\n\"");
+    s.interrupt();
+    let s = s.finish();
+    s.stderr_has("[client 1 ").stderr_has("] < \"hello\\n\"");
+}
