@@ -105,7 +105,7 @@ impl Broker {
             self.changed.notify_all();
             drop(st);
             match (sent, &reply) {
-                (Err(e), _) => break format!("it went away ({e})"),
+                (Err(e), _) => break format!("it went away ({})", ipc::say::io_words(&e)),
                 (Ok(()), &(Reply::End { eaten } | Reply::CutShort { eaten, .. })) => {
                     self.log(&format!(
                         "consumer {name} told the run is over, after eating {}",

@@ -90,20 +90,20 @@ fn take(
         name: eater.name().to_owned(),
         pid: std::process::id(),
     })
-    .map_err(|e| gone(0, e.to_string()))?;
+    .map_err(|e| gone(0, ipc::say::io_words(&e)))?;
     let lease = lease.unwrap_or(crate::LEASE);
     let millis = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
     tx.send(&Request::Lease { millis })
-        .map_err(|e| gone(0, e.to_string()))?;
+        .map_err(|e| gone(0, ipc::say::io_words(&e)))?;
     // What each request in flight asked for, in order.
     let mut in_flight = VecDeque::new();
     while in_flight.len() < in_flight_max {
         let want = eater.appetite.want(half);
         tx.send(&Request::Take { ack: 0, want })
-            .map_err(|e| gone(0, e.to_string()))?;
+            .map_err(|e| gone(0, ipc::say::io_words(&e)))?;
         in_flight.push_back(want);
     }
-    tx.flush().map_err(|e| gone(0, e.to_string()))?;
+    tx.flush().map_err(|e| gone(0, ipc::say::io_words(&e)))?;
     match rx.next_frame::<Admission>() {
         Ok(Some(Admission::Welcome { .. })) => {}
         Ok(Some(Admission::Refused { why })) => {
@@ -201,7 +201,7 @@ fn take(
         }
         let eaten = eater.tally.items;
         if let Some(e) = write_failed {
-            return Err(gone(eaten, e.to_string()).into());
+            return Err(gone(eaten, ipc::say::io_words(&e)).into());
         }
         // If this fails, the broker may have closed after an answer already on its way
         // (the end, say): read that first, and fail only if it is not one.
@@ -224,7 +224,7 @@ fn take(
         }
         if in_flight.is_empty() {
             let e = write_failed.take();
-            let why = e.map_or_else(|| "nothing to wait for".into(), |e| e.to_string());
+            let why = e.map_or_else(|| "nothing to wait for".into(), |e| ipc::say::io_words(&e));
             return Err(gone(eaten, why).into());
         }
     }

@@ -12,6 +12,17 @@ use std::time::{Duration, Instant};
 /// eaten, give back the rest; the signal's ending waits for that (at most [`GOODBYE`]).
 pub static STOP: LazyLock<Stop> = LazyLock::new(Stop::new);
 
+/// Whether a queue's route runs (then Ctrl-C stops the eating before counting).
+static QUEUE_ROUTE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ctrl-C: a queue's route eats nothing more (it then says goodbye); a stream's goes on
+/// until the exit, but shows no more lines (see [`eaten_so_far`]).
+pub fn stop_eating() {
+    if QUEUE_ROUTE.load(std::sync::atomic::Ordering::SeqCst) {
+        STOP.raise();
+    }
+}
+
 /// How long a signal's ending waits for a queue's route to say goodbye.
 const GOODBYE: Duration = Duration::from_secs(3);
 
@@ -24,6 +35,7 @@ const HOLD: Duration = Duration::from_millis(100);
 pub fn stop_on_interrupt() -> Option<InFlight<'static>> {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
+        QUEUE_ROUTE.store(true, std::sync::atomic::Ordering::SeqCst);
         ipc::shutdown::on_interrupt(|| {
             STOP.finish_in_flight(GOODBYE);
         });
@@ -269,13 +281,15 @@ fn shown() -> MutexGuard<'static, Shown> {
 }
 
 /// For the Ctrl-C line: writes the lines not yet written, and returns how many items were
-/// eaten. `None` if stdout is stuck (a reader that stopped reading holds the lock).
+/// eaten; no line is written after this. `None` if stdout is stuck (a reader that stopped reading holds the lock).
 pub fn eaten_so_far() -> Option<u64> {
     let deadline = Instant::now() + Duration::from_millis(500);
     loop {
         match SHOWN.try_lock() {
             Ok(mut out) => {
                 out.flush();
+                // The count is final: no line after it.
+                out.on = false;
                 return Some(out.eaten);
             }
             Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner().eaten),

@@ -25,8 +25,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     }
     let name = cli.name.clone();
     ipc::shutdown::on_interrupt(move || {
-        // Nothing more is eaten from here on, so the count is the lines shown.
-        crate::eat::STOP.raise();
+        // The count is the lines shown: nothing more is eaten from a queue, or shown.
+        crate::eat::stop_eating();
         match crate::eat::eaten_so_far() {
             Some(n) => ipc::elog!(
                 "{name}: interrupted after eating {}",
@@ -129,7 +129,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             show_bytes((total.bytes as f64 / secs) as u64)
         );
     }
-    ipc::elog!("{line})");
+    // After an error that ended the run before anything was eaten (a refusal, a misuse
+    // found by the queue), the error is the whole story.
+    if total.items > 0 || failed == 0 {
+        ipc::elog!("{line})");
+    }
     if let Some(expect) = cli.expect
         && expect != total.items
     {
@@ -206,5 +210,14 @@ fn converse(session: Session, manner: &Manner, prefetch: u32) -> (Tally, Result<
         crate::pipe::run(session, manner)
     };
     crate::eat::flush_lines();
-    (tally, result.map_err(|e| format!("{peer}: {e}").into()))
+    // A message that names the peer already is not prefixed with it again.
+    let result = result.map_err(|e| {
+        let e = e.to_string();
+        if e.contains(&peer) {
+            e.into()
+        } else {
+            format!("{peer}: {e}").into()
+        }
+    });
+    (tally, result)
 }

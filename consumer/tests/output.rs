@@ -148,3 +148,65 @@ fn server_trace_shows_replies_with_the_client() {
     let s = s.finish();
     s.stderr_has("[client 1 ").stderr_has("] < \"hello\\n\"");
 }
+
+/// A consumer or producer pointed at the echo server says what it met, at once. (Over TCP:
+/// on a Windows named pipe, which has no timeouts, the server waits for a whole line, and
+/// the baozi program is told only that no greeting came in time.)
+#[test]
+fn the_echo_server_is_named_when_met() {
+    let mut s = cmd("server");
+    s.arg("tcp:127.0.0.1:0").stdin(Stdio::null());
+    let s = Proc::spawn(s, Capture::Both);
+    let addr = s.wait_ready();
+    for bin in ["consumer", "producer"] {
+        let began = Instant::now();
+        let mut c = cmd(bin);
+        c.arg(&addr).stdin(Stdio::null());
+        run(c).failure().stderr_has(
+            "not a baozi-ipc peer: it sent this program's greeting back after \"test: \", \
+             as an echo server does",
+        );
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "{bin} took {:?}",
+            began.elapsed()
+        );
+    }
+    drop(s);
+}
+
+/// "an observer", not "a observer".
+#[test]
+fn roles_take_their_article() {
+    let addr = format!("local:{}", unique("out-article"));
+    let c = listening_consumer(&addr, &["-k", "--name", "c1"]);
+    let mut b = cmd("broker");
+    b.args(["--status", &addr]);
+    run(b)
+        .failure()
+        .stderr_has("the peer is a consumer, but a broker was expected");
+    c.wait_for_stderr("the peer is an observer, but a producer was expected");
+}
+
+/// A consumer killed, then the broker killed: each side says so in words, without the OS's
+/// error numbers, and the consumer names the broker's address once.
+#[cfg(unix)]
+#[test]
+fn peers_going_away_are_told_in_words() {
+    let (mut b, at) = testkit::queue::broker("tcp:127.0.0.1:0", &["--producers", "1"]);
+    let mut doomed =
+        testkit::proc::spawn_with("consumer", &[&at, "--eat", "50ms", "--name", "doomed"]);
+    let p = testkit::proc::spawn_with("producer", &[&at, "-n", "200", "--name", "p1"]);
+    doomed.wait_for_stdout("doomed ate baozi 1 ");
+    doomed.kill();
+    b.wait_for_stderr("consumer doomed left");
+    let c = testkit::proc::spawn_with("consumer", &[&at, "--eat", "50ms", "--name", "c1"]);
+    c.wait_for_stdout("c1 ate baozi ");
+    b.kill();
+    let b = b.finish();
+    assert!(!b.stderr.contains("os error"), "{}", b.stderr);
+    let c = c.finish().failure();
+    assert!(!c.stderr.contains("os error"), "{}", c.stderr);
+    assert_eq!(c.stderr.matches(&at).count(), 1, "{}", c.stderr);
+    drop(p);
+}

@@ -653,7 +653,7 @@ mod unix_only {
         for (n, count) in [("a", 3), ("b", 2), ("x", 4), ("y", 4)] {
             expect_items(&c.stdout, "c1", n, count);
         }
-        c.stderr_has("interrupted after 13 items");
+        c.stderr_has("interrupted after eating 13 items");
         run(cmd_consumer(&["-k", &name])).code(2);
     }
 

@@ -71,6 +71,22 @@ impl fmt::Display for StdoutClosed {
 
 impl std::error::Error for StdoutClosed {}
 
+/// An I/O error in words for people where it is an expected event (a peer that went
+/// away), not the OS's (`Connection reset by peer (os error 104)`); other errors as the
+/// OS words them.
+pub fn io_words(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::BrokenPipe => "the other side closed the connection".into(),
+        io::ErrorKind::ConnectionReset => {
+            "the connection was reset (the other side was killed, or closed with data unread)"
+                .into()
+        }
+        io::ErrorKind::ConnectionAborted => "the connection was aborted".into(),
+        io::ErrorKind::UnexpectedEof => "the connection closed".into(),
+        _ => e.to_string(),
+    }
+}
+
 /// Whether stdout is a regular file (`> out`): its lines are not on the terminal, so a
 /// [`Progress`] count there mixes with nothing. A pipe may end on the terminal (`| tee`).
 pub fn stdout_is_a_file() -> bool {

@@ -332,6 +332,15 @@ fn make(
     let paced = !plan.delay.is_zero();
     let batch = if paced { 1 } else { batch.max(1) };
     let who = Paint::stderr().role(Role::Producer, &plan.name);
+    // Ctrl-C says how far it got: what was handed over (the rest was never made).
+    static SENT: AtomicU64 = AtomicU64::new(0);
+    let (name, total) = (who.clone(), plan.count);
+    ipc::shutdown::on_interrupt(move || {
+        ipc::elog!(
+            "{name}: interrupted after sending {} of {total} baozi",
+            SENT.load(Ordering::Relaxed)
+        );
+    });
     let mut rng = XorShift::seeded();
     let mut seq = 0;
     while seq < plan.count {
@@ -341,6 +350,7 @@ fn make(
         }
         let end = (seq + batch).min(plan.count);
         put(seq..end)?;
+        SENT.store(end, Ordering::Relaxed);
         if paced {
             ipc::elog!("{who} made baozi {seq}");
         }
