@@ -125,6 +125,35 @@ fn marks(doc: &roxmltree::Document<'_>, class: &str) -> Vec<String> {
         .collect()
 }
 
+/// A slow consumer acknowledges each item as soon as it has eaten it, so the timeline's
+/// dots (drawn at the acknowledgement) stand apart, one per item eaten, not piled at the
+/// end of each batch.
+#[test]
+fn the_timeline_dots_of_a_slow_consumer_stand_apart() {
+    let dir = temp_dir("q-dots");
+    let svg = dir.join("run.svg");
+    let svg_arg = svg.display().to_string();
+    let (b, addr) = broker(
+        &local("q-dots"),
+        &["--producers", "1", "--timeline", &svg_arg],
+    );
+    let c = spawn("consumer", &[&addr, "--name", "c1", "--eat", "20ms"]);
+    run(client("producer", &[&addr, "-n", "20", "--name", "p1"])).success();
+    c.finish().success();
+    b.finish().success();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let mut xs: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("eaten") && n.has_tag_name("circle"))
+        .map(|n| n.attribute("cx").unwrap().to_owned())
+        .collect();
+    assert_eq!(xs.len(), 20, "{text}");
+    xs.sort();
+    xs.dedup();
+    assert_eq!(xs.len(), 20, "dots piled at one instant: {text}");
+}
+
 #[test]
 fn the_timeline_draws_each_item_where_it_was_eaten_and_rings_redeliveries() {
     let dir = temp_dir("q-timeline");
