@@ -210,3 +210,45 @@ fn peers_going_away_are_told_in_words() {
     assert_eq!(c.stderr.matches(&at).count(), 1, "{}", c.stderr);
     drop(p);
 }
+
+/// A negative number is a wrong value, not clap's tip to write `-- -1` (which for the
+/// producer means the spawned consumer's arguments).
+#[test]
+fn a_negative_count_is_a_wrong_value() {
+    for (bin, flag) in [
+        ("producer", "-n"),
+        ("consumer", "--expect"),
+        ("client", "--count"),
+    ] {
+        let mut c = cmd(bin);
+        c.args([flag, "-1"]);
+        let out = run(c).code(2);
+        assert!(!out.stderr.contains("-- -1"), "{}", out.stderr);
+        out.stderr_has("invalid value '-1'");
+    }
+}
+
+/// The interactive client on a terminal ends a last reply that had no line ending, so the
+/// shell's prompt does not stick to it; into a pipe the bytes stay as the server sent them.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_reply_without_a_line_ending_does_not_glue_the_prompt() {
+    let mut s = cmd("server");
+    s.arg("tcp:127.0.0.1:0").stdin(Stdio::null());
+    let s = Proc::spawn(s, Capture::Both);
+    let addr = s.wait_ready();
+    let client = testkit::bin("client").display().to_string();
+    let mut c = Command::new("script");
+    c.args([
+        "-qec",
+        &format!("printf abc | {client} {addr}"),
+        "/dev/null",
+    ]);
+    let out = run(c).success();
+    assert!(out.stdout.ends_with("test: abc\r\n"), "{:?}", out.stdout);
+    let mut c = Command::new("sh");
+    c.args(["-c", &format!("printf abc | {client} {addr}")]);
+    let out = run(c).success();
+    assert_eq!(out.stdout, "test: abc");
+    drop(s);
+}
