@@ -222,3 +222,29 @@ mod unix_only {
         }
     }
 }
+
+/// `counter enter` stopped by Ctrl-C while inside leaves: its permit comes back as a
+/// leaving, not as a death (no "died inside", nothing reclaimed).
+#[cfg(unix)]
+#[test]
+fn a_holder_stopped_by_ctrl_c_leaves_and_is_not_counted_dead() {
+    let name = unique("sem-ctrlc");
+    run(counter(&["init", &name, "--permits", "1", "--value", "0"])).success();
+    let holder = spawn(&["enter", &name, "--stay", "60s"]);
+    holder.wait_for_stdout("enters with permit 0");
+    let waiter = spawn(&["enter", &name, "--stay", "0s"]);
+    waiter.wait_for_stdout("waits for a permit");
+    holder.interrupt();
+    holder
+        .finish_within(std::time::Duration::from_secs(5))
+        .code(130)
+        .stdout_has("leaves after ")
+        .stdout_has(", stopped: 0 inside");
+    let out = waiter.finish().success();
+    assert!(!out.stdout.contains("died inside"), "{}", out.stdout);
+    assert_eq!(
+        permits_line(&name),
+        "1 (inside 0, at most 1 at once, 2 entries, 0 reclaimed)"
+    );
+    run(counter(&["clean", &name])).success();
+}
