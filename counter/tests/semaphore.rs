@@ -167,6 +167,13 @@ fn the_timeline_shows_every_stay_and_never_more_than_k_inside() {
         .filter(|n| n.attribute("class") == Some("inside"))
         .count();
     assert_eq!(stays, 6, "{text}");
+    // The lower plot's scale: 0, 1, 2 (K) and 3, each numbered.
+    let ticks: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text") && n.attribute("class") == Some("y-tick"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert_eq!(ticks, ["0", "1", "2", "3"], "{text}");
     // How many overlapped depends on how fast the workers started (under wine, slowly
     // enough that none may have): the picture's peak is at least 1 and never above K.
     let peak: u64 = text
