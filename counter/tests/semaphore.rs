@@ -255,3 +255,21 @@ fn a_holder_stopped_by_ctrl_c_leaves_and_is_not_counted_dead() {
     );
     run(counter(&["clean", &name])).success();
 }
+
+/// `counter list` names the segments there are, from their headers.
+#[test]
+fn list_names_the_segments() {
+    let name = unique("sem-list");
+    run(counter(&["init", &name, "--permits", "2"])).success();
+    let out = run(counter(&["list"])).success();
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{name}: ")) && l.ends_with(", 2 permits")),
+        "{}",
+        out.stdout
+    );
+    run(counter(&["clean", &name])).success();
+    let out = run(counter(&["list"])).success();
+    assert!(!out.stdout.contains(&name), "{}", out.stdout);
+}
