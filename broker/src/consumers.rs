@@ -38,6 +38,7 @@ impl Broker {
                 return self.refused(client, "consumer", &why);
             }
         };
+        ipc::say::set_peer_tag(|| format!("{} consumer {name}", client.describe()));
         let joined = {
             let mut st = self.lock();
             let joined = st.queue.join_consumer_as(&name, pid, self.now());

@@ -127,6 +127,10 @@ fn queue_trace_is_socat_like_with_peer_tags() {
     let b = b.finish().success();
     for line in b.stderr.lines().filter(|l| l.contains(" Take ack=")) {
         assert!(line.starts_with("[client "), "no peer tag: {line}");
+        assert!(
+            line.contains(" consumer c1] ") || line.contains(" consumer c2] "),
+            "the tag names no consumer: {line}"
+        );
     }
     assert!(b.stderr.contains("] > Items n="), "{}", b.stderr);
 }

@@ -78,8 +78,7 @@ pub fn io_words(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::BrokenPipe => "the other side closed the connection".into(),
         io::ErrorKind::ConnectionReset => {
-            "the connection was reset (the other side was killed, or closed with data unread)"
-                .into()
+            "the connection was reset, as when a program is killed".into()
         }
         io::ErrorKind::ConnectionAborted => "the connection was aborted".into(),
         io::ErrorKind::UnexpectedEof => "the connection closed".into(),
