@@ -5,6 +5,7 @@ use ipc::say::Progress;
 use ipc::shutdown::{InFlight, Stop};
 use ipc::units::{DurationRange, XorShift};
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
@@ -13,12 +14,12 @@ use std::time::{Duration, Instant};
 pub static STOP: LazyLock<Stop> = LazyLock::new(Stop::new);
 
 /// Whether a queue's route runs (then Ctrl-C stops the eating before counting).
-static QUEUE_ROUTE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static QUEUE_ROUTE: AtomicBool = AtomicBool::new(false);
 
 /// Ctrl-C: a queue's route eats nothing more (it then says goodbye); a stream's goes on
 /// until the exit, but shows no more lines (see [`eaten_so_far`]).
 pub fn stop_eating() {
-    if QUEUE_ROUTE.load(std::sync::atomic::Ordering::SeqCst) {
+    if QUEUE_ROUTE.load(Ordering::SeqCst) {
         STOP.raise();
     }
 }
@@ -35,7 +36,7 @@ const HOLD: Duration = Duration::from_millis(100);
 pub fn stop_on_interrupt() -> Option<InFlight<'static>> {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
-        QUEUE_ROUTE.store(true, std::sync::atomic::Ordering::SeqCst);
+        QUEUE_ROUTE.store(true, Ordering::SeqCst);
         ipc::shutdown::on_interrupt(|| {
             STOP.finish_in_flight(GOODBYE);
         });
@@ -208,9 +209,21 @@ impl<'a> Eater<'a> {
         }
         self.tally.items += 1;
         self.tally.bytes += bytes as u64;
+        if self.manner.quiet {
+            // No lines: the count alone, without the lock (one atomic add per item).
+            EATEN.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.line(seq, producer, bytes, attempt, more_at_hand);
+        }
+        self.appetite.ate(began.elapsed());
+        true
+    }
+
+    /// The item's line, and its count, under the lines' lock.
+    fn line(&self, seq: u64, producer: &str, bytes: usize, attempt: u32, more_at_hand: bool) {
         let mut out = shown();
-        out.eaten += 1;
-        if !self.manner.quiet && out.on {
+        EATEN.fetch_add(1, Ordering::Relaxed);
+        if out.on {
             if out.buf.is_empty() {
                 out.since = Instant::now();
             }
@@ -230,9 +243,6 @@ impl<'a> Eater<'a> {
                 out.flush();
             }
         }
-        drop(out);
-        self.appetite.ate(began.elapsed());
-        true
     }
 
     /// Whether item `k` of a batch of `n` has more at hand: a queue's lines wait for the
@@ -253,24 +263,25 @@ pub fn flush_lines() {
     shown().flush();
 }
 
-/// The lines on stdout, of every route and thread, and the count of items eaten, under one
-/// lock: a line is written whole, and the Ctrl-C line ([`eaten_so_far`]) counts exactly the
-/// lines shown (with `-q`, the items eaten).
+/// The lines on stdout, of every route and thread, under one lock: a line is written whole,
+/// and the Ctrl-C line ([`eaten_so_far`]) counts exactly the lines shown.
 struct Shown {
     buf: Vec<u8>,
     /// Whether stdout is still there to write on.
     on: bool,
     /// When the oldest line in `buf` was made.
     since: Instant,
-    eaten: u64,
 }
+
+/// Items eaten, by every route and thread: with lines, added under the lines' lock, so that
+/// read under it, it counts the lines made; with `-q`, the items.
+static EATEN: AtomicU64 = AtomicU64::new(0);
 
 static SHOWN: LazyLock<Mutex<Shown>> = LazyLock::new(|| {
     Mutex::new(Shown {
         buf: Vec::with_capacity(OUT_CHUNK + 256),
         on: true,
         since: Instant::now(),
-        eaten: 0,
     })
 });
 
@@ -281,7 +292,8 @@ fn shown() -> MutexGuard<'static, Shown> {
 }
 
 /// For the Ctrl-C line: writes the lines not yet written, and returns how many items were
-/// eaten; no line is written after this. `None` if stdout is stuck (a reader that stopped reading holds the lock).
+/// eaten; no line is written after this. `None` if stdout is stuck (a reader that stopped
+/// reading holds the lock).
 pub fn eaten_so_far() -> Option<u64> {
     let deadline = Instant::now() + Duration::from_millis(500);
     loop {
@@ -290,9 +302,11 @@ pub fn eaten_so_far() -> Option<u64> {
                 out.flush();
                 // The count is final: no line after it.
                 out.on = false;
-                return Some(out.eaten);
+                return Some(EATEN.load(Ordering::Relaxed));
             }
-            Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner().eaten),
+            Err(std::sync::TryLockError::Poisoned(_)) => {
+                return Some(EATEN.load(Ordering::Relaxed));
+            }
             Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
             }
