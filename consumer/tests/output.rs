@@ -256,3 +256,26 @@ fn a_reply_without_a_line_ending_does_not_glue_the_prompt() {
     assert_eq!(out.stdout, "test: abc");
     drop(s);
 }
+
+/// The UDP echo logs each peer once, at its first datagram; with -v, each line its peer.
+#[test]
+fn the_udp_echo_logs_each_peer() {
+    let mut s = cmd("server");
+    s.args(["udp:127.0.0.1:0", "-v"]).stdin(Stdio::null());
+    let s = Proc::spawn(s, Capture::Both);
+    let addr = s.wait_ready();
+    for m in ["one", "two"] {
+        let mut c = cmd("client");
+        c.args([&addr, "--message", m]);
+        run(c).success().stdout_has(&format!("test: {m}"));
+        let first = s.wait_for_stderr("server: first datagram from udp:127.0.0.1:");
+        let peer = first
+            .split("from ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        s.wait_for_stderr(&format!("[{peer}] > \"test: {m}\\n\""));
+    }
+}

@@ -340,7 +340,7 @@ impl Echo {
                 continue; // Ctrl-C: no new replies
             };
             if peers.len() < UDP_PEERS_LOGGED && peers.insert(from) {
-                ipc::elog!("server: datagrams from udp:{from} on {addr}");
+                ipc::elog!("server: first datagram from udp:{from} on {addr}");
             }
             ipc::say::set_peer_tag(|| format!("udp:{from}"));
             reply.clear();
