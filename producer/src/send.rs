@@ -121,7 +121,11 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
         mut tx,
     } = session;
     let went_away = |sent: u64, e: std::io::Error| {
-        format!("the {peer} went away after {} ({e})", count(sent, "item"))
+        format!(
+            "the {peer} went away after {} ({})",
+            count(sent, "item"),
+            ipc::say::io_words(&e)
+        )
     };
     tx.send(&Frame::Hello {
         name: plan.name.clone(),
@@ -212,8 +216,12 @@ fn admitted(
     tx: &mut wire::FrameWriter<ipc::transport::SendHalf>,
     addr: &str,
 ) -> Result<u64> {
-    tx.flush()
-        .map_err(|e| format!("the broker at {addr} went away at once ({e})"))?;
+    tx.flush().map_err(|e| {
+        format!(
+            "the broker at {addr} went away at once ({})",
+            ipc::say::io_words(&e)
+        )
+    })?;
     match rx.next_frame::<Admission>() {
         Ok(Some(Admission::Welcome { capacity })) => Ok(capacity),
         Ok(Some(Admission::Refused { why })) => {
