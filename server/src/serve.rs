@@ -232,7 +232,11 @@ impl Echo {
                 show_duration(t),
                 count(lines, "line")
             ),
-            Ending::Lost(e) => format!("lost after {}: {e}", count(lines, "line")),
+            Ending::Lost(e) => format!(
+                "lost after {}: {}",
+                count(lines, "line"),
+                ipc::say::io_words(&e)
+            ),
             Ending::Stopping => return,
         };
         ipc::elog!(
