@@ -271,7 +271,8 @@ impl Peer for StreamPeer {
         }
         if let Err(e) = sent {
             return Err(format!(
-                "the connection to {addr} broke while sending line {n}: {e} (did the server stop?)"
+                "the connection to {addr} broke while sending line {n}: {} (did the server stop?)",
+                say::io_words(&e)
             )
             .into());
         }
@@ -282,7 +283,8 @@ impl Peer for StreamPeer {
             )
             .into()),
             Err(LineError::Io(e)) => Err(format!(
-                "lost the connection to {addr} waiting for the reply to line {n}: {e} (did the server stop?)"
+                "lost the connection to {addr} waiting for the reply to line {n}: {} (did the server stop?)",
+                say::io_words(&e)
             )
             .into()),
             Err(LineError::TimedOut) => Err(format!(
