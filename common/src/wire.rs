@@ -17,6 +17,7 @@
 //! body buffer grows only as bytes actually arrive.
 
 mod baozi;
+mod words;
 
 pub use crate::msg::Role;
 use crate::msg::stream::Frame;
@@ -50,61 +51,6 @@ pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 
 const GREETING_LEN: usize = MAGIC.len() + 3;
 
-/// "a consumer", "a consumer or an observer".
-fn one_of(roles: &[Role]) -> String {
-    let names: Vec<String> = roles
-        .iter()
-        .map(|r| {
-            let r = r.to_string();
-            format!("{} {r}", article(&r))
-        })
-        .collect();
-    names.join(" or ")
-}
-
-/// "a" or "an", by the word that follows.
-fn article(word: &str) -> &'static str {
-    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    }
-}
-
-/// Says what a stranger's first bytes look like: our own greeting sent back (an echo
-/// server), a line of text (some line-based service), or bytes (shown in hex).
-fn not_ours(f: &mut fmt::Formatter<'_>, first: &[u8]) -> fmt::Result {
-    let text = first
-        .iter()
-        .all(|&b| matches!(b, b'\t' | b'\n' | b'\r' | 0x20..0x7f));
-    // Our greeting after a prefix: "test: BAOZI".
-    let echoed = (1..first.len()).find(|&i| {
-        let rest = &first[i..];
-        rest.len() >= 3 && MAGIC.starts_with(&rest[..rest.len().min(MAGIC.len())])
-    });
-    let shown = ipc::units::escape(&String::from_utf8_lossy(first));
-    if let Some(i) = echoed {
-        let prefix = ipc::units::escape(&String::from_utf8_lossy(&first[..i]));
-        write!(
-            f,
-            "not a baozi-ipc peer: it sent this program's greeting back after \"{prefix}\", \
-             as an echo server does (`client` talks to an echo server)"
-        )
-    } else if text && !first.is_empty() {
-        write!(
-            f,
-            "not a baozi-ipc peer: it sent the text \"{shown}\" where the greeting \
-             \"BAOZIIPC\" was expected (a line-based program, such as an echo client or server?)"
-        )
-    } else {
-        write!(f, "not a baozi-ipc peer (it sent")?;
-        for b in first {
-            write!(f, " {b:02x}")?;
-        }
-        write!(f, " where \"BAOZIIPC\" was expected)")
-    }
-}
-
 /// What can go wrong reading a baozi stream.
 #[derive(Debug)]
 pub enum WireError {
@@ -127,7 +73,7 @@ pub enum WireError {
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WireError::NotOurs { first_bytes } => not_ours(f, first_bytes),
+            WireError::NotOurs { first_bytes } => words::not_ours(f, first_bytes),
             WireError::Version { peer } => write!(
                 f,
                 "the peer speaks baozi-ipc protocol version {peer}, this program speaks {VERSION}"
@@ -136,8 +82,8 @@ impl fmt::Display for WireError {
                 write!(
                     f,
                     "the peer is {} {peer}, but {} was expected",
-                    article(peer),
-                    one_of(expected)
+                    words::article(peer),
+                    words::one_of(expected)
                 )
             }
             WireError::TooLarge { len } => write!(
