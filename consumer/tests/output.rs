@@ -278,3 +278,46 @@ fn the_udp_echo_logs_each_peer() {
         s.wait_for_stderr(&format!("[{peer}] > \"test: {m}\\n\""));
     }
 }
+
+/// On a terminal, Ctrl-C's line erases the progress count first instead of running into it
+/// (`consumer c1: 5 itemsc1: interrupted ...`).
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_erases_the_progress_count_first() {
+    let addr = format!("local:{}", unique("out-erase"));
+    let consumer = testkit::bin("consumer").display().to_string();
+    let line = format!("{consumer} -l {addr} -q --name c1");
+    let mut c = Command::new("script");
+    c.args(["-qec", &line, "/dev/null"]).stdin(Stdio::null());
+    let c = Proc::spawn(c, Capture::Both);
+    c.wait_for_stdout("ready: ");
+    // A paced producer: its fifth item comes well after the count's first drawing (300 ms).
+    let p = Proc::spawn(
+        producer(&[&addr, "-n", "100", "--delay", "100ms", "--name", "p1"]),
+        Capture::Stderr,
+    );
+    p.wait_for_stderr("made baozi 5");
+    let pid = run({
+        let mut g = Command::new("pgrep");
+        g.args(["-f", &format!("^{line}$")]);
+        g
+    })
+    .success()
+    .stdout
+    .trim()
+    .to_owned();
+    run({
+        let mut k = Command::new("kill");
+        k.args(["-INT", &pid]);
+        k
+    })
+    .success();
+    let c = c.finish();
+    assert!(
+        c.stdout.contains("consumer c1: ")
+            && c.stdout.contains("\r\x1b[Kc1: interrupted after eating"),
+        "{:?}",
+        c.stdout
+    );
+    drop(p);
+}
