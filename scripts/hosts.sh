@@ -161,7 +161,7 @@ queue_run() {
     if [ "$fault" = link ]; then
         local i
         for ((i = 0; i < 1200; i++)); do
-            [ "$(grep -c 'received baozi' "$tmp/c1.out" 2>/dev/null || true)" -ge 50 ] && break
+            [ "$(grep -c 'ate baozi' "$tmp/c1.out" 2>/dev/null || true)" -ge 50 ] && break
             sleep 0.05 # poll for c1's 50th item
         done
         on "$A" ip link set eth0 down
@@ -186,9 +186,9 @@ queue_run() {
     fi
     # Every item eaten once, none twice.
     local distinct
-    distinct="$(cat "$tmp/c1.out" "$tmp/c2.out" | awk '/received baozi/ { print $6, $4 }' | sort -u | wc -l)"
+    distinct="$(cat "$tmp/c1.out" "$tmp/c2.out" | awk '/ate baozi/ { print $6, $4 }' | sort -u | wc -l)"
     [ "$distinct" = "$total" ] || { echo "distinct items eaten: $distinct of $total"; st=1; }
-    [ "$(cat "$tmp/c1.out" "$tmp/c2.out" | grep -c 'received baozi')" = "$total" ] || st=1
+    [ "$(cat "$tmp/c1.out" "$tmp/c2.out" | grep -c 'ate baozi')" = "$total" ] || st=1
     check "$kind on a, producers and consumers on b and c${fault:+, link down 2 s}" "$st"
 }
 

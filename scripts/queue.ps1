@@ -16,7 +16,7 @@ function Check-Eaten([string[]]$Producers, [string[]]$Files, [int]$Count) {
     $seen = @{}
     foreach ($line in $lines) {
         $w = -split $line
-        if ($w.Count -ge 6 -and $w[1] -eq 'received') { $seen["$($w[5]) $($w[3])"] = $true }
+        if ($w.Count -ge 6 -and $w[1] -eq 'ate') { $seen["$($w[5]) $($w[3])"] = $true }
     }
     foreach ($p in $Producers) {
         for ($i = 0; $i -lt $Count; $i++) {

@@ -24,10 +24,10 @@ check_eaten() {
     local producers=$1
     shift
     local want=$(($(wc -w <<<"$producers") * N)) got
-    got=$(cat "$@" | awk '$2 == "received" { print $6, $4 }' | sort -u | wc -l)
+    got=$(cat "$@" | awk '$2 == "ate" { print $6, $4 }' | sort -u | wc -l)
     for p in $producers; do
         for ((i = 0; i < N; i++)); do
-            grep -q "received baozi $i from $p\b" "$@" || { echo "queue: baozi $i from $p was never eaten" >&2; exit 1; }
+            grep -q "ate baozi $i from $p\b" "$@" || { echo "queue: baozi $i from $p was never eaten" >&2; exit 1; }
         done
     done
     [ "$got" -eq "$want" ] || { echo "queue: $got distinct items eaten, $want expected" >&2; exit 1; }

@@ -232,7 +232,7 @@ segment_files() {
 check_pipe() {
     local n=$1 made got
     made=$(grep -c " made baozi " "$dir/producer.err")
-    got=$(grep -c " received baozi " "$dir/consumer.out")
+    got=$(grep -c " ate baozi " "$dir/consumer.out")
     sent=$((sent + made))
     delivered=$((delivered + got))
     if [ -n "$victim" ] && took "$victim" && [ "$victim" = consumer ]; then
@@ -247,7 +247,7 @@ check_pipe() {
     fi
     if [ "$got" -lt "$made" ]; then
         lost=$((lost + made - got))
-        violation "the producer logged $made items made, the consumer received $got"
+        violation "the producer logged $made items made, the consumer ate $got"
     fi
     if [ -n "$victim" ] && took "$victim"; then # the producer was killed
         # Killed after its end frame (waiting for the receipt), it had finished: exit 0 is
@@ -506,7 +506,7 @@ queue_round() {
     done
     eaten="$dir/eaten-$rounds"
     for c in "${consumers[@]}"; do cat "$dir/$c.out"; done |
-        awk '$2 == "received" { print $6 ":" $4 }' | sort -u >"$eaten"
+        awk '$2 == "ate" { print $6 ":" $4 }' | sort -u >"$eaten"
     redelivered=$((redelivered + $(for c in "${consumers[@]}"; do cat "$dir/$c.out"; done | grep -c "(redelivered")))
     if [ "$broker_killed" = 0 ]; then
         want=0 missing=0

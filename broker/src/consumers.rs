@@ -38,6 +38,7 @@ impl Broker {
                 return self.refused(client, "consumer", &why);
             }
         };
+        ipc::say::set_peer_tag(|| format!("{} consumer {name}", client.describe()));
         let joined = {
             let mut st = self.lock();
             let joined = st.queue.join_consumer_as(&name, pid, self.now());
@@ -105,7 +106,7 @@ impl Broker {
             self.changed.notify_all();
             drop(st);
             match (sent, &reply) {
-                (Err(e), _) => break format!("it went away ({e})"),
+                (Err(e), _) => break format!("it went away ({})", ipc::say::io_words(&e)),
                 (Ok(()), &(Reply::End { eaten } | Reply::CutShort { eaten, .. })) => {
                     self.log(&format!(
                         "consumer {name} told the run is over, after eating {}",

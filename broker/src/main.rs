@@ -41,7 +41,7 @@ use std::time::Duration;
 /// prints its totals and exits (0, or 1 if an item died or a producer was cut short).
 /// Without it the broker serves until Ctrl-C.
 #[derive(Parser, Debug)]
-#[command(version, after_help = EXAMPLES)]
+#[command(version, after_help = EXAMPLES, allow_negative_numbers = true)]
 pub struct Cli {
     /// Where to listen, several at once: local:NAME, unix:PATH or tcp:HOST:PORT (port 0
     /// picks a free one; the ready line shows it). With --status: the broker to ask.

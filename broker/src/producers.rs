@@ -28,6 +28,7 @@ impl Broker {
             Err(e) => return self.refused(client, "producer", &e.to_string()),
         };
         let (name, pid) = (check.producer().to_owned(), check.pid());
+        ipc::say::set_peer_tag(|| format!("{} producer {name}", client.describe()));
         let joined = {
             let mut st = self.lock();
             let joined = st.queue.join_producer(&name, pid);

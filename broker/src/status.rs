@@ -49,8 +49,9 @@ pub fn ask(cli: &Cli) -> Result<ExitCode> {
     } else {
         String::new()
     };
+    // Ended whole, or cut short (stopped, killed, broken): never counted twice.
     let cut = if st.producers_cut > 0 {
-        format!(" ({} cut short)", st.producers_cut)
+        format!(", {} cut short", st.producers_cut)
     } else {
         String::new()
     };
@@ -65,7 +66,7 @@ pub fn ask(cli: &Cli) -> Result<ExitCode> {
         st.redelivered,
         st.dead,
         st.producers,
-        st.producers_ended,
+        st.producers_ended.saturating_sub(st.producers_cut),
         st.consumers
     ))?;
     Ok(ExitCode::SUCCESS)

@@ -35,7 +35,7 @@ fn a_consumer_stopped_by_a_signal_keeps_what_it_ate_and_gives_back_the_rest_at_o
         let doomed = spawn("consumer", &[&addr, "--name", "doomed", "--eat", "300ms"]);
         b.wait_for_stderr("consumer doomed (pid");
         let p = spawn("producer", &[&addr, "-n", "10", "--name", "p1"]);
-        doomed.wait_for_stdout("doomed received baozi 2 ");
+        doomed.wait_for_stdout("doomed ate baozi 2 ");
         doomed.signal(signal);
         let doomed = doomed.finish_within(Duration::from_secs(5)).code(code);
         b.wait_for_stderr("consumer doomed left (stopped), after eating");
@@ -172,7 +172,7 @@ fn a_frozen_consumers_items_come_back_after_its_lease() {
         &[&addr, "--name", "frozen", "--eat", "50ms", "--lease", "1s"],
     );
     let p = spawn("producer", &[&addr, "-n", "20", "--name", "p1"]);
-    frozen.wait_for_stdout("frozen received baozi 1 ");
+    frozen.wait_for_stdout("frozen ate baozi 1 ");
     frozen.signal("STOP");
     let other = spawn("consumer", &[&addr, "--name", "other"]);
     p.finish().success();

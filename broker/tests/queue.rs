@@ -57,7 +57,7 @@ fn a_consumer_killed_while_holding_items_loses_none() {
     let mut doomed = spawn("consumer", &[&addr, "--name", "doomed", "--eat", "2ms"]);
     let p = spawn("producer", &[&addr, "-n", "400", "--name", "p1"]);
     // It holds a window of leased items while it eats them, slowly.
-    doomed.wait_for_stdout("doomed received baozi 5 ");
+    doomed.wait_for_stdout("doomed ate baozi 5 ");
     doomed.kill();
     let doomed = doomed.finish();
     let survivor = spawn("consumer", &[&addr, "--name", "survivor"]);
@@ -104,11 +104,7 @@ fn a_poison_item_ends_up_dead_and_the_run_still_ends() {
     };
     assert_eq!(victims, 3, "--max-deliveries 3");
     let last = last.success();
-    assert!(
-        !last.stdout.contains("received baozi 7 "),
-        "{}",
-        last.stdout
-    );
+    assert!(!last.stdout.contains("ate baozi 7 "), "{}", last.stdout);
     let b = b.finish().failure();
     b.stderr_has("baozi 7 from p1 is dead: handed out 3 times (--max-deliveries 3)")
         .stderr_has("redelivered 2; dead 1")
@@ -127,6 +123,35 @@ fn marks(doc: &roxmltree::Document<'_>, class: &str) -> Vec<String> {
                 .to_owned()
         })
         .collect()
+}
+
+/// A slow consumer acknowledges each item as soon as it has eaten it, so the timeline's
+/// dots (drawn at the acknowledgement) stand apart, one per item eaten, not piled at the
+/// end of each batch.
+#[test]
+fn the_timeline_dots_of_a_slow_consumer_stand_apart() {
+    let dir = temp_dir("q-dots");
+    let svg = dir.join("run.svg");
+    let svg_arg = svg.display().to_string();
+    let (b, addr) = broker(
+        &local("q-dots"),
+        &["--producers", "1", "--timeline", &svg_arg],
+    );
+    let c = spawn("consumer", &[&addr, "--name", "c1", "--eat", "20ms"]);
+    run(client("producer", &[&addr, "-n", "20", "--name", "p1"])).success();
+    c.finish().success();
+    b.finish().success();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let mut xs: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("eaten") && n.has_tag_name("circle"))
+        .map(|n| n.attribute("cx").unwrap().to_owned())
+        .collect();
+    assert_eq!(xs.len(), 20, "{text}");
+    xs.sort();
+    xs.dedup();
+    assert_eq!(xs.len(), 20, "dots piled at one instant: {text}");
 }
 
 #[test]
@@ -181,7 +206,7 @@ fn the_timeline_draws_each_item_where_it_was_eaten_and_rings_redeliveries() {
     assert_eq!(once.len() + again.len(), 40, "{text}");
     for line in survivor.stdout.lines() {
         let (seq, p) = match line.split_whitespace().collect::<Vec<_>>()[..] {
-            [_, "received", "baozi", seq, "from", p, ..] => (seq, p),
+            [_, "ate", "baozi", seq, "from", p, ..] => (seq, p),
             _ => continue,
         };
         let mark = format!("baozi {seq} from {p} eaten by survivor");
@@ -268,7 +293,7 @@ fn a_killed_broker_fails_its_clients_in_bounded_time() {
     let (mut b, addr) = broker(&local("q-dead"), &[]);
     let c = spawn("consumer", &[&addr]);
     let p = spawn("producer", &[&addr, "-n", "100000", "--delay", "20ms"]);
-    c.wait_for_stdout("received baozi 1 ");
+    c.wait_for_stdout("ate baozi 1 ");
     b.kill();
     let limit = Duration::from_secs(20);
     c.finish_within(limit)

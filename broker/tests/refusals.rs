@@ -157,11 +157,13 @@ fn a_producer_stopped_mid_run_cuts_the_run_short_for_its_consumers_too() {
     );
     c.wait_for_stdout("baozi 2 from p1");
     p1.interrupt();
-    p1.finish_within(Duration::from_secs(5)).code(130);
+    p1.finish_within(Duration::from_secs(5))
+        .code(130)
+        .stderr_has("p1: interrupted after sending ");
     b.wait_for_stderr("producer p1 cut short");
     run(client("broker", &["--status", &addr]))
         .success()
-        .stdout_has("producers 0 connected, 1 ended (1 cut short) of 2 expected");
+        .stdout_has("producers 0 connected, 0 ended, 1 cut short of 2 expected");
     run(client("producer", &[&addr, "--name", "p2", "-n", "3"])).success();
     c.finish()
         .failure()

@@ -31,7 +31,7 @@ use std::time::Duration;
 /// answered. A server that is absent (after --wait), refuses, or goes away in the middle is
 /// reported in one line, with a non-zero exit code.
 #[derive(Parser, Debug)]
-#[command(version, after_help = EXAMPLES)]
+#[command(version, after_help = EXAMPLES, allow_negative_numbers = true)]
 pub struct Cli {
     /// Where the server is: tcp:HOST:PORT, udp:HOST:PORT, local:NAME or unix:PATH
     /// (IPv6 in brackets: tcp:[::1]:8888).

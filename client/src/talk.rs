@@ -136,7 +136,13 @@ fn interactive(peer: &mut dyn Peer, cli: &Cli) -> Result<ExitCode> {
     }
     let mut input = LineReader::new(stdin.lock(), cli.max_line);
     let mut out = BufWriter::new(io::stdout().lock());
-    let result = converse(peer, &mut input, &mut out, cli.max_line);
+    let mut last = b'\n';
+    let result = converse(peer, &mut input, &mut out, cli.max_line, &mut last);
+    // On a terminal, a last reply without a line ending gets one, so that what comes next
+    // (the shell's prompt) starts on its own line; into a pipe, the bytes stay as sent.
+    if last != b'\n' && io::stdout().is_terminal() {
+        let _ = out.write_all(b"\n");
+    }
     // Replies that came are printed even when the conversation then failed.
     let flushed = out.flush();
     result?;
@@ -149,6 +155,7 @@ fn converse(
     input: &mut LineReader<io::StdinLock<'_>>,
     out: &mut impl Write,
     max_line: usize,
+    last: &mut u8,
 ) -> Result<()> {
     let mut n = 0u64;
     let mut terminated = Vec::new();
@@ -179,6 +186,9 @@ fn converse(
         let reply = exchange(peer, line)?;
         refused(reply, line)?;
         out.write_all(reply).map_err(|e| stdout_error(&e))?;
+        if let Some(&b) = reply.last() {
+            *last = b;
+        }
         if !input.has_line() {
             out.flush().map_err(|e| stdout_error(&e))?;
         }
@@ -261,7 +271,8 @@ impl Peer for StreamPeer {
         }
         if let Err(e) = sent {
             return Err(format!(
-                "the connection to {addr} broke while sending line {n}: {e} (did the server stop?)"
+                "the connection to {addr} broke while sending line {n}: {} (did the server stop?)",
+                say::io_words(&e)
             )
             .into());
         }
@@ -272,7 +283,8 @@ impl Peer for StreamPeer {
             )
             .into()),
             Err(LineError::Io(e)) => Err(format!(
-                "lost the connection to {addr} waiting for the reply to line {n}: {e} (did the server stop?)"
+                "lost the connection to {addr} waiting for the reply to line {n}: {} (did the server stop?)",
+                say::io_words(&e)
             )
             .into()),
             Err(LineError::TimedOut) => Err(format!(

@@ -204,9 +204,7 @@ fn the_tutorials_other_programs_beside_ours_give_the_same_numbers() {
     let mut ours = cmd("producer");
     ours.args(["--spawn-consumer", "--", "--name", "c1"]);
     let ours = run(ours).success();
-    let want: String = (0..10)
-        .map(|i| format!("c1 received baozi {i} from "))
-        .collect();
+    let want: String = (0..10).map(|i| format!("c1 ate baozi {i} from ")).collect();
     let got: String = ours
         .stdout
         .lines()

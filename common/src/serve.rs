@@ -161,6 +161,7 @@ fn accept_loop<S: Service>(
                     whence,
                     clients: &clients_,
                 };
+                ipc::say::set_peer_tag(|| client.describe());
                 service.serve(conn, &client);
                 clients_.connected.fetch_sub(1, Ordering::SeqCst);
             });

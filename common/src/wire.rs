@@ -17,6 +17,7 @@
 //! body buffer grows only as bytes actually arrive.
 
 mod baozi;
+mod words;
 
 pub use crate::msg::Role;
 use crate::msg::stream::Frame;
@@ -50,12 +51,6 @@ pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
 
 const GREETING_LEN: usize = MAGIC.len() + 3;
 
-/// "a consumer", "a consumer or a broker".
-fn one_of(roles: &[Role]) -> String {
-    let names: Vec<String> = roles.iter().map(|r| format!("a {r}")).collect();
-    names.join(" or ")
-}
-
 /// What can go wrong reading a baozi stream.
 #[derive(Debug)]
 pub enum WireError {
@@ -78,13 +73,7 @@ pub enum WireError {
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WireError::NotOurs { first_bytes } => {
-                write!(f, "not a baozi-ipc peer (it sent")?;
-                for b in first_bytes {
-                    write!(f, " {b:02x}")?;
-                }
-                write!(f, " where \"BAOZIIPC\" was expected)")
-            }
+            WireError::NotOurs { first_bytes } => words::not_ours(f, first_bytes),
             WireError::Version { peer } => write!(
                 f,
                 "the peer speaks baozi-ipc protocol version {peer}, this program speaks {VERSION}"
@@ -92,8 +81,9 @@ impl fmt::Display for WireError {
             WireError::WrongRole { peer, expected } => {
                 write!(
                     f,
-                    "the peer is a {peer}, but {} was expected",
-                    one_of(expected)
+                    "the peer is {} {peer}, but {} was expected",
+                    words::article(peer),
+                    words::one_of(expected)
                 )
             }
             WireError::TooLarge { len } => write!(
@@ -105,9 +95,13 @@ impl fmt::Display for WireError {
             WireError::Io(e)
                 if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock =>
             {
-                write!(f, "not a baozi-ipc peer (it sent no greeting in time)")
+                write!(
+                    f,
+                    "not a baozi-ipc peer (it sent no greeting in time; a baozi-ipc program \
+                     greets at once, a line-based one such as the echo server waits for a line)"
+                )
             }
-            WireError::Io(e) => write!(f, "{e}"),
+            WireError::Io(e) => f.write_str(&ipc::say::io_words(e)),
         }
     }
 }

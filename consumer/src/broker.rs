@@ -5,9 +5,10 @@
 //! named pipes allow no other way). Two requests stay in flight, so the broker fills the
 //! next batch while this one is eaten; each asks for what this consumer eats in about
 //! 100 ms (one at a time for a slow eater, up to half of `--prefetch` for a fast one), so
-//! the work is shared. What is eaten is acknowledged promptly: within [`ACK_WITHIN`] or
-//! [`ACK_EVERY`] items (an `Ack`, which also renews the lease while a long item is eaten),
-//! and at the end of a batch by the next request. On Ctrl-C (SIGTERM, SIGHUP) it stops
+//! the work is shared. What is eaten is acknowledged promptly: at once after an item that
+//! took a millisecond or more, else within [`ACK_WITHIN`] or [`ACK_EVERY`] items (an
+//! `Ack`, which also renews the lease while a long item is eaten), and at the end of a
+//! batch by the next request. On Ctrl-C (SIGTERM, SIGHUP) it stops
 //! eating, says what it ate (`Leave`) and the broker gives back the rest at once.
 
 use crate::eat::{Eater, Manner, STOP, Tally};
@@ -21,8 +22,12 @@ use std::time::{Duration, Instant};
 
 /// What was eaten is acknowledged at most this long after it was eaten...
 const ACK_WITHIN: Duration = Duration::from_millis(100);
-/// ...or after this many items, whichever comes first.
+/// ...or after this many items, whichever comes first...
 const ACK_EVERY: u64 = 64;
+/// ...and at once after an item that took this long or more to eat: an `Ack` then costs
+/// little next to the eating, and the broker knows when each was eaten (the timeline's
+/// dots).
+const ACK_AT_ONCE_AFTER: Duration = Duration::from_millis(1);
 
 /// Eats from the broker's queue until the run is over, at most `prefetch` items held at
 /// once; asks the broker to take its items back if it hears nothing for `lease`. Returns
@@ -52,10 +57,16 @@ struct Acks {
 }
 
 impl Acks {
-    /// Tells what was eaten if it is due (time or count), or if `renew`.
-    fn tell(&mut self, tx: &mut FrameWriter<SendHalf>, renew: bool) -> std::io::Result<()> {
+    /// Tells what was eaten if it is due (time or count, or `slow`: the last item took
+    /// [`ACK_AT_ONCE_AFTER`] or more), or if `renew`.
+    fn tell(
+        &mut self,
+        tx: &mut FrameWriter<SendHalf>,
+        renew: bool,
+        slow: bool,
+    ) -> std::io::Result<()> {
         let due = self.eaten > self.told
-            && (self.eaten - self.told >= ACK_EVERY || self.at.elapsed() >= ACK_WITHIN);
+            && (slow || self.eaten - self.told >= ACK_EVERY || self.at.elapsed() >= ACK_WITHIN);
         if due || renew {
             tx.send(&Request::Ack { ack: self.eaten })?;
             tx.flush()?;
@@ -90,20 +101,20 @@ fn take(
         name: eater.name().to_owned(),
         pid: std::process::id(),
     })
-    .map_err(|e| gone(0, e.to_string()))?;
+    .map_err(|e| gone(0, ipc::say::io_words(&e)))?;
     let lease = lease.unwrap_or(crate::LEASE);
     let millis = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
     tx.send(&Request::Lease { millis })
-        .map_err(|e| gone(0, e.to_string()))?;
+        .map_err(|e| gone(0, ipc::say::io_words(&e)))?;
     // What each request in flight asked for, in order.
     let mut in_flight = VecDeque::new();
     while in_flight.len() < in_flight_max {
         let want = eater.appetite.want(half);
         tx.send(&Request::Take { ack: 0, want })
-            .map_err(|e| gone(0, e.to_string()))?;
+            .map_err(|e| gone(0, ipc::say::io_words(&e)))?;
         in_flight.push_back(want);
     }
-    tx.flush().map_err(|e| gone(0, e.to_string()))?;
+    tx.flush().map_err(|e| gone(0, ipc::say::io_words(&e)))?;
     match rx.next_frame::<Admission>() {
         Ok(Some(Admission::Welcome { .. })) => {}
         Ok(Some(Admission::Refused { why })) => {
@@ -171,11 +182,12 @@ fn take(
             let more = eater.rest_of_batch(0, 1 + held.len());
             let mut renew = || {
                 if write_failed.is_none()
-                    && let Err(e) = acks.tell(&mut tx, true)
+                    && let Err(e) = acks.tell(&mut tx, true, false)
                 {
                     write_failed = Some(e);
                 }
             };
+            let began = Instant::now();
             let ate = eater.queue_item(
                 d.seq,
                 &d.producer,
@@ -189,9 +201,10 @@ fn take(
                 break;
             }
             acks.eaten = d.tag;
+            let slow = began.elapsed() >= ACK_AT_ONCE_AFTER;
             if !held.is_empty()
                 && write_failed.is_none()
-                && let Err(e) = acks.tell(&mut tx, false)
+                && let Err(e) = acks.tell(&mut tx, false, slow)
             {
                 write_failed = Some(e);
             }
@@ -201,7 +214,7 @@ fn take(
         }
         let eaten = eater.tally.items;
         if let Some(e) = write_failed {
-            return Err(gone(eaten, e.to_string()).into());
+            return Err(gone(eaten, ipc::say::io_words(&e)).into());
         }
         // If this fails, the broker may have closed after an answer already on its way
         // (the end, say): read that first, and fail only if it is not one.
@@ -224,7 +237,7 @@ fn take(
         }
         if in_flight.is_empty() {
             let e = write_failed.take();
-            let why = e.map_or_else(|| "nothing to wait for".into(), |e| e.to_string());
+            let why = e.map_or_else(|| "nothing to wait for".into(), |e| ipc::say::io_words(&e));
             return Err(gone(eaten, why).into());
         }
     }

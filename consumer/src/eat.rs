@@ -5,16 +5,24 @@ use ipc::say::Progress;
 use ipc::shutdown::{InFlight, Stop};
 use ipc::units::{DurationRange, XorShift};
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Once};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
-
-/// Items received so far by all routes and threads, for the Ctrl-C message.
-pub static RECEIVED: AtomicU64 = AtomicU64::new(0);
 
 /// Raised by Ctrl-C (SIGTERM, SIGHUP) for a queue's route: stop eating, say what was
 /// eaten, give back the rest; the signal's ending waits for that (at most [`GOODBYE`]).
 pub static STOP: LazyLock<Stop> = LazyLock::new(Stop::new);
+
+/// Whether a queue's route runs (then Ctrl-C stops the eating before counting).
+static QUEUE_ROUTE: AtomicBool = AtomicBool::new(false);
+
+/// Ctrl-C: a queue's route eats nothing more (it then says goodbye); a stream's goes on
+/// until the exit, but shows no more lines (see [`eaten_so_far`]).
+pub fn stop_eating() {
+    if QUEUE_ROUTE.load(Ordering::SeqCst) {
+        STOP.raise();
+    }
+}
 
 /// How long a signal's ending waits for a queue's route to say goodbye.
 const GOODBYE: Duration = Duration::from_secs(3);
@@ -28,6 +36,7 @@ const HOLD: Duration = Duration::from_millis(100);
 pub fn stop_on_interrupt() -> Option<InFlight<'static>> {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
+        QUEUE_ROUTE.store(true, Ordering::SeqCst);
         ipc::shutdown::on_interrupt(|| {
             STOP.finish_in_flight(GOODBYE);
         });
@@ -66,8 +75,11 @@ impl Appetite {
     }
 }
 
-/// Print output in chunks of about this size when items arrive faster than a terminal.
+/// Print output in chunks of about this size when items arrive faster than a terminal...
 const OUT_CHUNK: usize = 32 << 10;
+/// ...but never hold a line longer than this, so that output piped or redirected (`| tee`,
+/// `> out`) is live: a line is written as its item is eaten, give or take this.
+const OUT_LIVE: Duration = Duration::from_millis(50);
 
 /// How this consumer eats and prints, whatever the route: shared by its threads.
 pub struct Manner {
@@ -96,7 +108,6 @@ pub struct Tally {
 /// One route's eating: its lines, its pauses, its tally.
 pub struct Eater<'a> {
     manner: &'a Manner,
-    out: Printer,
     rng: XorShift,
     pub tally: Tally,
     pub appetite: Appetite,
@@ -106,7 +117,6 @@ impl<'a> Eater<'a> {
     pub fn new(manner: &'a Manner) -> Eater<'a> {
         Eater {
             manner,
-            out: Printer::new(!manner.quiet),
             rng: XorShift::seeded(),
             tally: Tally::default(),
             appetite: Appetite::default(),
@@ -118,9 +128,11 @@ impl<'a> Eater<'a> {
         &self.manner.name
     }
 
-    /// A count on a terminal, unless the item lines go there already.
+    /// A count on a terminal, only where the item lines cannot go there too: with `-q`,
+    /// or stdout a file (a pipe may end on the terminal: `| tee`, and would mix with it).
     pub fn progress(&self) -> Progress {
-        if self.out.on && std::io::stdout().is_terminal() {
+        let out = std::io::stdout();
+        if !self.manner.quiet && (out.is_terminal() || !ipc::say::stdout_is_a_file()) {
             Progress::off()
         } else {
             Progress::new(format!("consumer {}", self.manner.name), "items", None)
@@ -131,7 +143,7 @@ impl<'a> Eater<'a> {
     /// poison item for a queue).
     pub fn die_if_poison(&mut self, seq: u64, producer: &str) {
         if self.manner.die_on == Some(seq) {
-            self.out.flush();
+            shown().flush();
             ipc::elog!(
                 "{}: dying on baozi {seq} from {producer} without acknowledging it (--die-on)",
                 self.manner.name,
@@ -197,30 +209,39 @@ impl<'a> Eater<'a> {
         }
         self.tally.items += 1;
         self.tally.bytes += bytes as u64;
-        RECEIVED.fetch_add(1, Ordering::Relaxed);
-        if self.out.on {
+        if self.manner.quiet {
+            // No lines: the count alone, without the lock (one atomic add per item).
+            EATEN.fetch_add(1, Ordering::Relaxed);
+        } else {
             self.line(seq, producer, bytes, attempt, more_at_hand);
         }
         self.appetite.ate(began.elapsed());
         true
     }
 
-    fn line(&mut self, seq: u64, producer: &str, bytes: usize, attempt: u32, more_at_hand: bool) {
-        let out = &mut self.out.buf;
-        let _ = write!(
-            out,
-            "{} received baozi {seq} from {producer}",
-            self.manner.who
-        );
-        if bytes > 0 {
-            let _ = write!(out, " ({bytes} bytes)");
-        }
-        if attempt > 1 {
-            let _ = write!(out, " (redelivered, attempt {attempt})");
-        }
-        out.push(b'\n');
-        if out.len() >= OUT_CHUNK || !more_at_hand {
-            self.out.flush();
+    /// The item's line, and its count, under the lines' lock.
+    fn line(&self, seq: u64, producer: &str, bytes: usize, attempt: u32, more_at_hand: bool) {
+        let mut out = shown();
+        EATEN.fetch_add(1, Ordering::Relaxed);
+        if out.on {
+            if out.buf.is_empty() {
+                out.since = Instant::now();
+            }
+            let buf = &mut out.buf;
+            let _ = write!(buf, "{} ate baozi {seq} from {producer}", self.manner.who);
+            if bytes > 0 {
+                let _ = write!(buf, " ({bytes} bytes)");
+            }
+            if attempt > 1 {
+                let _ = write!(buf, " (redelivered, attempt {attempt})");
+            }
+            buf.push(b'\n');
+            // Fast items at hand are written in chunks; a slow one, or a line held long
+            // enough, at once.
+            let more_at_hand = more_at_hand && self.manner.pace.is_zero();
+            if !more_at_hand || out.buf.len() >= OUT_CHUNK || out.since.elapsed() >= OUT_LIVE {
+                out.flush();
+            }
         }
     }
 
@@ -232,25 +253,69 @@ impl<'a> Eater<'a> {
 
     /// Writes the lines so far.
     pub fn flush(&mut self) {
-        self.out.flush();
+        shown().flush();
     }
 }
 
-/// Lines for stdout, written in whole-line chunks; whatever is left is written on drop,
-/// so lines already received are printed even when the stream then fails.
-struct Printer {
-    buf: Vec<u8>,
-    on: bool,
+/// Writes the lines not yet written: lines already eaten are printed even when a route
+/// then fails, before its error.
+pub fn flush_lines() {
+    shown().flush();
 }
 
-impl Printer {
-    fn new(on: bool) -> Printer {
-        Printer {
-            buf: Vec::with_capacity(OUT_CHUNK + 256),
-            on,
+/// The lines on stdout, of every route and thread, under one lock: a line is written whole,
+/// and the Ctrl-C line ([`eaten_so_far`]) counts exactly the lines shown.
+struct Shown {
+    buf: Vec<u8>,
+    /// Whether stdout is still there to write on.
+    on: bool,
+    /// When the oldest line in `buf` was made.
+    since: Instant,
+}
+
+/// Items eaten, by every route and thread: with lines, added under the lines' lock, so that
+/// read under it, it counts the lines made; with `-q`, the items.
+static EATEN: AtomicU64 = AtomicU64::new(0);
+
+static SHOWN: LazyLock<Mutex<Shown>> = LazyLock::new(|| {
+    Mutex::new(Shown {
+        buf: Vec::with_capacity(OUT_CHUNK + 256),
+        on: true,
+        since: Instant::now(),
+    })
+});
+
+fn shown() -> MutexGuard<'static, Shown> {
+    SHOWN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// For the Ctrl-C line: writes the lines not yet written, and returns how many items were
+/// eaten; no line is written after this. `None` if stdout is stuck (a reader that stopped
+/// reading holds the lock).
+pub fn eaten_so_far() -> Option<u64> {
+    let deadline = Instant::now() + Duration::from_millis(500);
+    loop {
+        match SHOWN.try_lock() {
+            Ok(mut out) => {
+                out.flush();
+                // The count is final: no line after it.
+                out.on = false;
+                return Some(EATEN.load(Ordering::Relaxed));
+            }
+            Err(std::sync::TryLockError::Poisoned(_)) => {
+                return Some(EATEN.load(Ordering::Relaxed));
+            }
+            Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return None,
         }
     }
+}
 
+impl Shown {
     /// Writes the buffered lines. If stdout is gone (e.g. `| head`), printing stops and
     /// the consumer goes on receiving quietly, so the producer's stream still completes.
     fn flush(&mut self) {
@@ -262,11 +327,5 @@ impl Printer {
                 .is_ok();
         }
         self.buf.clear();
-    }
-}
-
-impl Drop for Printer {
-    fn drop(&mut self) {
-        self.flush();
     }
 }

@@ -36,7 +36,7 @@ use std::time::Duration;
 /// number of items that did arrive, and the exit code is non-zero. A summary (items,
 /// bytes, seconds, items/s) goes to stderr.
 #[derive(Parser, Debug)]
-#[command(version, after_help = EXAMPLES)]
+#[command(version, after_help = EXAMPLES, allow_negative_numbers = true)]
 struct Cli {
     #[command(flatten)]
     endpoint: Endpoint,

@@ -4,7 +4,7 @@
 //! summary.
 
 use crate::Cli;
-use crate::eat::{Manner, RECEIVED, Tally};
+use crate::eat::{Manner, Tally};
 use common::cli::{Greeter, Result, say_closing};
 use common::style::Paint;
 use common::wire::{self, Role, Session};
@@ -13,7 +13,6 @@ use ipc::transport;
 use ipc::units::show_bytes;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 pub fn run(cli: &Cli) -> Result<ExitCode> {
@@ -26,10 +25,15 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     }
     let name = cli.name.clone();
     ipc::shutdown::on_interrupt(move || {
-        ipc::elog!(
-            "{name}: interrupted after {}",
-            ipc::units::count(RECEIVED.load(Ordering::Relaxed), "item")
-        );
+        // The count is the lines shown: nothing more is eaten from a queue, or shown.
+        crate::eat::stop_eating();
+        match crate::eat::eaten_so_far() {
+            Some(n) => ipc::elog!(
+                "{name}: interrupted after eating {}",
+                ipc::units::count(n, "item")
+            ),
+            None => ipc::elog!("{name}: interrupted (stdout is not being read)"),
+        }
     });
     let manner = Manner {
         name: cli.name.clone(),
@@ -59,8 +63,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 // A thread that cannot be started fails that producer's stream only.
                 workers.push(next.and_then(|session| {
                     let peer = session.addr.clone();
+                    let tag = format!("producer from {peer}");
                     std::thread::Builder::new()
-                        .spawn_scoped(s, move || converse(session, manner, cli.prefetch))
+                        .spawn_scoped(s, move || {
+                            ipc::say::set_peer_tag(|| tag);
+                            converse(session, manner, cli.prefetch)
+                        })
                         .map_err(|e| {
                             format!("cannot start a thread for the producer at {peer}: {e}").into()
                         })
@@ -96,6 +104,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         (started, vec![converse(session, &manner, cli.prefetch)])
     };
 
+    crate::eat::flush_lines();
     let mut total = Tally::default();
     let mut failed = 0;
     for (tally, result) in results {
@@ -107,12 +116,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
     }
     let secs = started.elapsed().as_secs_f64().max(1e-9);
-    let rate = (total.items as f64 / secs).round();
     let mut line = format!(
-        "{}: {} in {secs:.3}s ({rate:.0} item{}/s",
+        "{}: {} in {secs:.3}s ({}",
         Paint::stderr().role(Role::Consumer, &cli.name),
         ipc::units::count(total.items, "item"),
-        if rate == 1.0 { "" } else { "s" },
+        ipc::units::rate(total.items, secs, "item", "items"),
     );
     if total.bytes > 0 {
         line += &format!(
@@ -121,7 +129,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             show_bytes((total.bytes as f64 / secs) as u64)
         );
     }
-    ipc::elog!("{line})");
+    // After an error that ended the run before anything was eaten (a refusal, a misuse
+    // found by the queue), the error is the whole story.
+    if total.items > 0 || failed == 0 {
+        ipc::elog!("{line})");
+    }
     if let Some(expect) = cli.expect
         && expect != total.items
     {
@@ -154,12 +166,15 @@ fn keep_listening(cli: &Cli, manner: &Manner) -> Result<ExitCode> {
     listener.announce();
     let who = Paint::stderr().role(Role::Consumer, &cli.name);
     std::thread::scope(|s| {
+        let mut k = 0u64;
         loop {
+            k += 1;
             // Greeted on the connection's own thread, so that a silent one holds up nobody.
             let conn = listener.accept_own(&cli.name)?;
             let peer = conn.peer().to_owned();
             let (who, peer_) = (&who, peer.clone());
             let spawned = std::thread::Builder::new().spawn_scoped(s, move || {
+                ipc::say::set_peer_tag(|| format!("producer {k} from {peer_}"));
                 let session = match wire::handshake(conn, Role::Consumer, &[Role::Producer]) {
                     Ok(session) => session,
                     Err(e) => {
@@ -194,5 +209,15 @@ fn converse(session: Session, manner: &Manner, prefetch: u32) -> (Tally, Result<
     } else {
         crate::pipe::run(session, manner)
     };
-    (tally, result.map_err(|e| format!("{peer}: {e}").into()))
+    crate::eat::flush_lines();
+    // A message that names the peer already is not prefixed with it again.
+    let result = result.map_err(|e| {
+        let e = e.to_string();
+        if e.contains(&peer) {
+            e.into()
+        } else {
+            format!("{peer}: {e}").into()
+        }
+    });
+    (tally, result)
 }

@@ -87,7 +87,7 @@ fn silent_connections_hold_up_no_producer() {
     // Served at once: well within the 10 s a silent peer may take to greet.
     p.finish_within(Duration::from_secs(8)).success();
     let out = c.finish().success().stderr_has("c1: 3 items");
-    assert_eq!(out.count_stdout("c1 received baozi"), 3, "{}", out.stdout);
+    assert_eq!(out.count_stdout("c1 ate baozi"), 3, "{}", out.stdout);
     drop(silent);
 }
 
@@ -116,7 +116,7 @@ fn a_consumer_that_has_its_producer_stops_listening() {
         producer(&[&addr, "-n", "4", "--delay", "300ms", "--name", "p1"]),
         Capture::Both,
     );
-    c.wait_for_stdout("c1 received baozi 0 from p1");
+    c.wait_for_stdout("c1 ate baozi 0 from p1");
     run(producer(&[&addr, "-n", "1", "--wait", "0", "--name", "p2"]))
         .failure()
         .stderr_has("nothing is listening");
@@ -205,7 +205,7 @@ fn keep_listening_out_of_threads_drops_one_producer_and_serves_the_others() {
         producer(&[&addr, "-n", "10", "--delay", "300ms", "--name", "pa"]),
         Capture::Both,
     );
-    c.wait_for_stdout("c1 received baozi 0 from pa");
+    c.wait_for_stdout("c1 ate baozi 0 from pa");
     run(producer(&[&addr, "-n", "2", "--name", "pb"])).failure();
     c.wait_for_stderr("cannot start a thread for it");
     a.finish().success();

@@ -159,12 +159,12 @@ fn producer_killed_mid_stream() {
         producer(&[&name, "-n", "1000", "--interval", "20ms", "--name", "p1"]),
         Capture::Both,
     );
-    c.wait_for_stdout("received baozi 3 ");
+    c.wait_for_stdout("ate baozi 3 ");
     p.kill();
     c.finish()
         .failure()
         .stderr_has("without an end frame: the producer stopped before its end")
-        .stdout_has("received baozi 3 from p1");
+        .stdout_has("ate baozi 3 from p1");
 }
 
 /// Feeds `bytes` to `consumer stdio` and returns the result.
@@ -257,7 +257,7 @@ fn a_stream_cut_mid_frame_is_reported_with_its_count() {
     consumer_fed(&bytes)
         .failure()
         .stderr_has("cut inside a frame after 2 items")
-        .stdout_has("received baozi 1 from forger");
+        .stdout_has("ate baozi 1 from forger");
 }
 
 #[test]
@@ -296,7 +296,7 @@ fn consumer_killed_mid_stream_over_a_socket() {
         producer(&[&name, "-n", "100000", "--interval", "10ms"]),
         Capture::Both,
     );
-    c.wait_for_stdout("received baozi 2 ");
+    c.wait_for_stdout("ate baozi 2 ");
     c.kill();
     p.finish().failure().stderr_has("consumer went away after");
 }
@@ -342,7 +342,7 @@ fn udp_is_refused_for_a_stream_in_one_line() {
 fn a_producer_name_that_would_drive_the_terminal_is_refused() {
     let out = stream_of(&[
         Frame::Hello {
-            name: "p1\nc1 received baozi 99 from \u{1b}[2Jnobody".into(),
+            name: "p1\nc1 ate baozi 99 from \u{1b}[2Jnobody".into(),
             pid: 1,
         },
         Frame::End { count: 0 },
@@ -350,7 +350,7 @@ fn a_producer_name_that_would_drive_the_terminal_is_refused() {
     let c = consumer_fed(&out)
         .failure()
         .stderr_has("the producer's name is refused: a name has no control characters");
-    assert!(!c.stdout.contains("received"), "{}", c.stdout);
+    assert!(!c.stdout.contains(" ate "), "{}", c.stdout);
     assert!(!c.stderr.contains('\u{1b}'), "{}", c.stderr);
 }
 
@@ -594,7 +594,7 @@ mod unix_only {
             producer(&[&name, "-n", "1000", "--interval", "20ms"]),
             Capture::Both,
         );
-        c.wait_for_stdout("received baozi 0 ");
+        c.wait_for_stdout("ate baozi 0 ");
         p.interrupt();
         p.finish().code(130);
         let c = c
@@ -653,7 +653,7 @@ mod unix_only {
         for (n, count) in [("a", 3), ("b", 2), ("x", 4), ("y", 4)] {
             expect_items(&c.stdout, "c1", n, count);
         }
-        c.stderr_has("interrupted after 13 items");
+        c.stderr_has("interrupted after eating 13 items");
         run(cmd_consumer(&["-k", &name])).code(2);
     }
 
@@ -714,7 +714,7 @@ mod unix_only {
                 .stderr_has("--any-user allows");
             squatter.kill();
             let squatter = squatter.finish();
-            assert!(!squatter.stdout.contains("received"), "{}", squatter.stdout);
+            assert!(!squatter.stdout.contains(" ate "), "{}", squatter.stdout);
         }
 
         #[test]

@@ -45,7 +45,7 @@ fn a_python_producer_into_our_consumer() {
         let want: String = (0..25)
             .map(|i| {
                 let size = format!("baozi {i}").len(); // produce.py's payload
-                format!("c1 received baozi {i} from py1 ({size} bytes)\n")
+                format!("c1 ate baozi {i} from py1 ({size} bytes)\n")
             })
             .collect();
         assert_eq!(got.stdout, want, "{row}");

@@ -72,7 +72,7 @@ fn a_consumer_killed_while_holding_entries_loses_none() {
     );
     let p = spawn("producer", &[&addr, "-n", "400", "--name", "p1"]);
     // It holds a batch of entries while it eats them, slowly.
-    doomed.wait_for_stdout("doomed received baozi 5 ");
+    doomed.wait_for_stdout("doomed ate baozi 5 ");
     doomed.kill();
     let doomed = doomed.finish();
     p.finish().success();
@@ -108,7 +108,7 @@ fn a_slow_consumer_keeps_its_entries_past_the_lease() {
         &[&addr, "--name", "slow", "--eat", "50ms", "--lease", "500ms"],
     );
     run(client("producer", &[&addr, "-n", "40", "--name", "p1"])).success();
-    slow.wait_for_stdout("slow received baozi 0 ");
+    slow.wait_for_stdout("slow ate baozi 0 ");
     let other = spawn("consumer", &[&addr, "--name", "other", "--lease", "500ms"]);
     let slow = slow.finish().success().stderr_has("redelivered 0; dead 0");
     let other = other.finish().success();
@@ -153,11 +153,7 @@ fn a_poison_entry_ends_up_dead_and_the_run_still_ends() {
         .stderr_has("baozi 7 from p1 is dead: handed out 3 times (--max-deliveries 3); moved to q-poison:dead")
         .stderr_has("redelivered 2; dead 1")
         .stderr_has("the run ended with 1 dead item set aside in q-poison:dead");
-    assert!(
-        !last.stdout.contains("received baozi 7 "),
-        "{}",
-        last.stdout
-    );
+    assert!(!last.stdout.contains("ate baozi 7 "), "{}", last.stdout);
     assert_eq!(r.command(&["XLEN", "q-poison:dead"]), ":1");
 }
 
@@ -209,7 +205,7 @@ fn a_killed_redis_fails_its_clients_in_bounded_time() {
     let addr = r.addr("q-dead");
     let c = spawn("consumer", &[&addr]);
     let p = spawn("producer", &[&addr, "-n", "100000", "--delay", "20ms"]);
-    c.wait_for_stdout("received baozi 1 ");
+    c.wait_for_stdout("ate baozi 1 ");
     r.kill();
     let limit = Duration::from_secs(20);
     c.finish_within(limit)

@@ -48,7 +48,7 @@ fn a_consumer_stopped_by_a_signal_keeps_what_it_ate_and_gives_back_the_rest_at_o
         );
         r.wait_for_blocked(1);
         let p = spawn("producer", &[&addr, "-n", "10", "--name", "p1"]);
-        doomed.wait_for_stdout("doomed received baozi 2 ");
+        doomed.wait_for_stdout("doomed ate baozi 2 ");
         doomed.signal(signal);
         let doomed = doomed.finish_within(Duration::from_secs(5)).code(code);
         p.finish().success();

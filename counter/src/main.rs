@@ -27,6 +27,7 @@ mod clean;
 mod count;
 mod launch;
 mod layout;
+mod list;
 mod locked;
 mod sem;
 mod timeline;
@@ -78,6 +79,10 @@ enum Command {
     /// has open (its launcher, a worker, `show`); `--force` removes them anyway.
     #[command(after_help = CLEAN_EXAMPLES)]
     Clean(CleanArgs),
+    /// List the segments in the segment folder (/dev/shm on Linux, the temp dir
+    /// elsewhere), from their headers: for `show` or `clean`, after a killed launcher, say.
+    #[command(after_help = LIST_EXAMPLES)]
+    List,
 }
 
 #[derive(Args, Debug)]
@@ -347,6 +352,10 @@ Examples:
   counter show demo                              # count: 0 ... expected: 0 (exact)
   counter show demo --workers                    # and a line per worker slot";
 
+const LIST_EXAMPLES: &str = "\
+Examples:
+  counter list                                   # demo: 1024 worker slots, 0 permits";
+
 const CLEAN_EXAMPLES: &str = "\
 Examples:
   counter clean demo                             # refuses if it is in use or not a segment
@@ -373,6 +382,7 @@ fn main() -> ExitCode {
         Command::Enter(a) => sem::enter(&a),
         Command::Show(a) => count::show(&a),
         Command::Clean(a) => count::clean(&a),
+        Command::List => list::list(),
     })
 }
 

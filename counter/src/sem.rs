@@ -6,9 +6,16 @@ use crate::layout::{Init, Segment};
 use crate::{EnterArgs, SemaphoreArgs};
 use common::cli::Result;
 use ipc::lock::Waited;
+use ipc::shutdown::Stop;
 use ipc::units::show_duration;
 use ipc::units::{XorShift, count_as};
 use std::process::ExitCode;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// Raised by Ctrl-C (SIGTERM, SIGHUP) in `enter`: a worker inside leaves, giving its
+/// permit back as a leaving, not as a death; the signal's ending waits for that.
+static STOP: LazyLock<Stop> = LazyLock::new(Stop::new);
 
 /// The launcher: segment with K permits, workers, wait, the gauges; then the segment goes.
 pub fn run(a: &SemaphoreArgs) -> Result<ExitCode> {
@@ -116,6 +123,10 @@ pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
         }
     };
     let mut rng = XorShift::seeded();
+    ipc::shutdown::on_interrupt(|| {
+        STOP.finish_in_flight(Duration::from_secs(2));
+    });
+    let mut stopped = false;
     for _ in 0..a.enter.times {
         let hint = seg.ticket() as usize;
         let (permit, waited) = sem.acquire(hint, || {
@@ -126,6 +137,11 @@ pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
         })?;
         // Someone found a permit file (or the lock file) replaced: stop, holding nothing.
         seg.check()?;
+        // Inside, a signal waits for the leaving (waiting, it ends the process at once).
+        let Some(token) = STOP.start() else {
+            stopped = true;
+            break;
+        };
         let i = permit.index();
         let entered = gauges.enter(i, slot);
         if !quiet {
@@ -145,18 +161,40 @@ pub fn enter(a: &EnterArgs) -> Result<ExitCode> {
             ));
         }
         event("enter", Some(i));
+        let began = std::time::Instant::now();
         let stay = a.enter.stay.pick(&mut rng);
-        std::thread::sleep(stay);
+        stopped = STOP.wait(stay);
         let inside = gauges.leave(i);
         event("leave", Some(i));
         if !quiet {
-            say(&format!(
-                "{me} leaves after {}: {inside} inside",
-                show_duration(stay)
-            ));
+            if stopped {
+                say(&format!(
+                    "{me} leaves after {}, stopped: {inside} inside",
+                    show_duration(began.elapsed())
+                ));
+            } else {
+                say(&format!(
+                    "{me} leaves after {}: {inside} inside",
+                    show_duration(stay)
+                ));
+            }
         }
         drop(permit);
+        if stopped {
+            seg.finish_slot(slot);
+            drop(token);
+            // The signal's ending waited for this leaving: let it exit, with its own code.
+            loop {
+                std::thread::park();
+            }
+        }
+        drop(token);
     }
     seg.finish_slot(slot);
+    if stopped {
+        loop {
+            std::thread::park();
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -141,7 +141,20 @@ pub fn draw(events: &Path, svg: &Path, permits: u64) -> Result<()> {
         "level",
         "",
     );
-    s.text(left - 6.0, graph_top + graph_h / 2.0, "end", "", "inside");
+    // The count's scale: a tick and its number every `step` workers inside.
+    let step = ((top + 4) / 5).max(1);
+    for n in (0..=top).step_by(usize::try_from(step).unwrap_or(1)) {
+        let y = gy(n);
+        s.line((left - 4.0, y), (left, y), "#555555", "class=\"y-tick\"");
+        s.text(
+            left - 7.0,
+            y + 4.0,
+            "end",
+            "class=\"y-tick\"",
+            &n.to_string(),
+        );
+    }
+    s.text(left - 24.0, graph_top + graph_h / 2.0, "end", "", "inside");
     s.time_axis(left, right, graph_top + graph_h + 4.0, span / 1e6);
     s.text(
         left,

@@ -167,6 +167,13 @@ fn the_timeline_shows_every_stay_and_never_more_than_k_inside() {
         .filter(|n| n.attribute("class") == Some("inside"))
         .count();
     assert_eq!(stays, 6, "{text}");
+    // The lower plot's scale: 0, 1, 2 (K) and 3, each numbered.
+    let ticks: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text") && n.attribute("class") == Some("y-tick"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert_eq!(ticks, ["0", "1", "2", "3"], "{text}");
     // How many overlapped depends on how fast the workers started (under wine, slowly
     // enough that none may have): the picture's peak is at least 1 and never above K.
     let peak: u64 = text
@@ -221,4 +228,48 @@ mod unix_only {
             assert!(!f.exists(), "{} was left behind", f.display());
         }
     }
+}
+
+/// `counter enter` stopped by Ctrl-C while inside leaves: its permit comes back as a
+/// leaving, not as a death (no "died inside", nothing reclaimed).
+#[cfg(unix)]
+#[test]
+fn a_holder_stopped_by_ctrl_c_leaves_and_is_not_counted_dead() {
+    let name = unique("sem-ctrlc");
+    run(counter(&["init", &name, "--permits", "1", "--value", "0"])).success();
+    let holder = spawn(&["enter", &name, "--stay", "60s"]);
+    holder.wait_for_stdout("enters with permit 0");
+    let waiter = spawn(&["enter", &name, "--stay", "0s"]);
+    waiter.wait_for_stdout("waits for a permit");
+    holder.interrupt();
+    holder
+        .finish_within(std::time::Duration::from_secs(5))
+        .code(130)
+        .stdout_has("leaves after ")
+        .stdout_has(", stopped: 0 inside");
+    let out = waiter.finish().success();
+    assert!(!out.stdout.contains("died inside"), "{}", out.stdout);
+    assert_eq!(
+        permits_line(&name),
+        "1 (inside 0, at most 1 at once, 2 entries, 0 reclaimed)"
+    );
+    run(counter(&["clean", &name])).success();
+}
+
+/// `counter list` names the segments there are, from their headers.
+#[test]
+fn list_names_the_segments() {
+    let name = unique("sem-list");
+    run(counter(&["init", &name, "--permits", "2"])).success();
+    let out = run(counter(&["list"])).success();
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{name}: ")) && l.ends_with(", 2 permits")),
+        "{}",
+        out.stdout
+    );
+    run(counter(&["clean", &name])).success();
+    let out = run(counter(&["list"])).success();
+    assert!(!out.stdout.contains(&name), "{}", out.stdout);
 }

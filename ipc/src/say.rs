@@ -15,12 +15,17 @@ use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Writes one line on stderr, whole; errors are ignored (see the module's policy).
+/// Writes one line on stderr, whole; errors are ignored (see the module's policy). A
+/// [`Progress`] count drawn there is erased first, so that the line starts clean.
 pub fn err_line(line: &str) {
-    let mut buf = String::with_capacity(line.len() + 1);
+    let mut buf = String::with_capacity(line.len() + 4);
+    let mut err = io::stderr().lock();
+    if PROGRESS_SHOWN.swap(false, Ordering::Relaxed) {
+        buf.push_str("\r\x1b[K");
+    }
     buf.push_str(line);
     buf.push('\n');
-    let _ = io::stderr().lock().write_all(buf.as_bytes());
+    let _ = err.write_all(buf.as_bytes());
 }
 
 /// `eprintln!`, the safe way: one line on stderr, whole, never fatal.
@@ -66,17 +71,49 @@ impl fmt::Display for StdoutClosed {
 
 impl std::error::Error for StdoutClosed {}
 
+/// An I/O error in words for people where it is an expected event (a peer that went
+/// away), not the OS's (`Connection reset by peer (os error 104)`); other errors as the
+/// OS words them.
+pub fn io_words(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::BrokenPipe => "the other side closed the connection".into(),
+        io::ErrorKind::ConnectionReset => {
+            "the connection was reset, as when a program is killed".into()
+        }
+        io::ErrorKind::ConnectionAborted => "the connection was aborted".into(),
+        io::ErrorKind::UnexpectedEof => "the connection closed".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Whether stdout is a regular file (`> out`): its lines are not on the terminal, so a
+/// [`Progress`] count there mixes with nothing. A pipe may end on the terminal (`| tee`).
+pub fn stdout_is_a_file() -> bool {
+    #[cfg(unix)]
+    let owned = std::os::fd::AsFd::as_fd(&io::stdout()).try_clone_to_owned();
+    #[cfg(windows)]
+    let owned = std::os::windows::io::AsHandle::as_handle(&io::stdout()).try_clone_to_owned();
+    owned.is_ok_and(|h| {
+        std::fs::File::from(h)
+            .metadata()
+            .is_ok_and(|m| m.file_type().is_file())
+    })
+}
+
+/// Whether a [`Progress`] count is on stderr now, to be erased before the next line.
+static PROGRESS_SHOWN: AtomicBool = AtomicBool::new(false);
+
 /// A count of work done, redrawn in place on stderr (`\r`) at most five times a second, and
 /// only when stderr is a terminal: never in a pipe, a log or a test. Off, [`Progress::tick`]
-/// is one branch. Used only where nothing else writes on stderr during the work (lines
-/// would land after the count); [`Progress::clear`] (or drop) erases it before the summary.
+/// is one branch. Callers show it only while their output does not go to the terminal;
+/// any line on stderr ([`err_line`]: a Ctrl-C's, the summary) erases it first, and so does
+/// [`Progress::clear`] (or drop).
 pub struct Progress {
     on: bool,
     label: String,
     noun: &'static str,
     total: Option<u64>,
     next: Instant,
-    shown: bool,
 }
 
 impl Progress {
@@ -102,7 +139,6 @@ impl Progress {
             noun,
             total,
             next: Instant::now() + Duration::from_millis(300),
-            shown: false,
         }
     }
 
@@ -129,14 +165,14 @@ impl Progress {
             ),
             _ => format!("\r{}: {done} {}\x1b[K", self.label, self.noun),
         };
-        self.shown = true;
-        let _ = io::stderr().lock().write_all(line.as_bytes());
+        let mut err = io::stderr().lock();
+        PROGRESS_SHOWN.store(true, Ordering::Relaxed);
+        let _ = err.write_all(line.as_bytes());
     }
 
     /// Erases the count, so the next line starts clean.
     pub fn clear(&mut self) {
-        if self.shown {
-            self.shown = false;
+        if self.on && PROGRESS_SHOWN.swap(false, Ordering::Relaxed) {
             let _ = io::stderr().lock().write_all(b"\r\x1b[K");
         }
     }
@@ -161,14 +197,29 @@ pub fn verbose() -> bool {
     VERBOSE.load(Ordering::Relaxed)
 }
 
+thread_local! {
+    /// Whom this thread talks to, for a server's trace lines (`client 3 from tcp:...`).
+    static PEER: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Tags this thread's trace lines with the peer it serves (`[client 3 from tcp:...]`), so
+/// that with several peers each line says whose it is. Only with `-v`.
+pub fn set_peer_tag(tag: impl FnOnce() -> String) {
+    if verbose() {
+        PEER.with_borrow_mut(|p| *p = Some(tag()));
+    }
+}
+
 /// One trace line of `-v`, like `socat -v`: `> what` for what we sent, `< what` for what we
-/// received, `* what` for a connection event. `what` is shown with `Debug`, cut at 160
-/// characters (formatting stops there, so a 1 MiB payload costs little).
+/// received, `* what` for a connection event; after the peer's tag on a thread that has
+/// one. `what` is shown with `Debug` (the messages' own: `Take ack=3 want=10`), cut at
+/// about 160 characters, at a space (formatting stops there, so a 1 MiB payload costs
+/// little).
 pub fn trace(dir: &str, what: &dyn fmt::Debug) {
-    struct Cap(String);
+    struct Cap(String, usize);
     impl fmt::Write for Cap {
         fn write_str(&mut self, s: &str) -> fmt::Result {
-            let room = 160usize.saturating_sub(self.0.len());
+            let room = self.1.saturating_sub(self.0.len());
             if s.len() <= room {
                 self.0.push_str(s);
                 Ok(())
@@ -178,12 +229,21 @@ pub fn trace(dir: &str, what: &dyn fmt::Debug) {
                     .find(|&i| s.is_char_boundary(i))
                     .unwrap_or(0);
                 self.0.push_str(&s[..cut]);
-                self.0.push_str("...");
+                // End at a word, not inside one.
+                if let Some(space) = self.0.rfind(' ').filter(|&i| i > self.1 / 2) {
+                    self.0.truncate(space);
+                }
+                self.0.push_str(" ...");
                 Err(fmt::Error)
             }
         }
     }
-    let mut line = Cap(format!("{dir} "));
+    let start = PEER.with_borrow(|p| match p {
+        Some(tag) => format!("[{tag}] {dir} "),
+        None => format!("{dir} "),
+    });
+    let cap = start.len() + 160;
+    let mut line = Cap(start, cap);
     let _ = fmt::Write::write_fmt(&mut line, format_args!("{what:?}"));
     err_line(&line.0);
 }
@@ -191,6 +251,6 @@ pub fn trace(dir: &str, what: &dyn fmt::Debug) {
 /// A connection event for `-v` (`* connected to tcp:127.0.0.1:9000`).
 pub fn trace_event(what: fmt::Arguments<'_>) {
     if verbose() {
-        err_line(&format!("* {what}"));
+        trace("*", &format_args!("{what}"));
     }
 }

@@ -101,6 +101,26 @@ pub fn count_as(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// A rate for people: `n` things in `secs`, per second, as `12 items/s`, `1 item/s` or,
+/// below one a second, `0.42 items/s` (never a rounded `0`).
+pub fn rate(n: u64, secs: f64, one: &str, many: &str) -> String {
+    let r = n as f64 / secs.max(1e-9);
+    if n == 0 {
+        format!("0 {many}/s")
+    } else if r >= 9.95 {
+        format!("{r:.0} {}/s", if r.round() == 1.0 { one } else { many })
+    } else if r >= 0.995 {
+        let shown = format!("{r:.1}");
+        let shown = shown.strip_suffix(".0").unwrap_or(&shown);
+        format!("{shown} {}/s", if shown == "1" { one } else { many })
+    } else {
+        // Two significant digits: 0.42, 0.031.
+        let decimals = (1.0 - r.log10().floor()).clamp(2.0, 12.0) as usize;
+        let shown = format!("{r:.decimals$}");
+        format!("{} {many}/s", shown.trim_end_matches('0'))
+    }
+}
+
 /// Text a peer sent, made safe to print on one line: control characters (newlines,
 /// terminal escape sequences) are shown escaped, so a peer cannot forge lines or drive the
 /// terminal.
@@ -300,6 +320,20 @@ mod tests {
         assert_eq!(escape("包子"), "包子");
         assert_eq!(excerpt(b"BAOZIIPC\x02", 40), "BAOZIIPC\\x02");
         assert_eq!(excerpt(&[b'a'; 100], 3), "aaa... (97 more bytes)");
+    }
+
+    #[test]
+    fn rates_below_one_a_second_are_not_zero() {
+        let r = |n, secs| rate(n, secs, "item", "items");
+        assert_eq!(r(14, 33.04), "0.42 items/s");
+        assert_eq!(r(1, 1.0), "1 item/s");
+        assert_eq!(r(3, 2.0), "1.5 items/s");
+        assert_eq!(r(6, 3.0), "2 items/s");
+        assert_eq!(r(1000, 0.5), "2000 items/s");
+        assert_eq!(r(0, 2.0), "0 items/s");
+        assert_eq!(r(1, 10.0), "0.1 items/s");
+        assert_eq!(r(1, 1000.0), "0.001 items/s");
+        assert_eq!(r(1, 32.0), "0.031 items/s");
     }
 
     #[test]

@@ -38,7 +38,7 @@ use std::process::ExitCode;
 /// two-way transports the peer answers with a receipt, so the producer knows every item was
 /// taken in.
 #[derive(Parser, Debug)]
-#[command(version, after_help = EXAMPLES)]
+#[command(version, after_help = EXAMPLES, allow_negative_numbers = true)]
 struct Cli {
     #[command(flatten)]
     endpoint: Endpoint,

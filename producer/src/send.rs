@@ -121,7 +121,11 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
         mut tx,
     } = session;
     let went_away = |sent: u64, e: std::io::Error| {
-        format!("the {peer} went away after {} ({e})", count(sent, "item"))
+        format!(
+            "the {peer} went away after {} ({})",
+            count(sent, "item"),
+            ipc::say::io_words(&e)
+        )
     };
     tx.send(&Frame::Hello {
         name: plan.name.clone(),
@@ -212,8 +216,12 @@ fn admitted(
     tx: &mut wire::FrameWriter<ipc::transport::SendHalf>,
     addr: &str,
 ) -> Result<u64> {
-    tx.flush()
-        .map_err(|e| format!("the broker at {addr} went away at once ({e})"))?;
+    tx.flush().map_err(|e| {
+        format!(
+            "the broker at {addr} went away at once ({})",
+            ipc::say::io_words(&e)
+        )
+    })?;
     match rx.next_frame::<Admission>() {
         Ok(Some(Admission::Welcome { capacity })) => Ok(capacity),
         Ok(Some(Admission::Refused { why })) => {
@@ -332,6 +340,15 @@ fn make(
     let paced = !plan.delay.is_zero();
     let batch = if paced { 1 } else { batch.max(1) };
     let who = Paint::stderr().role(Role::Producer, &plan.name);
+    // Ctrl-C says how far it got: what was handed over (the rest was never made).
+    static SENT: AtomicU64 = AtomicU64::new(0);
+    let (name, total) = (who.clone(), plan.count);
+    ipc::shutdown::on_interrupt(move || {
+        ipc::elog!(
+            "{name}: interrupted after sending {} of {total} baozi",
+            SENT.load(Ordering::Relaxed)
+        );
+    });
     let mut rng = XorShift::seeded();
     let mut seq = 0;
     while seq < plan.count {
@@ -341,6 +358,7 @@ fn make(
         }
         let end = (seq + batch).min(plan.count);
         put(seq..end)?;
+        SENT.store(end, Ordering::Relaxed);
         if paced {
             ipc::elog!("{who} made baozi {seq}");
         }

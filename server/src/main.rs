@@ -38,7 +38,7 @@ use std::time::Duration;
 /// one line per client connecting and leaving. Ctrl-C stops accepting, finishes the
 /// replies in flight, removes socket files, prints totals and exits with 130.
 #[derive(Parser, Debug)]
-#[command(version, after_help = EXAMPLES)]
+#[command(version, after_help = EXAMPLES, allow_negative_numbers = true)]
 pub struct Cli {
     /// Where to listen, several at once: tcp:HOST:PORT, udp:HOST:PORT, local:NAME or
     /// unix:PATH. Port 0 picks a free port (the ready line shows it). Only the host named is

@@ -232,7 +232,11 @@ impl Echo {
                 show_duration(t),
                 count(lines, "line")
             ),
-            Ending::Lost(e) => format!("lost after {}: {e}", count(lines, "line")),
+            Ending::Lost(e) => format!(
+                "lost after {}: {}",
+                count(lines, "line"),
+                ipc::say::io_words(&e)
+            ),
             Ending::Stopping => return,
         };
         ipc::elog!(
@@ -266,6 +270,11 @@ impl Echo {
                     }
                     if let Err(e) = echo::write_reply(out, &self.prefix, line) {
                         return self.write_failed(e);
+                    }
+                    if ipc::say::verbose() {
+                        let mut reply = self.prefix.clone();
+                        reply.extend_from_slice(line);
+                        ipc::say::trace(">", &String::from_utf8_lossy(&reply));
                     }
                     *lines += 1;
                     self.lines.fetch_add(1, Ordering::Relaxed);
@@ -312,6 +321,7 @@ impl Echo {
     fn datagram_loop(&self, socket: &UdpSocket, addr: &Address) {
         let mut buf = vec![0u8; echo::DATAGRAM_BUF];
         let mut reply = Vec::with_capacity(echo::DATAGRAM_BUF + self.prefix.len());
+        let mut peers = std::collections::HashSet::new();
         loop {
             let (n, from) = match socket.recv_from(&mut buf) {
                 Ok(got) => got,
@@ -333,8 +343,15 @@ impl Echo {
             let Some(_answering) = self.stop.start() else {
                 continue; // Ctrl-C: no new replies
             };
+            if peers.len() < UDP_PEERS_LOGGED && peers.insert(from) {
+                ipc::elog!("server: first datagram from udp:{from} on {addr}");
+            }
+            ipc::say::set_peer_tag(|| format!("udp:{from}"));
             reply.clear();
             let datagram = &buf[..n];
+            if ipc::say::verbose() {
+                ipc::say::trace("<", &String::from_utf8_lossy(datagram));
+            }
             if echo::content(datagram).len() > self.max_line {
                 reply.extend_from_slice(&echo::notice(&format!(
                     "datagram longer than {} (--max-line)",
@@ -350,6 +367,9 @@ impl Echo {
             } else {
                 reply.extend_from_slice(&self.prefix);
                 reply.extend_from_slice(datagram);
+            }
+            if ipc::say::verbose() {
+                ipc::say::trace(">", &String::from_utf8_lossy(&reply));
             }
             match socket.send_to(&reply, from) {
                 Ok(_) => {
@@ -441,6 +461,10 @@ impl Service for Echo {
     }
 }
 
+/// The first datagram of each peer is logged, for this many peers (UDP has no
+/// connections to log; a flood of senders must not grow the set without end).
+const UDP_PEERS_LOGGED: usize = 1024;
+
 /// How a client's conversation ended.
 enum Ending {
     /// The client closed (or half-closed) its side, and every line was answered.
@@ -488,6 +512,9 @@ fn set_idle_timeout(rx: &RecvHalf, tx: &SendHalf, idle: Option<Duration>) -> io:
 /// [`echo::FAREWELL_DRAIN`]), since closing with unread input would reset the connection
 /// and could destroy the notice on its way. Nothing is buffered meanwhile.
 fn farewell(mut rx: RecvHalf, mut tx: SendHalf, why: &str) {
+    if ipc::say::verbose() {
+        ipc::say::trace(">", &String::from_utf8_lossy(&echo::notice(why)));
+    }
     let _ = tx.write_all(&echo::notice(why)).and_then(|()| tx.flush());
     let _ = tx.shutdown_write();
     let deadline = Instant::now() + echo::FAREWELL_DRAIN;

@@ -9,14 +9,15 @@ use std::collections::{BTreeMap, BTreeSet};
 /// An item: its producer's name and its number.
 pub type Item = (String, u64);
 
-/// Every `CONSUMER received baozi SEQ from PRODUCER` line: item -> how many times it was
-/// eaten, and the set of those marked as redeliveries.
+/// Every `CONSUMER ate baozi SEQ from PRODUCER` line (or `received`, the Python example
+/// consumer's word): item -> how many times it was eaten, and the set of those marked as
+/// redeliveries.
 pub fn eaten(outputs: &[&str]) -> (BTreeMap<Item, u32>, BTreeSet<Item>) {
     let mut times = BTreeMap::new();
     let mut redelivered = BTreeSet::new();
     for line in outputs.iter().flat_map(|o| o.lines()) {
         let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["received", "baozi", seq, "from", producer, ..] = words[1..] {
+        if let ["ate" | "received", "baozi", seq, "from", producer, ..] = words[1..] {
             let key = (producer.to_string(), seq.parse::<u64>().unwrap());
             *times.entry(key.clone()).or_insert(0) += 1;
             if line.contains("(redelivered, attempt ") {
@@ -82,13 +83,13 @@ pub fn three_producers_two_consumers(
     c
 }
 
-/// Asserts that `stdout` (a consumer's) has the line `CONSUMER received baozi I from
+/// Asserts that `stdout` (a consumer's) has the line `CONSUMER ate baozi I from
 /// PRODUCER` (with ` (SIZE bytes)` after it for items with a payload) for every I below
 /// `n`, in any order, and no other item from that producer.
 #[track_caller]
 pub fn expect_items(stdout: &str, consumer: &str, producer: &str, n: u64) {
     for i in 0..n {
-        let line = format!("{consumer} received baozi {i} from {producer}");
+        let line = format!("{consumer} ate baozi {i} from {producer}");
         assert!(
             stdout.lines().any(|l| l
                 .strip_prefix(&line)

@@ -25,7 +25,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Consumer to broker.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
     /// The consumer's first frame: its name and pid, for the broker's totals.
     Hello { name: String, pid: u32 },
@@ -46,7 +46,7 @@ pub enum Request {
 }
 
 /// Broker to consumer: one per `Take`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     /// Items leased to this consumer until it acknowledges them (at least one).
     Items(Vec<Delivery>),
@@ -66,7 +66,7 @@ pub enum Reply {
 
 /// Broker to any client, once, before anything else it sends: taken in, or refused with
 /// the broker's reason (then the broker closes).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Admission {
     /// Served. `capacity`: how many items may wait in the queue (`broker --capacity`).
     Welcome { capacity: u64 },
@@ -92,7 +92,7 @@ pub struct Delivery {
 }
 
 /// The broker's live numbers, for `broker --status`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     /// Items waiting in the queue, and its capacity.
     pub queued: u64,
@@ -125,6 +125,128 @@ impl Request {
             Request::Ack { .. } => "Ack",
             Request::Leave { .. } => "Leave",
             Request::Lease { .. } => "Lease",
+        }
+    }
+}
+
+/// `-v`'s trace, like socat's and the stream's (`Baozi seq=3 (0 bytes)`): the kind, then
+/// `key=value`s; a batch names its first few items only.
+mod trace {
+    use super::{Admission, Delivery, Reply, Request, Status};
+    use std::fmt;
+
+    /// At most this many items of a batch are named.
+    const NAMED: usize = 4;
+
+    impl fmt::Debug for Request {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Request::Hello { name, pid } => write!(f, "Hello name={name:?} pid={pid}"),
+                Request::Take { ack, want } => write!(f, "Take ack={ack} want={want}"),
+                Request::Ack { ack } => write!(f, "Ack ack={ack}"),
+                Request::Leave { ack } => write!(f, "Leave ack={ack}"),
+                Request::Lease { millis } => write!(f, "Lease millis={millis}"),
+            }
+        }
+    }
+
+    impl fmt::Debug for Reply {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Reply::Items(items) => {
+                    write!(f, "Items n={}", items.len())?;
+                    let bytes: usize = items.iter().map(|d| d.payload.len()).sum();
+                    if bytes > 0 {
+                        write!(f, " ({bytes} bytes)")?;
+                    }
+                    for (i, d) in items.iter().take(NAMED).enumerate() {
+                        f.write_str(if i == 0 { ": " } else { ", " })?;
+                        item(f, d)?;
+                    }
+                    if items.len() > NAMED {
+                        write!(f, ", and {} more", items.len() - NAMED)?;
+                    }
+                    Ok(())
+                }
+                Reply::Idle => f.write_str("Idle"),
+                Reply::End { eaten } => write!(f, "End eaten={eaten}"),
+                Reply::Stopping => f.write_str("Stopping"),
+                Reply::CutShort { eaten, cut } => {
+                    write!(f, "CutShort eaten={eaten} cut={}", cut.join(","))
+                }
+            }
+        }
+    }
+
+    fn item(f: &mut fmt::Formatter<'_>, d: &Delivery) -> fmt::Result {
+        write!(f, "tag={} {} seq={}", d.tag, d.producer, d.seq)?;
+        if d.attempt > 1 {
+            write!(f, " attempt={}", d.attempt)?;
+        }
+        Ok(())
+    }
+
+    impl fmt::Debug for Admission {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Admission::Welcome { capacity } => write!(f, "Welcome capacity={capacity}"),
+                Admission::Refused { why } => write!(f, "Refused why={why:?}"),
+            }
+        }
+    }
+
+    impl fmt::Debug for Status {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "Status queued={} capacity={} leased={} received={} acknowledged={} \
+                 redelivered={} dead={} producers={} ended={} cut={} expected={} consumers={}",
+                self.queued,
+                self.capacity,
+                self.leased,
+                self.received,
+                self.acknowledged,
+                self.redelivered,
+                self.dead,
+                self.producers,
+                self.producers_ended,
+                self.producers_cut,
+                self.producers_expected,
+                self.consumers
+            )
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::*;
+
+        #[test]
+        fn traced_like_socat() {
+            let d = |tag, seq, attempt| Delivery {
+                tag,
+                producer: "p1".into(),
+                pid: 7,
+                seq,
+                attempt,
+                payload: vec![],
+            };
+            assert_eq!(
+                format!("{:?}", Request::Take { ack: 3, want: 10 }),
+                "Take ack=3 want=10"
+            );
+            let items: Vec<_> = (1..=6)
+                .map(|t| d(t, t - 1, 1 + u32::from(t == 2)))
+                .collect();
+            assert_eq!(
+                format!("{:?}", Reply::Items(items)),
+                "Items n=6: tag=1 p1 seq=0, tag=2 p1 seq=1 attempt=2, tag=3 p1 seq=2, \
+                 tag=4 p1 seq=3, and 2 more"
+            );
+            assert_eq!(
+                format!("{:?}", Admission::Welcome { capacity: 5 }),
+                "Welcome capacity=5"
+            );
         }
     }
 }
