@@ -11,7 +11,7 @@ only, written from docs/wire.md (the same bytes as common/tests/vectors/*.bin).
 
     # a consumer: from a broker; each item is acknowledged when the loop asks for the next
     for item in baozi_ipc.Consumer("tcp:127.0.0.1:7000", name="pyc"):
-        print(f"pyc received baozi {item.seq} from {item.producer}")
+        print(f"pyc ate baozi {item.seq} from {item.producer}")
 
     # or listen for one producer, as `consumer -l` does (our `producer ADDRESS` connects)
     for item in baozi_ipc.Consumer("tcp:127.0.0.1:9000", listen=True):

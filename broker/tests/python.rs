@@ -45,7 +45,7 @@ fn a_python_consumer_killed_mid_run_loses_nothing() {
     let mut theirs = python_example("consume.py", &[&at, "pyc"]);
     b.wait_for_stderr("consumer pyc (pid");
     let p1 = spawn("producer", &[&at, "-n", "20000", "--name", "p1"]);
-    theirs.wait_for_stdout("pyc received baozi 0 from p1");
+    theirs.wait_for_stdout("pyc ate baozi 0 from p1");
     theirs.kill(); // mid-run: what it held unacknowledged goes back to the queue
     let killed = theirs.finish();
     // Ours eats the rest (the producer may be waiting for room: --capacity).

@@ -21,7 +21,7 @@ fn our_producer_into_a_python_consumer() {
             .stderr_has("p1: sent 25 baozi to the consumer at ");
         let got = theirs.finish().success();
         let want: String = (0..25)
-            .map(|i| format!("pyc received baozi {i} from p1\n"))
+            .map(|i| format!("pyc ate baozi {i} from p1\n"))
             .collect();
         assert_eq!(got.stdout, want, "{row}");
     }

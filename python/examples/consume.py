@@ -8,6 +8,6 @@ name = (args[1:] or ["pyc"])[0]
 try:
     for item in baozi_ipc.Consumer(args[0], name=name, listen="--listen" in sys.argv):
         again = f" (redelivered, attempt {item.attempt})" if item.attempt > 1 else ""
-        print(f"{name} received baozi {item.seq} from {item.producer}{again}", flush=True)
+        print(f"{name} ate baozi {item.seq} from {item.producer}{again}", flush=True)
 except baozi_ipc.Error as e:
     sys.exit(f"{name}: error: {e}")

@@ -9,15 +9,15 @@ use std::collections::{BTreeMap, BTreeSet};
 /// An item: its producer's name and its number.
 pub type Item = (String, u64);
 
-/// Every `CONSUMER ate baozi SEQ from PRODUCER` line (or `received`, the Python example
-/// consumer's word): item -> how many times it was eaten, and the set of those marked as
+/// Every `CONSUMER ate baozi SEQ from PRODUCER` line (ours and the Python example
+/// consumer's): item -> how many times it was eaten, and the set of those marked as
 /// redeliveries.
 pub fn eaten(outputs: &[&str]) -> (BTreeMap<Item, u32>, BTreeSet<Item>) {
     let mut times = BTreeMap::new();
     let mut redelivered = BTreeSet::new();
     for line in outputs.iter().flat_map(|o| o.lines()) {
         let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["ate" | "received", "baozi", seq, "from", producer, ..] = words[1..] {
+        if let ["ate", "baozi", seq, "from", producer, ..] = words[1..] {
             let key = (producer.to_string(), seq.parse::<u64>().unwrap());
             *times.entry(key.clone()).or_insert(0) += 1;
             if line.contains("(redelivered, attempt ") {
