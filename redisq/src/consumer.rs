@@ -221,6 +221,7 @@ impl Consumer {
             return Ok(false);
         }
         self.last_renew = Instant::now();
+        self.q.touch()?;
         self.ack(eaten)?;
         if !held.is_empty() {
             let mut c = eval(RENEW, &[&self.q.stream]);

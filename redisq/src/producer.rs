@@ -69,12 +69,13 @@ impl Producer {
         let taken: Option<String> = q.query("SET", &c)?;
         if taken.is_none() {
             let left: i64 = q.query("PTTL", redis::cmd("PTTL").arg(&live))?;
-            let left = Duration::from_millis(u64::try_from(left).unwrap_or(0));
+            // In whole seconds, rounded up: a person reads it.
+            let left = Duration::from_secs(u64::try_from(left).unwrap_or(0).div_ceil(1000));
             return Err(format!(
                 "a producer named {name} is already sending to {}; give this one another \
                  --name (if that one was killed, its name is free within {})",
                 q.addr,
-                show_duration(left.max(Duration::from_millis(1)))
+                show_duration(left.max(Duration::from_secs(1)))
             )
             .into());
         }
