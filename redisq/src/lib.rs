@@ -366,7 +366,7 @@ impl Queue {
         let addr = &self.addr;
         (self.say)(&format!(
             "the Redis server at {addr} went away ({what}: {}); reconnecting (for up to {})",
-            short(e),
+            e,
             show_duration(self.reconnect_for)
         ));
         let deadline = Instant::now() + self.reconnect_for;
@@ -403,7 +403,7 @@ impl Queue {
                             "the Redis server at {addr} went away ({what}) and did not come back \
                              within {} ({})",
                             show_duration(self.reconnect_for),
-                            short(&e)
+                            e
                         )
                         .into());
                     }
@@ -465,6 +465,10 @@ fn refused(addr: &Address, e: &Dialed) -> Error {
         }
         Dialed::Redis(e) => e,
     };
+    if interrupted(e) {
+        // A signal, not the server: told (or waited out) as everywhere.
+        return fail(addr, "connecting", e);
+    }
     if e.code() == Some("WRONGPASS") {
         let user = match addr {
             Address::Redis { auth, .. } => auth
@@ -497,11 +501,6 @@ fn loading(e: &redis::RedisError) -> bool {
 /// server that stops answering is told as such), not a signal.
 fn lost(e: &redis::RedisError) -> bool {
     !interrupted(e) && !e.is_timeout() && (e.is_connection_dropped() || e.is_io_error())
-}
-
-/// An error in a few words, for a line that goes on.
-fn short(e: &redis::RedisError) -> String {
-    e.to_string()
 }
 
 /// A script call with its keys; the caller adds the arguments.
