@@ -46,6 +46,7 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
     q.on_reconnect(move |line| {
         ipc::elog!("{}: {line}", Paint::stderr().role(Role::Consumer, &name));
     });
+    q.on_stop(|| STOP.is_raised());
     let max = cli.max_deliveries.unwrap_or(crate::MAX_DELIVERIES);
     let mut c = Consumer::start(
         q,

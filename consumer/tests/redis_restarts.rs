@@ -120,3 +120,20 @@ fn a_redis_restarted_without_its_data_is_told_in_one_line() {
     // Nothing started a new run in the empty server.
     assert_eq!(r.command(&["EXISTS", &format!("{q}:run")]), ":0");
 }
+
+/// Ctrl-C while a consumer waits for its server to come back ends it at once, with 130 (the
+/// signal's ending no longer waits out its goodbye's 3 s).
+#[test]
+fn ctrl_c_while_reconnecting_ends_a_consumer_at_once() {
+    let Some(mut r) = Redis::start() else { return };
+    let q = unique("gone");
+    let addr = r.addr(&q);
+    let c = spawn("consumer", &[&addr, "--producers", "1", "--name", "c1"]);
+    r.wait_for_blocked(1);
+    r.kill();
+    c.wait_for_stderr("reconnecting (for up to 10s)");
+    c.signal("INT");
+    c.finish_within(Duration::from_secs(2))
+        .code(130)
+        .stderr_has("interrupted");
+}

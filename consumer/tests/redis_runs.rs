@@ -22,8 +22,9 @@ fn a_live_producers_name_is_refused() {
     let c = spawn("consumer", &[&addr, "--producers", "2", "--name", "c1"]);
     let p1 = spawn(
         "producer",
-        &[&addr, "-n", "20", "--delay", "50ms", "--name", "p1"],
+        &[&addr, "-n", "100", "--delay", "50ms", "--name", "p1"],
     );
+    // It runs for 5 s: time enough for the second one to start, even on a loaded machine.
     p1.wait_for_stderr("p1 made baozi 0");
     run(client("producer", &[&addr, "-n", "1", "--name", "p1"]))
         .code(1)
@@ -35,7 +36,7 @@ fn a_live_producers_name_is_refused() {
     run(client("producer", &[&addr, "-n", "1", "--name", "p2"])).success();
     c.finish()
         .success()
-        .stderr_has("received 21 from 2 producers (p1 20, p2 1); eaten 21 by 1 consumer");
+        .stderr_has("received 101 from 2 producers (p1 100, p2 1); eaten 101 by 1 consumer");
 }
 
 #[test]

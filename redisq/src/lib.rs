@@ -103,6 +103,8 @@ pub struct Queue {
     pub(crate) reconnects: u64,
     /// Says a line to the person (the server went away; reconnecting).
     say: Box<dyn Fn(&str)>,
+    /// Whether the program is stopping (Ctrl-C): reconnecting then gives up at once.
+    stopping: Box<dyn Fn() -> bool>,
     /// When this client last touched the run's keys.
     touched: Option<Instant>,
     /// How long the run's keys stay after a touch.
@@ -259,6 +261,7 @@ impl Queue {
             reconnect_for: wait.max(RECONNECT_AT_LEAST),
             reconnects: 0,
             say: Box::new(|_| {}),
+            stopping: Box::new(|| false),
             touched: None,
             keep: KEEP_IDLE,
         })
@@ -268,6 +271,12 @@ impl Queue {
     /// reconnecting); without it, nothing is said.
     pub fn on_reconnect(&mut self, say: impl Fn(&str) + 'static) {
         self.say = Box::new(say);
+    }
+
+    /// `stopping` says whether the program is stopping (a signal): then a reconnection
+    /// in progress gives up at once, with an error that [`was_interrupted`] recognises.
+    pub fn on_stop(&mut self, stopping: impl Fn() -> bool + 'static) {
+        self.stopping = Box::new(stopping);
     }
 
     /// The address, as given.
@@ -372,6 +381,11 @@ impl Queue {
         let deadline = Instant::now() + self.reconnect_for;
         let mut backoff = Backoff::default();
         loop {
+            if (self.stopping)() {
+                return Err(
+                    format!("{INTERRUPTED} while waiting for the Redis server at {addr}").into(),
+                );
+            }
             let found = dial(&self.client, self.login.as_ref()).and_then(|mut con| {
                 let run: Option<String> = redis::cmd("GET").arg(&self.run_key).query(&mut con)?;
                 Ok((con, run))
