@@ -39,9 +39,14 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
     let wait = cli.endpoint.wait;
     // A request a signal cuts short returns at once, so that the goodbye below is said.
     redisq::return_on_signal();
-    let q = redisq::Queue::connect(addr, wait, || {
+    let mut q = redisq::Queue::connect(addr, wait, || {
         common::cli::say_waiting(&cli.name, addr, wait);
     })?;
+    let name = cli.name.clone();
+    q.on_reconnect(move |line| {
+        ipc::elog!("{}: {line}", Paint::stderr().role(Role::Consumer, &name));
+    });
+    q.on_stop(|| STOP.is_raised());
     let max = cli.max_deliveries.unwrap_or(crate::MAX_DELIVERIES);
     let mut c = Consumer::start(
         q,

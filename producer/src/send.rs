@@ -307,11 +307,15 @@ fn send_to_redis(plan: &Plan, endpoint: &common::cli::Endpoint, capacity: u64) -
     }
     let addr = &endpoint.address;
     let wait = endpoint.wait;
-    let q = redisq::Queue::connect(addr, wait, || {
+    let mut q = redisq::Queue::connect(addr, wait, || {
         common::cli::say_waiting(&plan.name, addr, wait);
     })?;
+    let name = plan.name.clone();
+    q.on_reconnect(move |line| {
+        ipc::elog!("{}: {line}", Paint::stderr().role(Role::Producer, &name));
+    });
     let started = Instant::now();
-    let mut p = redisq::Producer::start(q, &plan.name, capacity)?;
+    let mut p = redisq::Producer::start(q, &plan.name, capacity, plan.delay.high)?;
     let went_away = |sent: u64, e: common::Error| {
         let were = if sent == 1 { "was" } else { "were" };
         format!("{e}, after {} {were} put", count(sent, "item"))

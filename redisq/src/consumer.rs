@@ -3,7 +3,7 @@
 //! of the run.
 
 use crate::reply::{entries, parse_read, text};
-use crate::scripts::{ACK, GIVE_BACK, RECLAIM, RENEW, TIDY};
+use crate::scripts::{ACK, GIVE_BACK, MINE, RECLAIM, RENEW, TIDY};
 use crate::{GROUP, IO_TIMEOUT, KEEP_AFTER_END, Queue, eval, fail};
 use common::Error;
 use common::msg::run::{Dead, Put, Stream, Totals};
@@ -54,6 +54,9 @@ pub struct Consumer {
     /// When it last looked for a dead consumer's entries; `None`: not yet.
     last_reclaim: Option<Instant>,
     last_renew: Instant,
+    /// The queue's reconnections already looked at: after a new one, this consumer reads
+    /// what it holds (a delivery whose reply was lost with the server).
+    reconnects: u64,
 }
 
 impl Consumer {
@@ -77,12 +80,26 @@ impl Consumer {
             )
             .into());
         }
+        let created = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&q.stream)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .to_owned();
+        match q.query::<Value>("creating the consumer group", &created) {
+            Ok(_) => {}
+            Err(e) if e.to_string().contains("BUSYGROUP") => {}
+            Err(e) => return Err(e),
+        }
+        q.join_run()?;
         Ok(Consumer {
             q,
             opt,
             cursor: "0-0".into(),
             last_reclaim: None,
             last_renew: Instant::now(),
+            reconnects: 0,
         })
     }
 
@@ -101,6 +118,15 @@ impl Consumer {
     pub fn next(&mut self, want: u32, on_dead: &mut dyn FnMut(&Dead)) -> Result<Next, Error> {
         let want = want.clamp(1, self.opt.prefetch.max(1));
         loop {
+            self.q.touch()?;
+            if self.q.reconnects != self.reconnects {
+                self.reconnects = self.q.reconnects;
+                let mine = self.mine(want)?;
+                if !mine.is_empty() {
+                    self.last_renew = Instant::now();
+                    return Ok(Next::Items(mine));
+                }
+            }
             if self
                 .last_reclaim
                 .is_none_or(|t| t.elapsed() >= self.block())
@@ -151,6 +177,14 @@ impl Consumer {
         .into()
     }
 
+    /// What this consumer holds, read again after a reconnection (see [`MINE`]).
+    fn mine(&mut self, want: u32) -> Result<Vec<Item>, Error> {
+        let mut c = eval(MINE, &[&self.q.stream]);
+        c.arg(GROUP).arg(&self.opt.name).arg(want);
+        let reply: Value = self.q.query("XCLAIM", &c)?;
+        entries(reply).map_err(|why| self.odd(&why))
+    }
+
     fn reclaim(&mut self, want: u32, on_dead: &mut dyn FnMut(&Dead)) -> Result<Vec<Item>, Error> {
         let mut c = eval(RECLAIM, &[&self.q.stream, &self.q.totals, &self.q.dead]);
         c.arg(GROUP)
@@ -187,6 +221,7 @@ impl Consumer {
             return Ok(false);
         }
         self.last_renew = Instant::now();
+        self.q.touch()?;
         self.ack(eaten)?;
         if !held.is_empty() {
             let mut c = eval(RENEW, &[&self.q.stream]);
@@ -212,8 +247,7 @@ impl Consumer {
     /// pending for this consumer, including one whose delivery the signal cut off before
     /// its reply arrived here.
     pub fn leave(&mut self, eaten: &[String]) -> Result<(), Error> {
-        let addr = self.q.addr.clone();
-        self.q = Queue::connect(&addr, Duration::ZERO, || {})?;
+        self.q.redial()?;
         self.ack(eaten)?;
         let mut c = redis::cmd("XPENDING");
         c.arg(&self.q.stream)
@@ -251,9 +285,8 @@ impl Consumer {
         // Counts are whole numbers; `left` dips below 0 only if someone deleted waiting
         // entries by hand, and then the run cannot end anyway.
         type Counts = Vec<(String, i64)>;
-        let (expected, ends, totals): (Option<u64>, Counts, Counts) = p
-            .query(&mut self.q.con)
-            .map_err(|e| fail(&self.q.addr, "reading the totals", &e))?;
+        let (expected, ends, totals): (Option<u64>, Counts, Counts) =
+            self.q.retry("reading the totals", |con| p.query(con))?;
         let whole = |n: i64| u64::try_from(n).unwrap_or(0);
         let mut ends: Vec<(String, u64)> = ends.into_iter().map(|(k, n)| (k, whole(n))).collect();
         ends.sort();
@@ -300,14 +333,14 @@ impl Consumer {
             &self.q.producers,
             &self.q.ends,
             &self.q.totals,
+            &self.q.run_key,
         ] {
             p.cmd("EXPIRE")
                 .arg(key)
                 .arg(KEEP_AFTER_END.as_secs())
                 .ignore();
         }
-        p.query::<()>(&mut self.q.con)
-            .map_err(|e| fail(&self.q.addr, "EXPIRE", &e))
+        self.q.retry("EXPIRE", |con| p.query::<()>(con))
     }
 
     /// The name of the dead-letter stream.

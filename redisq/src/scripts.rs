@@ -1,23 +1,96 @@
 //! The Lua scripts: every change of more than one step is one script, sent with `EVAL`, so
 //! that no other client sees it half done.
 
-/// Adds as many items as fit under the capacity, all in one step; returns how many it
-/// added. The capacity counts entries not yet settled (`left` in the totals: waiting or
-/// pending), not the stream's length, which also holds acknowledged entries until their
-/// node is trimmed. Each entry has one field, `baozi`: `SEQ PID PRODUCER\nPAYLOAD` (one
-/// field costs the server less on every XADD and XREADGROUP than four).
-/// KEYS: stream, totals. ARGV: capacity, producer, pid, payload, seq...
+/// Adds as many items as fit under the capacity, all in one step; returns how many of the
+/// sequence numbers given it took (added, or put already), or -1 where the run already has
+/// all its producers (this one came late). The capacity counts entries not yet settled
+/// (`left` in the totals: waiting or pending), not the stream's length, which also holds
+/// acknowledged entries until their node is trimmed. Each entry has one field, `baozi`:
+/// `SEQ PID PRODUCER\nPAYLOAD` (one field costs the server less on every XADD and
+/// XREADGROUP than four). `put:PRODUCER` in the totals is the next sequence number it has
+/// to put: one below was put already (a batch sent again after its reply was lost with the
+/// server), and is skipped, so nothing is put twice. A stream or totals this put creates
+/// gets the run's idle expiry at once (a producer killed right after still leaves none
+/// for ever).
+/// KEYS: stream, totals, ends, producers. ARGV: capacity, producer, pid, payload, keep ms,
+/// seq...
 pub(crate) const PUT: &str = r"
-local room = tonumber(ARGV[1]) - tonumber(redis.call('HGET', KEYS[2], 'left') or 0)
-local rest = ' ' .. ARGV[3] .. ' ' .. ARGV[2] .. '\n' .. ARGV[4]
-local n = 0
-for i = 5, #ARGV do
-  if n >= room then break end
-  redis.call('XADD', KEYS[1], '*', 'baozi', ARGV[i] .. rest)
-  n = n + 1
+local want = tonumber(redis.call('GET', KEYS[4]) or 0)
+if want > 0 and redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0
+   and redis.call('HLEN', KEYS[3]) >= want then
+  return -1
 end
-if n > 0 then redis.call('HINCRBY', KEYS[2], 'left', n) end
-return n
+local room = tonumber(ARGV[1]) - tonumber(redis.call('HGET', KEYS[2], 'left') or 0)
+local from = tonumber(redis.call('HGET', KEYS[2], 'put:' .. ARGV[2]) or 0)
+local rest = ' ' .. ARGV[3] .. ' ' .. ARGV[2] .. '\n' .. ARGV[4]
+local n, took, last = 0, 0, nil
+for i = 6, #ARGV do
+  if tonumber(ARGV[i]) < from then
+    took = took + 1
+  elseif n < room then
+    redis.call('XADD', KEYS[1], '*', 'baozi', ARGV[i] .. rest)
+    n = n + 1
+    took = took + 1
+    last = ARGV[i]
+  else
+    break
+  end
+end
+if n > 0 then
+  redis.call('HINCRBY', KEYS[2], 'left', n)
+  redis.call('HSET', KEYS[2], 'put:' .. ARGV[2], tonumber(last) + 1)
+  for k = 1, 2 do
+    if redis.call('PTTL', KEYS[k]) == -1 then redis.call('PEXPIRE', KEYS[k], ARGV[5]) end
+  end
+end
+return took
+";
+
+/// Pushes the expiry of the run's keys to ARGV[1] ms from now, never nearer (a finished
+/// run's shorter expiry is set by `EXPIRE` itself). KEYS: the run's keys. ARGV: ms.
+pub(crate) const TOUCH: &str = r"
+local ms = tonumber(ARGV[1])
+for _, k in ipairs(KEYS) do
+  local t = redis.call('PTTL', k)
+  if t == -1 or (t >= 0 and t < ms) then redis.call('PEXPIRE', k, ms) end
+end
+return 0
+";
+
+/// A producer's hold on its name: renewed while it is ours, taken again where it lapsed;
+/// 0 where another producer holds it. KEYS: `Q:live:NAME`. ARGV: token, ms.
+pub(crate) const LIVE: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// A producer's end: it put ARGV[2] items; its name is free again (it is in `Q:ends` now,
+/// which refuses it anyway). KEYS: ends, `Q:live:NAME`. ARGV: name, count, token.
+pub(crate) const END: &str = r"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return 0
+";
+
+/// The entries this consumer holds, with their fields, after it reconnected: a delivery
+/// whose reply was lost with the server is pending for it, never seen. Their delivery
+/// counts stay (RETRYCOUNT), their idle time restarts.
+/// KEYS: stream. ARGV: group, consumer, count. Returns {{id, deliveries, fields}...}.
+pub(crate) const MINE: &str = r"
+local out = {}
+for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', ARGV[3], ARGV[2])) do
+  local r = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, p[1], 'RETRYCOUNT', p[4])
+  if r[1] and r[1][2] then table.insert(out, {p[1], p[4], r[1][2]}) end
+end
+return out
 ";
 
 /// Acknowledges the entries still pending, all in one XACK; counts them eaten (and no

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 pub struct Redis {
     child: Child,
     pub port: u16,
+    /// The options it was started with, to start it again the same way.
+    extra: Vec<String>,
     /// Its working folder, removed after it (fields drop after `drop`).
     dir: TempDir,
 }
@@ -51,22 +53,18 @@ impl Redis {
                 let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 l.local_addr().unwrap().port()
             };
-            let mut child = Command::new("redis-server")
-                .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-                .args(["--port", &port.to_string()])
-                .arg("--dir")
-                .arg(&*dir)
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
+            let mut child = spawn(port, &dir, extra);
             let deadline = Instant::now() + PATIENCE;
             loop {
                 // Any answer will do: one that wants a password answers too (-NOAUTH).
                 if first_line(port, &["PING"]).is_some() {
-                    return Some(Redis { child, port, dir });
+                    let extra = extra.iter().map(ToString::to_string).collect();
+                    return Some(Redis {
+                        child,
+                        port,
+                        extra,
+                        dir,
+                    });
                 }
                 if child.try_wait().unwrap().is_some() {
                     break; // it could not bind: another port
@@ -134,6 +132,45 @@ impl Redis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Kills the server (`kill -9`) and starts it again on the same port, in the same
+    /// folder, with the same options (with `--appendonly yes` it reloads what it had);
+    /// returns once it answers PING with PONG (no longer loading).
+    pub fn restart(&mut self) {
+        self.kill();
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        self.child = spawn(self.port, &self.dir, &extra);
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match first_line(self.port, &["PING"]) {
+                Some(line) if line == "+PONG" || line.starts_with("-NOAUTH") => return,
+                _ => {}
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "redis-server did not start again on port {}: {status}",
+                    self.port
+                );
+            }
+            assert!(Instant::now() < deadline, "redis-server never came back");
+            std::thread::sleep(Duration::from_millis(5)); // retrying PING
+        }
+    }
+}
+
+/// Starts `redis-server` on `port` in `dir`: no persistence, loopback, then `extra`.
+fn spawn(port: u16, dir: &Path, extra: &[&str]) -> Child {
+    Command::new("redis-server")
+        .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+        .args(["--port", &port.to_string()])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 impl Drop for Redis {

@@ -66,8 +66,8 @@ pub struct Standing {
 
 impl Standing {
     /// The end of the run (the tutorial's `None`): every expected producer has ended, and
-    /// every item it put is eaten or dead. (`settled` may exceed `received` on Redis: a
-    /// producer that died was run again under its name, putting its first items again.)
+    /// every item it put is eaten or dead. (At least, not exactly: on Redis the two are
+    /// counted by separate scripts, and a run must not hang on one that ran ahead.)
     pub fn over(&self) -> bool {
         self.expected > 0
             && self.ended >= self.expected

@@ -1,0 +1,139 @@
+//! The queue on Redis when its server restarts mid-run (issue 19.16): a server that kept its
+//! data (`appendonly yes`, `appendfsync always`) is reconnected to and the run carries on,
+//! every item eaten and counted once; one that came back empty is told in one line, and
+//! every client exits 1. Each test has its own `redis-server` (a free loopback port, its own
+//! folder), killed -9 and started again on the same port; every wait is for a line, an exit
+//! or the server's answer, never a fixed sleep.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
+use std::time::{Duration, Instant};
+use testkit::redis::Redis;
+use testkit::{PATIENCE, Proc, all_eaten, eaten, spawn_with as spawn, unique};
+
+/// How many items the consumers have acknowledged so far (0 while the key is missing).
+fn eaten_so_far(r: &Redis, q: &str) -> i64 {
+    r.number(&["HGET", &format!("{q}:totals"), "eaten"])
+}
+
+/// Waits until the consumers have acknowledged `more` items beyond `from`: the run moves.
+fn wait_for_progress(r: &Redis, q: &str, from: i64, more: i64, round: usize) -> i64 {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let n = eaten_so_far(r, q);
+        if n >= from + more {
+            return n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "round {round}: the run did not move on after the restart ({n} eaten)"
+        );
+        std::thread::sleep(Duration::from_millis(5)); // polling the server
+    }
+}
+
+#[test]
+fn ten_restarts_of_a_persisting_redis_lose_nothing_and_count_each_item_once() {
+    let Some(mut r) = Redis::start_with(&["--appendonly", "yes", "--appendfsync", "always"]) else {
+        return;
+    };
+    let q = unique("restarts");
+    let addr = r.addr(&q);
+    let consumers: Vec<Proc> = ["c1", "c2"]
+        .iter()
+        .map(|c| spawn("consumer", &[&addr, "--producers", "3", "--name", c]))
+        .collect();
+    r.wait_for_blocked(2);
+    let n: u64 = 300;
+    let producers: Vec<Proc> = ["p1", "p2", "p3"]
+        .iter()
+        .map(|p| {
+            spawn(
+                "producer",
+                &[
+                    &addr,
+                    "-n",
+                    &n.to_string(),
+                    "--delay",
+                    "0..10ms",
+                    "--name",
+                    p,
+                ],
+            )
+        })
+        .collect();
+    let mut seen = 0;
+    for round in 0..10 {
+        seen = wait_for_progress(&r, &q, seen, 5, round);
+        assert!(
+            seen < 3 * n as i64 - 20,
+            "round {round}: the run is nearly over ({seen} eaten): make it longer"
+        );
+        r.restart();
+    }
+    let limit = Duration::from_secs(60);
+    for p in producers {
+        p.finish_within(limit).success();
+    }
+    let mut outs = Vec::new();
+    for c in consumers {
+        let c = c
+            .finish_within(limit)
+            .success()
+            .stderr_has(&format!(
+                "is over: received {} from 3 producers (p1 {n}, p2 {n}, p3 {n}); eaten {} by 2 consumers",
+                3 * n,
+                3 * n
+            ))
+            .stderr_has("went away")
+            .stderr_has("reconnecting");
+        outs.push(c);
+    }
+    let (times, _) = eaten(&[&outs[0].stdout, &outs[1].stdout]);
+    all_eaten(&times, &["p1", "p2", "p3"], n);
+}
+
+#[test]
+fn a_redis_restarted_without_its_data_is_told_in_one_line() {
+    let Some(mut r) = Redis::start() else { return };
+    let q = unique("amnesia");
+    let addr = r.addr(&q);
+    let c = spawn("consumer", &[&addr, "--producers", "1", "--name", "c1"]);
+    let p = spawn(
+        "producer",
+        &[&addr, "-n", "100000", "--delay", "5ms", "--name", "p1"],
+    );
+    c.wait_for_stdout("c1 ate baozi 3 ");
+    r.restart();
+    let limit = Duration::from_secs(20);
+    for out in [c.finish_within(limit), p.finish_within(limit)] {
+        let out = out
+            .code(1)
+            .stderr_has("restarted without its data; this run's items are lost");
+        let told = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("restarted without its data"))
+            .count();
+        assert_eq!(told, 1, "{}", out.stderr);
+    }
+    // Nothing started a new run in the empty server.
+    assert_eq!(r.command(&["EXISTS", &format!("{q}:run")]), ":0");
+}
+
+/// Ctrl-C while a consumer waits for its server to come back ends it at once, with 130 (the
+/// signal's ending no longer waits out its goodbye's 3 s).
+#[test]
+fn ctrl_c_while_reconnecting_ends_a_consumer_at_once() {
+    let Some(mut r) = Redis::start() else { return };
+    let q = unique("gone");
+    let addr = r.addr(&q);
+    let c = spawn("consumer", &[&addr, "--producers", "1", "--name", "c1"]);
+    r.wait_for_blocked(1);
+    r.kill();
+    c.wait_for_stderr("reconnecting (for up to 10s)");
+    c.signal("INT");
+    c.finish_within(Duration::from_secs(2))
+        .code(130)
+        .stderr_has("interrupted");
+}
