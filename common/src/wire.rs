@@ -419,7 +419,11 @@ impl<W: Write> FrameWriter<W> {
         let room = self.inner.capacity() - self.inner.buffer().len();
         if n + payload.len() <= room {
             self.inner.write_all(&head[..n])?;
-            return self.inner.write_all(payload);
+            // Small items are often empty: no call to copy nothing.
+            if !payload.is_empty() {
+                self.inner.write_all(payload)?;
+            }
+            return Ok(());
         }
         // Too large for the room left: top the buffer up and send it whole, then the rest
         // (straight from `payload` when it is a buffer's worth or more).
