@@ -16,6 +16,7 @@ const HEAD_MAX: usize = 4 + 1 + 2 * VARINT_MAX;
 
 /// The head of an item frame with `payload_len` bytes of payload (its length prefix, tag,
 /// `seq` and payload length), and how many bytes of it to send; the payload follows.
+#[inline]
 pub(super) fn head(seq: u64, payload_len: usize) -> ([u8; HEAD_MAX], usize) {
     let mut head = [0u8; HEAD_MAX];
     head[4] = BAOZI_TAG;
@@ -30,6 +31,7 @@ pub(super) fn head(seq: u64, payload_len: usize) -> ([u8; HEAD_MAX], usize) {
 
 /// Writes `v` as postcard's varint (7 bits a byte, lowest first) at the start of `out`;
 /// returns how many bytes it took.
+#[inline]
 fn put_varint(mut v: u64, out: &mut [u8]) -> usize {
     let mut i = 0;
     while v >= 0x80 {
@@ -43,9 +45,16 @@ fn put_varint(mut v: u64, out: &mut [u8]) -> usize {
 
 /// Reads a varint as postcard's `u64` does (the same non-canonical forms accepted, the same
 /// overlong ones refused): the value and the rest of `bytes`.
+#[inline]
 fn take_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let mut out = 0u64;
-    for (i, &b) in bytes.iter().take(VARINT_MAX).enumerate() {
+    // One byte, the most common (every length under 128): no loop.
+    let (&first, rest) = bytes.split_first()?;
+    if first < 0x80 {
+        return Some((u64::from(first), rest));
+    }
+    let mut out = u64::from(first & 0x7f);
+    for i in 1..VARINT_MAX {
+        let b = *bytes.get(i)?;
         out |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
             // The tenth byte may carry only the top bit of a u64.
@@ -58,6 +67,7 @@ fn take_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
 /// The item in a frame's body, if it is one that postcard decodes to `Frame::Baozi`
 /// (trailing bytes ignored, as `postcard::from_bytes` does). `None` for anything else,
 /// which then goes to postcard for its frame or its error.
+#[inline]
 pub(super) fn decode(body: &[u8]) -> Option<(u64, &[u8])> {
     let (&BAOZI_TAG, rest) = body.split_first()? else {
         return None;
