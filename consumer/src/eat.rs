@@ -164,16 +164,21 @@ impl<'a> Eater<'a> {
         attempt: u32,
         more_at_hand: bool,
     ) {
-        let never = Duration::MAX;
-        self.queue_item(
-            seq,
-            producer,
-            bytes,
-            attempt,
-            more_at_hand,
-            never,
-            &mut || {},
-        );
+        if !self.manner.pace.is_zero() {
+            let never = Duration::MAX;
+            self.queue_item(
+                seq,
+                producer,
+                bytes,
+                attempt,
+                more_at_hand,
+                never,
+                &mut || {},
+            );
+        } else if !STOP.is_raised() {
+            // No pause: no clock either (a stream has no appetite to keep).
+            self.eaten(seq, producer, bytes, attempt, more_at_hand);
+        }
     }
 
     /// [`Eater::item`] for a queue: calls `renew` every `every` while it eats (so that
@@ -207,6 +212,14 @@ impl<'a> Eater<'a> {
         } else if STOP.is_raised() {
             return false;
         }
+        self.eaten(seq, producer, bytes, attempt, more_at_hand);
+        self.appetite.ate(began.elapsed());
+        true
+    }
+
+    /// An item eaten: its counts, and its line.
+    #[inline]
+    fn eaten(&mut self, seq: u64, producer: &str, bytes: usize, attempt: u32, more_at_hand: bool) {
         self.tally.items += 1;
         self.tally.bytes += bytes as u64;
         if self.manner.quiet {
@@ -215,8 +228,6 @@ impl<'a> Eater<'a> {
         } else {
             self.line(seq, producer, bytes, attempt, more_at_hand);
         }
-        self.appetite.ate(began.elapsed());
-        true
     }
 
     /// The item's line, and its count, under the lines' lock.
