@@ -268,6 +268,26 @@ impl<R: Read> FrameReader<R> {
         Ok(Some(frame))
     }
 
+    /// The fast path of [`FrameReader::next_stream`]: the next frame if it is an item
+    /// already buffered whole, lent in place (consumed at the next read), the same bytes
+    /// accepted as there. `None` (nothing consumed) for anything else, or when tracing
+    /// (`-v`): then `next_stream` reads it.
+    #[inline]
+    pub fn buffered_item(&mut self) -> Option<(u64, &[u8])> {
+        if ipc::say::verbose() {
+            return None;
+        }
+        self.settle();
+        let (len, rest) = self.inner.buffer().split_first_chunk::<4>()?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if len > MAX_FRAME {
+            return None;
+        }
+        let item = baozi::decode(rest.get(..len)?)?;
+        self.owed = 4 + len;
+        Some(item)
+    }
+
     /// Consumes what the last frame still holds of the read buffer.
     fn settle(&mut self) {
         self.inner.consume(std::mem::take(&mut self.owed));

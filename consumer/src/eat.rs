@@ -152,10 +152,16 @@ impl<'a> Eater<'a> {
         }
     }
 
+    /// Whether each item has its line (not `-q`).
+    pub fn shows_lines(&self) -> bool {
+        !self.manner.quiet
+    }
+
     /// Eats item `seq` of `producer`, `bytes` long, handed out for the `attempt`th time (1
     /// the first time; more for a redelivery): the pause, the counts, its line.
     /// `more_at_hand`: more items are already here to eat, so the line may wait for theirs
     /// (up to a chunk).
+    #[inline]
     pub fn item(
         &mut self,
         seq: u64,

@@ -514,7 +514,9 @@ fn verbose_traces_what_crosses_the_wire_and_quiet_is_the_default() {
     p.stderr_has("* connected to stdio")
         .stderr_has("> Baozi seq=1 (0 bytes)")
         .stderr_has("> End count=2");
-    c.stderr_has("< Hello name=").stderr_has("< End count=2");
+    c.stderr_has("< Hello name=")
+        .stderr_has("< Baozi seq=1 (0 bytes)")
+        .stderr_has("< End count=2");
     let quiet = run(producer(&["stdio", "-n", "2"])).success();
     assert!(!quiet.stderr.contains("> "), "{}", quiet.stderr);
 }
