@@ -424,11 +424,13 @@ impl<W: Write> FrameWriter<W> {
     /// bytes as [`FrameWriter::send`] but laid out by hand, and the payload never copied
     /// into a frame first: it fills what room the buffer has, and what is left over a
     /// buffer's worth goes straight to the writer.
+    #[inline]
     pub fn send_baozi(&mut self, seq: u64, payload: &[u8]) -> io::Result<()> {
         if ipc::say::verbose() {
             ipc::say::trace(">", &baozi::Trace(seq, payload.len()));
         }
-        let (head, n) = baozi::head(seq, payload.len());
+        let mut head: baozi::Head = [0; _];
+        let n = baozi::head(seq, payload.len(), &mut head);
         let len = n - 4 + payload.len();
         if len > MAX_FRAME {
             return Err(io::Error::new(

@@ -14,11 +14,14 @@ const VARINT_MAX: usize = 10;
 /// The longest item frame head: length, tag, `seq`, payload length.
 const HEAD_MAX: usize = 4 + 1 + 2 * VARINT_MAX;
 
-/// The head of an item frame with `payload_len` bytes of payload (its length prefix, tag,
-/// `seq` and payload length), and how many bytes of it to send; the payload follows.
+/// A head's room: [`head`] lays one out at its start.
+pub(super) type Head = [u8; HEAD_MAX];
+
+/// Lays out in `head` the head of an item frame with `payload_len` bytes of payload (its
+/// length prefix, tag, `seq` and payload length); returns how many bytes of it to send (the
+/// payload follows). Written in place, not returned: no copy of the array per item.
 #[inline]
-pub(super) fn head(seq: u64, payload_len: usize) -> ([u8; HEAD_MAX], usize) {
-    let mut head = [0u8; HEAD_MAX];
+pub(super) fn head(seq: u64, payload_len: usize, head: &mut Head) -> usize {
     head[4] = BAOZI_TAG;
     let mut n = 5;
     n += put_varint(seq, &mut head[n..]);
@@ -26,7 +29,7 @@ pub(super) fn head(seq: u64, payload_len: usize) -> ([u8; HEAD_MAX], usize) {
     // Over MAX_FRAME (which the caller refuses) this wraps; such a head is never sent.
     let len = (n - 4 + payload_len) as u32;
     head[..4].copy_from_slice(&len.to_le_bytes());
-    (head, n)
+    n
 }
 
 /// Writes `v` as postcard's varint (7 bits a byte, lowest first) at the start of `out`;
@@ -113,7 +116,8 @@ mod tests {
             ),
         ];
         for (seq, len, want) in cases {
-            let (head, n) = head(seq, len);
+            let mut head = [0; HEAD_MAX];
+            let n = super::head(seq, len, &mut head);
             assert_eq!(&head[..n], want, "seq {seq}, {len} bytes");
             let body = [&head[4..n], &vec![9; len][..]].concat();
             assert_eq!(decode(&body), Some((seq, &body[n - 4..])));
