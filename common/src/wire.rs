@@ -268,6 +268,26 @@ impl<R: Read> FrameReader<R> {
         Ok(Some(frame))
     }
 
+    /// The fast path of [`FrameReader::next_stream`]: the next frame if it is an item
+    /// already buffered whole, lent in place (consumed at the next read), the same bytes
+    /// accepted as there. `None` (nothing consumed) for anything else, or when tracing
+    /// (`-v`): then `next_stream` reads it.
+    #[inline]
+    pub fn buffered_item(&mut self) -> Option<(u64, &[u8])> {
+        if ipc::say::verbose() {
+            return None;
+        }
+        self.settle();
+        let (len, rest) = self.inner.buffer().split_first_chunk::<4>()?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if len > MAX_FRAME {
+            return None;
+        }
+        let item = baozi::decode(rest.get(..len)?)?;
+        self.owed = 4 + len;
+        Some(item)
+    }
+
     /// Consumes what the last frame still holds of the read buffer.
     fn settle(&mut self) {
         self.inner.consume(std::mem::take(&mut self.owed));
@@ -404,11 +424,13 @@ impl<W: Write> FrameWriter<W> {
     /// bytes as [`FrameWriter::send`] but laid out by hand, and the payload never copied
     /// into a frame first: it fills what room the buffer has, and what is left over a
     /// buffer's worth goes straight to the writer.
+    #[inline]
     pub fn send_baozi(&mut self, seq: u64, payload: &[u8]) -> io::Result<()> {
         if ipc::say::verbose() {
             ipc::say::trace(">", &baozi::Trace(seq, payload.len()));
         }
-        let (head, n) = baozi::head(seq, payload.len());
+        let mut head: baozi::Head = [0; _];
+        let n = baozi::head(seq, payload.len(), &mut head);
         let len = n - 4 + payload.len();
         if len > MAX_FRAME {
             return Err(io::Error::new(
@@ -419,7 +441,11 @@ impl<W: Write> FrameWriter<W> {
         let room = self.inner.capacity() - self.inner.buffer().len();
         if n + payload.len() <= room {
             self.inner.write_all(&head[..n])?;
-            return self.inner.write_all(payload);
+            // Small items are often empty: no call to copy nothing.
+            if !payload.is_empty() {
+                self.inner.write_all(payload)?;
+            }
+            return Ok(());
         }
         // Too large for the room left: top the buffer up and send it whole, then the rest
         // (straight from `payload` when it is a buffer's worth or more).

@@ -6,7 +6,7 @@ use ipc::shutdown::{InFlight, Stop};
 use ipc::units::{DurationRange, XorShift};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard, Once};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 /// Raised by Ctrl-C (SIGTERM, SIGHUP) for a queue's route: stop eating, say what was
@@ -111,6 +111,7 @@ pub struct Eater<'a> {
     rng: XorShift,
     pub tally: Tally,
     pub appetite: Appetite,
+    counted: Counted,
 }
 
 impl<'a> Eater<'a> {
@@ -120,6 +121,7 @@ impl<'a> Eater<'a> {
             rng: XorShift::seeded(),
             tally: Tally::default(),
             appetite: Appetite::default(),
+            counted: Counted::new(),
         }
     }
 
@@ -152,10 +154,16 @@ impl<'a> Eater<'a> {
         }
     }
 
+    /// Whether each item has its line (not `-q`).
+    pub fn shows_lines(&self) -> bool {
+        !self.manner.quiet
+    }
+
     /// Eats item `seq` of `producer`, `bytes` long, handed out for the `attempt`th time (1
     /// the first time; more for a redelivery): the pause, the counts, its line.
     /// `more_at_hand`: more items are already here to eat, so the line may wait for theirs
     /// (up to a chunk).
+    #[inline]
     pub fn item(
         &mut self,
         seq: u64,
@@ -164,16 +172,21 @@ impl<'a> Eater<'a> {
         attempt: u32,
         more_at_hand: bool,
     ) {
-        let never = Duration::MAX;
-        self.queue_item(
-            seq,
-            producer,
-            bytes,
-            attempt,
-            more_at_hand,
-            never,
-            &mut || {},
-        );
+        if !self.manner.pace.is_zero() {
+            let never = Duration::MAX;
+            self.queue_item(
+                seq,
+                producer,
+                bytes,
+                attempt,
+                more_at_hand,
+                never,
+                &mut || {},
+            );
+        } else if !STOP.is_raised() {
+            // No pause: no clock either (a stream has no appetite to keep).
+            self.eaten(seq, producer, bytes, attempt, more_at_hand);
+        }
     }
 
     /// [`Eater::item`] for a queue: calls `renew` every `every` while it eats (so that
@@ -207,16 +220,22 @@ impl<'a> Eater<'a> {
         } else if STOP.is_raised() {
             return false;
         }
+        self.eaten(seq, producer, bytes, attempt, more_at_hand);
+        self.appetite.ate(began.elapsed());
+        true
+    }
+
+    /// An item eaten: its counts, and its line.
+    #[inline]
+    fn eaten(&mut self, seq: u64, producer: &str, bytes: usize, attempt: u32, more_at_hand: bool) {
         self.tally.items += 1;
         self.tally.bytes += bytes as u64;
         if self.manner.quiet {
-            // No lines: the count alone, without the lock (one atomic add per item).
-            EATEN.fetch_add(1, Ordering::Relaxed);
+            // No lines: the count alone, without the lock, nor a locked add.
+            self.counted.add_one();
         } else {
             self.line(seq, producer, bytes, attempt, more_at_hand);
         }
-        self.appetite.ate(began.elapsed());
-        true
     }
 
     /// The item's line, and its count, under the lines' lock.
@@ -274,8 +293,54 @@ struct Shown {
 }
 
 /// Items eaten, by every route and thread: with lines, added under the lines' lock, so that
-/// read under it, it counts the lines made; with `-q`, the items.
+/// read under it, it counts the lines made; with `-q`, the items of the routes that ended
+/// (the others' are in [`COUNTED`]; [`eaten`] sums them).
 static EATEN: AtomicU64 = AtomicU64::new(0);
+
+/// With `-q`, the count of each route still eating: one per [`Eater`], written by its own
+/// thread alone, a plain store per item where a shared count took a locked add (the dearest
+/// step left in eating a small item); folded into [`EATEN`] when its route ends, under this
+/// lock, so that [`eaten`] counts each item once.
+static COUNTED: Mutex<Vec<Arc<AtomicU64>>> = Mutex::new(Vec::new());
+
+fn counted() -> MutexGuard<'static, Vec<Arc<AtomicU64>>> {
+    COUNTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One route's count in [`COUNTED`].
+struct Counted(Arc<AtomicU64>);
+
+impl Counted {
+    fn new() -> Counted {
+        let count = Arc::new(AtomicU64::new(0));
+        counted().push(Arc::clone(&count));
+        Counted(count)
+    }
+
+    /// One more (its route's thread alone writes it: no read-modify-write needed).
+    #[inline]
+    fn add_one(&self) {
+        let n = self.0.load(Ordering::Relaxed);
+        self.0.store(n + 1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut all = counted();
+        all.retain(|c| !Arc::ptr_eq(c, &self.0));
+        EATEN.fetch_add(self.0.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+/// Items eaten so far, by every route.
+fn eaten() -> u64 {
+    let all = counted();
+    let live: u64 = all.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    EATEN.load(Ordering::Relaxed) + live
+}
 
 static SHOWN: LazyLock<Mutex<Shown>> = LazyLock::new(|| {
     Mutex::new(Shown {
@@ -302,10 +367,10 @@ pub fn eaten_so_far() -> Option<u64> {
                 out.flush();
                 // The count is final: no line after it.
                 out.on = false;
-                return Some(EATEN.load(Ordering::Relaxed));
+                return Some(eaten());
             }
             Err(std::sync::TryLockError::Poisoned(_)) => {
-                return Some(EATEN.load(Ordering::Relaxed));
+                return Some(eaten());
             }
             Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));

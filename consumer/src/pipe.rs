@@ -24,14 +24,29 @@ fn eat_stream(session: Session, eater: &mut Eater<'_>) -> Result<()> {
     let cut = |n: u64, e: WireError| format!("{e} after {}", ipc::units::count(n, "item"));
     let mut check = Check::hello(rx.next_frame::<Frame>().map_err(|e| cut(0, e))?)?;
     let mut progress = eater.progress();
+    // A frame other than an item, read by `next_stream`, for `check`.
+    let mut next = None;
     loop {
         progress.tick(eater.tally.items);
-        // An item in order is eaten where it was read; anything else goes to `next`.
-        let frame = match rx.next_stream().map_err(|e| cut(eater.tally.items, e))? {
-            Some(StreamFrame::Baozi { seq, payload }) => {
+        // An item in order is eaten where it was read (most often already buffered whole:
+        // the fast path); anything else goes to `next`.
+        let item = match rx.buffered_item() {
+            Some(item) => Some(item),
+            None => match rx.next_stream().map_err(|e| cut(eater.tally.items, e))? {
+                Some(StreamFrame::Baozi { seq, payload }) => Some((seq, payload)),
+                Some(StreamFrame::Other(frame)) => {
+                    next = Some(frame);
+                    None
+                }
+                None => None,
+            },
+        };
+        let frame = match item {
+            Some((seq, payload)) => {
                 let bytes = payload.len();
                 if check.in_order(seq) {
-                    let more = rx.has_buffered();
+                    // Only lines wait for what is at hand.
+                    let more = eater.shows_lines() && rx.has_buffered();
                     eater.item(seq, check.producer(), bytes, 1, more);
                     continue;
                 }
@@ -40,12 +55,11 @@ fn eat_stream(session: Session, eater: &mut Eater<'_>) -> Result<()> {
                     payload: payload.to_vec(),
                 })
             }
-            Some(StreamFrame::Other(frame)) => Some(frame),
-            None => None,
+            None => next.take(),
         };
         match check.next(frame)? {
             Step::Item { seq, payload } => {
-                let more = rx.has_buffered();
+                let more = eater.shows_lines() && rx.has_buffered();
                 eater.item(seq, check.producer(), payload.len(), 1, more);
             }
             Step::End { .. } => {

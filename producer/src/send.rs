@@ -156,7 +156,8 @@ fn send(session: Session, plan: &Plan) -> Result<String> {
                 .spawn_scoped(scope, move || held.watch(&plan.name, capacity));
         }
         let sent = make(plan, 1, progress, |seqs| {
-            let _writing = held.writing();
+            // Watched only with a broker: a consumer's stream skips the clock per item.
+            let _writing = capacity.is_some().then(|| held.writing());
             tx.send_baozi(seqs.start, &payload)
                 .map_err(|e| went_away(seqs.start, e))?;
             if paced {

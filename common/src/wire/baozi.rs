@@ -14,10 +14,14 @@ const VARINT_MAX: usize = 10;
 /// The longest item frame head: length, tag, `seq`, payload length.
 const HEAD_MAX: usize = 4 + 1 + 2 * VARINT_MAX;
 
-/// The head of an item frame with `payload_len` bytes of payload (its length prefix, tag,
-/// `seq` and payload length), and how many bytes of it to send; the payload follows.
-pub(super) fn head(seq: u64, payload_len: usize) -> ([u8; HEAD_MAX], usize) {
-    let mut head = [0u8; HEAD_MAX];
+/// A head's room: [`head`] lays one out at its start.
+pub(super) type Head = [u8; HEAD_MAX];
+
+/// Lays out in `head` the head of an item frame with `payload_len` bytes of payload (its
+/// length prefix, tag, `seq` and payload length); returns how many bytes of it to send (the
+/// payload follows). Written in place, not returned: no copy of the array per item.
+#[inline]
+pub(super) fn head(seq: u64, payload_len: usize, head: &mut Head) -> usize {
     head[4] = BAOZI_TAG;
     let mut n = 5;
     n += put_varint(seq, &mut head[n..]);
@@ -25,11 +29,12 @@ pub(super) fn head(seq: u64, payload_len: usize) -> ([u8; HEAD_MAX], usize) {
     // Over MAX_FRAME (which the caller refuses) this wraps; such a head is never sent.
     let len = (n - 4 + payload_len) as u32;
     head[..4].copy_from_slice(&len.to_le_bytes());
-    (head, n)
+    n
 }
 
 /// Writes `v` as postcard's varint (7 bits a byte, lowest first) at the start of `out`;
 /// returns how many bytes it took.
+#[inline]
 fn put_varint(mut v: u64, out: &mut [u8]) -> usize {
     let mut i = 0;
     while v >= 0x80 {
@@ -43,9 +48,16 @@ fn put_varint(mut v: u64, out: &mut [u8]) -> usize {
 
 /// Reads a varint as postcard's `u64` does (the same non-canonical forms accepted, the same
 /// overlong ones refused): the value and the rest of `bytes`.
+#[inline]
 fn take_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let mut out = 0u64;
-    for (i, &b) in bytes.iter().take(VARINT_MAX).enumerate() {
+    // One byte, the most common (every length under 128): no loop.
+    let (&first, rest) = bytes.split_first()?;
+    if first < 0x80 {
+        return Some((u64::from(first), rest));
+    }
+    let mut out = u64::from(first & 0x7f);
+    for i in 1..VARINT_MAX {
+        let b = *bytes.get(i)?;
         out |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
             // The tenth byte may carry only the top bit of a u64.
@@ -58,6 +70,7 @@ fn take_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
 /// The item in a frame's body, if it is one that postcard decodes to `Frame::Baozi`
 /// (trailing bytes ignored, as `postcard::from_bytes` does). `None` for anything else,
 /// which then goes to postcard for its frame or its error.
+#[inline]
 pub(super) fn decode(body: &[u8]) -> Option<(u64, &[u8])> {
     let (&BAOZI_TAG, rest) = body.split_first()? else {
         return None;
@@ -103,7 +116,8 @@ mod tests {
             ),
         ];
         for (seq, len, want) in cases {
-            let (head, n) = head(seq, len);
+            let mut head = [0; HEAD_MAX];
+            let n = super::head(seq, len, &mut head);
             assert_eq!(&head[..n], want, "seq {seq}, {len} bytes");
             let body = [&head[4..n], &vec![9; len][..]].concat();
             assert_eq!(decode(&body), Some((seq, &body[n - 4..])));
