@@ -23,7 +23,6 @@ fn three_producers_two_consumers_every_item_eaten_once() {
 
 /// The queue over shared memory (`shm:`): the broker's clients each get their own rings.
 #[test]
-#[cfg(target_os = "linux")]
 fn three_producers_two_consumers_over_shared_memory() {
     let addr = format!("shm:{}", testkit::unique("q-shm"));
     let (b, addr) = broker(&addr, &["--producers", "3"]);

@@ -21,7 +21,7 @@ pub struct StreamAddress {
 /// | kind | listen on | where |
 /// |---|---|---|
 /// | `local` | `local:NAME` | everywhere (a named pipe on Windows) |
-/// | `shm` | `shm:NAME` | Linux (rings in shared memory) |
+/// | `shm` | `shm:NAME` | Linux and Windows (rings in shared memory) |
 /// | `unix` | `unix:DIR/s.sock` | Unix only: Windows has no `unix:` |
 /// | `tcp v4` | `tcp:127.0.0.1:0` | everywhere |
 /// | `tcp v6` | `tcp:[::1]:0` | where the machine has an IPv6 loopback (else said why) |
@@ -31,10 +31,10 @@ pub fn stream_addresses(tag: &str) -> Vec<StreamAddress> {
         listen,
         _dir: None,
     };
-    let mut rows = vec![row("local", format!("local:{}", unique(tag)))];
-    if cfg!(target_os = "linux") {
-        rows.push(row("shm", format!("shm:{}", unique(tag))));
-    }
+    let mut rows = vec![
+        row("local", format!("local:{}", unique(tag))),
+        row("shm", format!("shm:{}", unique(tag))),
+    ];
     if cfg!(unix) {
         let dir = temp_dir(tag);
         rows.push(StreamAddress {

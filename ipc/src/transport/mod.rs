@@ -17,7 +17,7 @@
 mod access;
 mod local;
 mod pipe;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 mod ring;
 mod tcp;
 mod udp;
@@ -409,9 +409,9 @@ fn try_connect(addr: &Address) -> io::Result<Conn> {
         #[cfg(not(unix))]
         Address::Unix(_) => return Err(io::ErrorKind::Unsupported.into()),
         Address::Local(name) => local::connect(name)?,
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", windows))]
         Address::Shm(name) => ring::connect(name)?,
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(any(target_os = "linux", windows)))]
         Address::Shm(_) => return Err(io::ErrorKind::Unsupported.into()),
     };
     Ok(Conn::new(link, addr.to_string()))
@@ -469,13 +469,13 @@ pub fn listen(
             });
         }
         Address::Local(name) => local::listen(addr, name, access)?,
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", windows))]
         Address::Shm(name) => ring::listen(addr, name, access)?,
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(any(target_os = "linux", windows)))]
         Address::Shm(_) => {
             return Err(TransportError::Unusable {
                 addr: addr.clone(),
-                why: "shm: is built for Linux only so far; use local:NAME",
+                why: "shm: is built for Linux and Windows only; use local:NAME",
             });
         }
     };

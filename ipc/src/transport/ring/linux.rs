@@ -52,6 +52,13 @@ impl Kernel for Os {
     }
 }
 
+impl Os {
+    /// The watcher, not the waits, learns of the peer's end here (`Link::peer_gone`).
+    pub(super) fn peer_ended(&self) -> bool {
+        false
+    }
+}
+
 /// The CPU this thread runs on, for the spin policy.
 pub(super) fn current_cpu() -> u32 {
     u32::try_from(rustix::thread::sched_getcpu()).unwrap_or(0)

@@ -65,7 +65,8 @@ struct Link {
     kernel: Os,
     /// 0: the connecting side, writes ring 0 and reads ring 1; 1: the listening side.
     side: usize,
-    /// The rendezvous connection closed: the peer's process is gone or has let go.
+    /// The rendezvous connection closed: the peer's process is gone or has let go (Linux's
+    /// watcher; on Windows the waits see the peer's process end, `Os::peer_ended`).
     gone: AtomicBool,
     /// We shut the stream down both ways (from any thread).
     shut: AtomicBool,
@@ -94,9 +95,16 @@ impl Link {
 
     /// The peer let go or died (its end of the rendezvous closed): our sleepers wake, read
     /// what it had published, then the end of the stream; writes fail.
+    #[cfg(target_os = "linux")]
     fn peer_gone(&self) {
         self.gone.store(true, Ordering::SeqCst);
         self.wake_ourselves();
+    }
+
+    /// Whether the peer is known gone: its rendezvous closed (Linux), or a wait saw its
+    /// process end (Windows).
+    fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire) || self.kernel.peer_ended()
     }
 
     /// Wakes this process's own sleepers (a read waiting for data, a write waiting for
@@ -114,8 +122,7 @@ impl Link {
         deadline: Option<Instant>,
         ready: impl Fn() -> bool,
     ) -> io::Result<()> {
-        let ready =
-            || ready() || self.gone.load(Ordering::Acquire) || self.shut.load(Ordering::Acquire);
+        let ready = || ready() || self.is_gone() || self.shut.load(Ordering::Acquire);
         let cpu = &self.map.shared().cpu;
         let me = current_cpu();
         cpu[self.side].0.store(me, Ordering::Relaxed);
@@ -213,7 +220,7 @@ impl super::Stream for ShmStream {
                 return Ok(0);
             }
             // Read before the attempt: if the peer was gone then, all it published is seen.
-            let gone = link.gone.load(Ordering::Acquire);
+            let gone = link.is_gone();
             match rx.read(ctl, &bytes, &link.kernel, buf)? {
                 Got::Bytes(n) => return Ok(n),
                 Got::End => return Ok(0),
@@ -234,7 +241,7 @@ impl super::Stream for ShmStream {
         loop {
             if self.write_shut.load(Ordering::Acquire)
                 || link.shut.load(Ordering::Acquire)
-                || link.gone.load(Ordering::Acquire)
+                || link.is_gone()
             {
                 return Err(broken());
             }
