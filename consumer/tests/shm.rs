@@ -213,21 +213,21 @@ fn cmd_args(name: &str, args: &[&str]) -> Command {
     c
 }
 
-/// A frame larger than either ring (1 MiB each way) streams through in pieces.
+/// A frame larger than either ring (4 MiB each way) streams through in pieces.
 #[test]
 fn items_larger_than_the_ring() {
     let name = format!("shm:{}", unique("shm-big"));
-    let c = spawn("consumer", &["-l", &name, "--expect", "4", "--name", "c"]);
+    let c = spawn("consumer", &["-l", &name, "--expect", "3", "--name", "c"]);
     c.wait_ready();
     run(cmd_args(
         "producer",
-        &[&name, "-n", "4", "--payload", "3MiB"],
+        &[&name, "-n", "3", "--payload", "9MiB"],
     ))
     .success();
     let c = c.finish().success();
     assert_eq!(
-        c.stdout.matches("(3145728 bytes)").count(),
-        4,
+        c.stdout.matches("(9437184 bytes)").count(),
+        3,
         "{}",
         c.stdout
     );

@@ -17,7 +17,7 @@ const USAGE: &str = "\
 usage: floor-shm send|recv NAME --bytes N [--chunk SIZE] [--ring SIZE]
   recv makes the mapping /dev/shm/floor-shm-NAME (prints `ready: NAME`), send maps it;
   send writes N bytes in writes of SIZE (64KiB by default) into a ring of --ring bytes
-  (1MiB by default, as shm:), recv reads them in reads of SIZE and fails unless exactly N
+  (4MiB by default, as shm:), recv reads them in reads of SIZE and fails unless exactly N
   arrived.";
 
 #[cfg(target_os = "linux")]
@@ -90,7 +90,7 @@ fn run() -> floor::Result<()> {
     };
     let bytes = args.num("bytes", 0)?;
     let chunk = usize::try_from(args.num("chunk", 64 << 10)?)?.max(1);
-    let cap = usize::try_from(args.num("ring", 1 << 20)?)?;
+    let cap = usize::try_from(args.num("ring", 4 << 20)?)?;
     if !cap.is_power_of_two() {
         return Err("--ring must be a power of two".into());
     }

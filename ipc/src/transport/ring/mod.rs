@@ -49,9 +49,13 @@ use linux::{Os, current_cpu};
 #[cfg(windows)]
 use win::{Os, current_cpu};
 
-/// The bytes of each ring, each way. 1 MiB: large enough that the 1 MiB items of the
-/// bench stream through in big pieces, small enough for many connections.
-pub const RING_BYTES: u64 = 1 << 20;
+/// The bytes of each ring, each way: 8 MiB of memory per connection, reserved at connect.
+/// 4 MiB, because a ring must hold several of the largest writes for the two sides to
+/// copy at the same time: 1 MiB items moved about 4 GiB/s through 1 MiB rings (each side
+/// waiting for the other's whole copy) and about 10 GiB/s through 4 MiB rings, both ends
+/// on their own CPUs (scripts/bench.sh shm; the anchors in ../shared/notes measured 39 GiB/s
+/// for a bare 4 MiB ring on a quiet machine).
+pub const RING_BYTES: u64 = 4 << 20;
 
 /// How long a waiter spins, at most, while the peer runs on another CPU, before it sleeps
 /// in the kernel (a wake-up from sleep costs about 20 us on these machines).
