@@ -5,10 +5,13 @@ differ several times over). Standard library only.
   placement.py LABEL NAMES COMMAND
 
 Runs COMMAND (a shell command line), samples every 2 ms field 39 of /proc/PID/stat (the CPU
-each thread last ran on) for every running process whose name is one of NAMES
+the process's main thread last ran on) for every running process whose name is one of NAMES
 (comma-separated: producer,consumer), and prints one line:
 
   LABEL: producer cpu0 61% cpu1 39%; consumer cpu1 100%; on the same CPU in 12% of samples
+
+Two processes of the same name (floor-shm send and recv) are told apart by the order they
+were first seen: floor-shm#1, floor-shm#2.
 
 Exits with COMMAND's status.
 """
@@ -45,27 +48,27 @@ def named(names):
 def main(label, names, command):
     names = names.split(',')
     child = subprocess.Popen(command, shell=True)
-    seen = collections.defaultdict(collections.Counter)
+    seen = {}  # pid -> (name, Counter of CPUs), in the order first seen
     same = together = 0
     while child.poll() is None:
-        now = {}
-        for pid, comm in named(names).items():
+        now = []
+        for pid, comm in sorted(named(names).items()):
             cpu = cpu_of(pid)
             if cpu is not None:
-                seen[comm][cpu] += 1
-                now.setdefault(comm, cpu)
+                seen.setdefault(pid, (comm, collections.Counter()))[1][cpu] += 1
+                now.append(cpu)
         if len(now) >= 2:
             together += 1
-            same += len(set(now.values())) == 1
+            same += len(set(now)) == 1
         time.sleep(0.002)
     parts = []
     for comm in names:
-        counts = seen.get(comm)
-        if counts:
+        mine = [counts for c, counts in seen.values() if c == comm]
+        for i, counts in enumerate(mine):
             total = sum(counts.values())
             cpus = ' '.join(f'cpu{c} {100 * n / total:.0f}%' for c, n in sorted(counts.items()))
-            parts.append(f'{comm} {cpus}')
-        else:
+            parts.append(f"{comm}{f'#{i + 1}' if len(mine) > 1 else ''} {cpus}")
+        if not mine:
             parts.append(f'{comm} not seen')
     both = f'on the same CPU in {100 * same / together:.0f}% of samples' if together else \
         'never seen running together'
