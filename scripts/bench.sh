@@ -482,7 +482,8 @@ row_shm() {
             kind=${addrs[$k]%%:*}
             progress "shm echo: run $i/$slow_runs, $kind:"
             if [ "$k" = 0 ] && [ "$i" = 1 ]; then
-                placement "shm placement, echo" server,client "$BIN/client --count $trips ${addrs[0]} >/dev/null 2>&1"
+                placement "shm placement, echo" "server=$(cat "$tmp/shm-echo.pid"),client" \
+                    "$BIN/client --count $trips ${addrs[0]} >/dev/null 2>&1"
             fi
             out=$("$BIN/client" --count "$trips" "${addrs[$k]}" 2>&1)
             lat=$(latency "$out")

@@ -5,8 +5,9 @@ differ several times over). Standard library only.
   placement.py LABEL NAMES COMMAND
 
 Runs COMMAND (a shell command line), samples every 2 ms field 39 of /proc/PID/stat (the CPU
-the process's main thread last ran on) for every running process whose name is one of NAMES
-(comma-separated: producer,consumer), and prints one line:
+the process's main thread last ran on) of every process that COMMAND started whose name is
+one of NAMES (comma-separated: producer,consumer; NAME=PID for a process started elsewhere,
+a server say), and prints one line:
 
   LABEL: producer cpu0 61% cpu1 39%; consumer cpu1 100%; on the same CPU in 12% of samples
 
@@ -31,8 +32,17 @@ def cpu_of(pid):
         return None
 
 
-def named(names):
-    found = {}
+def parent_of(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return int(f.read().rsplit(')', 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def named(names, root, given):
+    """The processes under `root` whose name is in `names`, and the `given` ones."""
+    found = {pid: name for name, pid in given.items() if os.path.exists(f'/proc/{pid}')}
     for pid in os.listdir('/proc'):
         if pid.isdigit():
             try:
@@ -41,18 +51,23 @@ def named(names):
             except OSError:
                 continue
             if comm in names:
-                found[int(pid)] = comm
+                up = int(pid)
+                while up not in (None, 0, 1, root):
+                    up = parent_of(up)
+                if up == root:
+                    found[int(pid)] = comm
     return found
 
 
 def main(label, names, command):
-    names = names.split(',')
+    given = {n.split('=')[0]: int(n.split('=')[1]) for n in names.split(',') if '=' in n}
+    names = [n.split('=')[0] for n in names.split(',')]
     child = subprocess.Popen(command, shell=True)
     seen = {}  # pid -> (name, Counter of CPUs), in the order first seen
     same = together = 0
     while child.poll() is None:
         now = []
-        for pid, comm in sorted(named(names).items()):
+        for pid, comm in sorted(named(names, child.pid, given).items()):
             cpu = cpu_of(pid)
             if cpu is not None:
                 seen.setdefault(pid, (comm, collections.Counter()))[1][cpu] += 1
