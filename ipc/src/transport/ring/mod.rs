@@ -18,8 +18,11 @@
 //!
 //! Waiting ([`Link::wait`]): spin, at most [`SPIN`], only while the peer last ran on
 //! another CPU (it may answer within the spin; on our CPU it cannot, as we hold the CPU
-//! it needs); then sleep in the kernel (futex / event) with nothing periodic: an idle
-//! stream costs no CPU.
+//! it needs); while it last ran on ours, give the CPU over once (a yield: the peer, woken
+//! by what we just posted, may then answer without either of us sleeping in the kernel;
+//! measured with both ends pinned to one CPU: echo round trips 2.7 -> 2.1 us, 64 KiB items
+//! 0.69 -> 0.53 s for 2 GiB); then sleep in the kernel (futex / event) with nothing
+//! periodic: an idle stream costs no CPU.
 
 mod index;
 mod memory;
@@ -140,6 +143,12 @@ impl Link {
                 if ready() {
                     return Ok(());
                 }
+            }
+        } else if peer == me {
+            // At most one yield: never a loop that would hold a CPU while nothing comes.
+            std::thread::yield_now();
+            if ready() {
+                return Ok(());
             }
         }
         let limit = match deadline {
