@@ -302,3 +302,33 @@ fn other_users_are_refused_both_ways() {
     let squatter = squatter.finish();
     assert!(!squatter.stdout.contains("received"), "{}", squatter.stdout);
 }
+
+/// Something else on the rendezvous socket (a connection that hands over no memory, here
+/// a line of text) is told about in one line and dropped; the listener serves the next
+/// producer as if nothing happened.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_stranger_on_the_rendezvous_is_ignored_in_one_line() {
+    use std::io::Write;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixStream};
+    let tag = unique("shm-stranger");
+    let name = format!("shm:{tag}");
+    let c = spawn("consumer", &["-l", &name, "--expect", "2", "--name", "c"]);
+    c.wait_ready();
+    let rendezvous = SocketAddr::from_abstract_name(format!("baozi-shm.{tag}")).unwrap();
+    let mut stranger = UnixStream::connect_addr(&rendezvous).unwrap();
+    stranger.write_all(b"hello, no memory here\n").unwrap();
+    c.wait_for_stderr(&format!(
+        "{name}: ignored a connection: it handed over no shared memory"
+    ));
+    drop(stranger);
+    run(cmd_args("producer", &[&name, "-n", "2"])).success();
+    let c = c.finish().success().stderr_has("c: 2 items");
+    assert_eq!(
+        c.stderr.matches("ignored a connection").count(),
+        1,
+        "{}",
+        c.stderr
+    );
+}
