@@ -303,12 +303,13 @@ fn other_users_are_refused_both_ways() {
     assert!(!squatter.stdout.contains("received"), "{}", squatter.stdout);
 }
 
-/// Something else on the rendezvous socket (a connection that hands over no memory, here
-/// a line of text) is told about in one line and dropped; the listener serves the next
-/// producer as if nothing happened.
+/// Something else on the rendezvous socket: a connection that hands over no memory (a line
+/// of text instead) is told about in one line and dropped, and one that says nothing holds
+/// up nobody (its memory is awaited on the thread that serves it, not the accepting one):
+/// the next producer is served while it still waits.
 #[test]
 #[cfg(target_os = "linux")]
-fn a_stranger_on_the_rendezvous_is_ignored_in_one_line() {
+fn strangers_on_the_rendezvous_are_ignored_in_one_line_and_hold_up_nobody() {
     use std::io::Write;
     use std::os::linux::net::SocketAddrExt;
     use std::os::unix::net::{SocketAddr, UnixStream};
@@ -317,18 +318,14 @@ fn a_stranger_on_the_rendezvous_is_ignored_in_one_line() {
     let c = spawn("consumer", &["-l", &name, "--expect", "2", "--name", "c"]);
     c.wait_ready();
     let rendezvous = SocketAddr::from_abstract_name(format!("baozi-shm.{tag}")).unwrap();
-    let mut stranger = UnixStream::connect_addr(&rendezvous).unwrap();
-    stranger.write_all(b"hello, no memory here\n").unwrap();
+    let silent = UnixStream::connect_addr(&rendezvous).unwrap();
+    let mut talker = UnixStream::connect_addr(&rendezvous).unwrap();
+    talker.write_all(b"hello, no memory here\n").unwrap();
     c.wait_for_stderr(&format!(
-        "{name}: ignored a connection: it handed over no shared memory"
+        "c: ignored a connection from {name}: it handed over no shared memory"
     ));
-    drop(stranger);
+    drop(talker);
     run(cmd_args("producer", &[&name, "-n", "2"])).success();
-    let c = c.finish().success().stderr_has("c: 2 items");
-    assert_eq!(
-        c.stderr.matches("ignored a connection").count(),
-        1,
-        "{}",
-        c.stderr
-    );
+    c.finish().success().stderr_has("c: 2 items");
+    drop(silent);
 }

@@ -2,6 +2,7 @@
 //! memory as a memfd handed over with `SCM_RIGHTS`, the futex, and the watcher thread that
 //! notices the peer's end of the rendezvous closing (its process may have been killed).
 
+use super::lazy::{Handover, Lazy};
 use super::memory::{Backing, Mapping, size_for};
 use super::spsc::Kernel;
 use super::{Link, RING_BYTES, Rendezvous, ShmStream};
@@ -180,16 +181,26 @@ struct Listening {
 }
 
 impl Accept for Listening {
-    /// The next connection that hands over its memory; one that does not is told about
-    /// on stderr, in one line, and the next is awaited.
+    /// The next connection; its memory is taken at its first use (`lazy.rs`).
     fn accept_stream(&self) -> io::Result<(Arc<dyn Stream>, String)> {
-        loop {
-            let (socket, _) = self.listener.accept()?;
-            match take_memory(&socket) {
-                Ok(map) => return Ok((start(socket, map, 1)?, self.addr.to_string())),
-                Err(e) => crate::elog!("{}: ignored a connection: {e}", self.addr),
-            }
-        }
+        let (socket, _) = self.listener.accept()?;
+        let pending = Box::new(Accepted(socket));
+        Ok((Arc::new(Lazy::new(pending)), self.addr.to_string()))
+    }
+}
+
+/// An accepted rendezvous connection, its memory not yet taken.
+#[derive(Debug)]
+struct Accepted(UnixStream);
+
+impl Handover for Accepted {
+    fn other_user(&self) -> io::Result<Option<String>> {
+        access::other_user_of_socket(self.0.as_fd())
+    }
+
+    fn take(self: Box<Self>) -> io::Result<Arc<dyn Stream>> {
+        let map = take_memory(&self.0)?;
+        start(self.0, map, 1)
     }
 }
 

@@ -5,6 +5,8 @@
 //! - `spsc.rs`: one ring's algorithm over shared control words, generic over the bytes and
 //!   the sleeping, so that `ipc/tests/loom_ring.rs` model-checks the very same code.
 //! - `memory.rs`: the segment's layout and the one `unsafe` view of it.
+//! - `lazy.rs`: a listener's connection, handed its memory at its first use (on the
+//!   thread that serves it, not the accepting one).
 //! - `linux.rs` / `win.rs`: the rendezvous (finding the peer by name, handing it the
 //!   memory, noticing its death) and the kernel's sleeping and waking.
 //!
@@ -25,6 +27,7 @@
 //! periodic: an idle stream costs no CPU.
 
 mod index;
+mod lazy;
 mod memory;
 mod spsc;
 /// The atomics the ring is written with: std's here, loom's in the model.

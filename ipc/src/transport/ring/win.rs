@@ -10,6 +10,7 @@
 //! on the event and that process at once, so a peer that ends, killed or not, wakes us
 //! (checked under wine: a process handle signals when its process is terminated).
 
+use super::lazy::{Handover, Lazy};
 use super::memory::{Backing, MAX_CAP, MIN_CAP, Mapping, size_for};
 use super::spsc::Kernel;
 use super::{Link, RING_BYTES, Rendezvous, ShmStream};
@@ -200,17 +201,26 @@ struct Listening {
 }
 
 impl Accept for Listening {
-    /// The next connection that hands over its memory; one that does not is told about
-    /// on stderr, in one line, and the next is awaited. (Named pipes have no read
-    /// timeout: a client that connects and says nothing holds this up until it goes.)
+    /// The next connection; its memory is taken at its first use (`lazy.rs`). (Named
+    /// pipes have no read timeout: a client that connects and says nothing holds up the
+    /// thread serving it until it goes, as over `local:`.)
     fn accept_stream(&self) -> io::Result<(Arc<dyn Stream>, String)> {
-        loop {
-            let pipe = self.listener.accept()?;
-            match take(&pipe) {
-                Ok(stream) => return Ok((stream, self.addr.to_string())),
-                Err(e) => crate::elog!("{}: ignored a connection: {e}", self.addr),
-            }
-        }
+        let pending = Box::new(Accepted(self.listener.accept()?));
+        Ok((Arc::new(Lazy::new(pending)), self.addr.to_string()))
+    }
+}
+
+/// An accepted rendezvous pipe, its memory not yet taken.
+#[derive(Debug)]
+struct Accepted(Pipe);
+
+impl Handover for Accepted {
+    fn other_user(&self) -> io::Result<Option<String>> {
+        access::other_user_of_process(Some(self.0.peer_pid()?))
+    }
+
+    fn take(self: Box<Self>) -> io::Result<Arc<dyn Stream>> {
+        take(&self.0)
     }
 }
 
