@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 BAOZI_PROFILE="${BAOZI_PROFILE:-release}"
 . scripts/lib.sh
 
-ROWS=(pipe_items pipe_bulk echo echo_load queue counter semaphore startup)
+ROWS=(pipe_items pipe_bulk echo echo_load queue counter semaphore startup shm)
 quick=0
 runs=5
 only=()
@@ -464,10 +464,131 @@ row_startup() {
         "$s|consumer: 1 item from a file, in sh -c|floor||" "sh -c '$FL/floor-pipe recv stdio --bytes $(wc -c <"$tmp/one.baozi") <$tmp/one.baozi'"
 }
 
+# shm: (issue 17) against local:, unix: and stdio in the same run, and its raw ring
+# (floor-shm). Where the scheduler puts the two ends decides the figures (on one CPU, one
+# core does both copies and every wake-up is a context switch), so each case runs twice:
+# free (the scheduler decides; which CPUs it chose, sampled over one extra run, goes to
+# machine.txt, above the table) and split (pinned with taskset to CPUs 0 and 1).
+placement() { "$PY" scripts/bench/placement.py "$@" >>"$OUT/machine.txt"; }
+
+row_shm() {
+    local total payload n size_name gib args=() items placed on c0 c1 places=(free)
+    if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+        places+=(split)
+    else
+        progress "shm: no taskset or one CPU only: no figures split over 2 CPUs"
+    fi
+    total=$(size $((2 << 30)) $((16 << 20)))
+    gib=$(awk -v t="$total" 'BEGIN { print t / 2^30 }')
+    local s="shm-bulk|shm: bulk, $((total >> 20)) MiB in all (GiB/s)"
+    local shm="shm:bench-shm-$$" loc="local:bench-shm-$$"
+    for payload in 1048576 65536; do
+        n=$((total / payload))
+        size_name="$((payload >> 10)) KiB"
+        [ "$payload" = 1048576 ] && size_name="1 MiB"
+        for placed in "${places[@]}"; do
+            on="" c0="" c1=""
+            [ "$placed" = split ] && on=", split over 2 CPUs" c0="taskset -c 0 " c1="taskset -c 1 "
+            local ours="timeout 300 $c0$BIN/consumer -l $shm -q --expect $n 2>>$tmp/shm.err & $c1$BIN/producer $shm -n $n --payload $payload 2>>$tmp/shm.err; wait \$!"
+            local floor="timeout 300 $c0$FL/floor-shm recv bench-$$ --bytes $total --chunk $payload 2>>$tmp/shm.err & $c1$FL/floor-shm send bench-$$ --bytes $total --chunk $payload; wait \$!"
+            args+=("$s|shm:, $size_name items$on|ours||" "$ours"
+                "$s|shm:, $size_name items$on|floor||" "$floor"
+                "$s|local:, $size_name items$on|ours||" "timeout 300 $c0$BIN/consumer -l $loc -q --expect $n 2>>$tmp/shm.err & $c1$BIN/producer $loc -n $n --payload $payload 2>>$tmp/shm.err; wait \$!"
+                "$s|stdio, $size_name items$on|ours||" "$c1$BIN/producer stdio -n $n --payload $payload | $c0$BIN/consumer stdio -q --expect $n")
+            if [ "$placed" = free ]; then
+                placement "shm placement, bulk, ours, $size_name items" producer,consumer "${ours//\\/}"
+                placement "shm placement, bulk, floor, $size_name items" floor-shm "${floor//\\/}"
+            fi
+        done
+    done
+    hf shm-bulk GiB/s "$gib" "$runs" -- "${args[@]}"
+
+    items=$(size 1000000 10000)
+    s="shm-items|shm: small items, $items items (items/s)"
+    args=()
+    for placed in "${places[@]}"; do
+        on="" c0="" c1=""
+        [ "$placed" = split ] && on=", split over 2 CPUs" c0="taskset -c 0 " c1="taskset -c 1 "
+        local ours="timeout 300 $c0$BIN/consumer -l $shm -q --expect $items 2>>$tmp/shm.err & $c1$BIN/producer $shm -n $items 2>>$tmp/shm.err; wait \$!"
+        [ "$placed" = free ] && placement "shm placement, small items" producer,consumer "${ours//\\/}"
+        args+=("$s|shm:$on|ours||" "$ours"
+            "$s|stdio$on|ours||" "$c1$BIN/producer stdio -n $items | $c0$BIN/consumer stdio -q --expect $items")
+    done
+    hf shm-items items/s "$items" "$runs" -- "${args[@]}"
+
+    local trips i kind out lat
+    trips=$(size 100000 1000)
+    local title="shm: echo round trip, $trips round trips, one client (microseconds, lower is better)"
+    local addrs split_addrs=()
+    mapfile -t addrs < <(serve shm-echo 2 "$BIN/server" "shm:bench-shm-echo-$$" "unix:$tmp/shm-echo.sock" --prefix 'test: ')
+    if [ "${#places[@]}" = 2 ]; then
+        mapfile -t split_addrs < <(serve shm-echo-split 2 taskset -c 0 "$BIN/server" \
+            "shm:bench-shm-echo-split-$$" "unix:$tmp/shm-echo-split.sock" --prefix 'test: ')
+    fi
+    declare -A p50 p99
+    for ((i = 1; i <= slow_runs; i++)); do
+        for k in 0 1; do
+            kind=${addrs[$k]%%:*}
+            progress "shm echo: run $i/$slow_runs, $kind:"
+            if [ "$k" = 0 ] && [ "$i" = 1 ]; then
+                placement "shm placement, echo" "server=$(cat "$tmp/shm-echo.pid"),client" \
+                    "$BIN/client --count $trips ${addrs[0]} >/dev/null 2>&1"
+            fi
+            out=$("$BIN/client" --count "$trips" "${addrs[$k]}" 2>&1)
+            lat=$(latency "$out")
+            p50[$kind:]+=" ${lat% *}"
+            p99[$kind:]+=" ${lat#* }"
+            if [ "${#split_addrs[@]}" = 2 ]; then
+                out=$(taskset -c 1 "$BIN/client" --count "$trips" "${split_addrs[$k]}" 2>&1)
+                lat=$(latency "$out")
+                p50[$kind:, split over 2 CPUs]+=" ${lat% *}"
+                p99[$kind:, split over 2 CPUs]+=" ${lat#* }"
+            fi
+        done
+    done
+    [ "${#split_addrs[@]}" = 2 ] && stop shm-echo-split INT
+    for kind in "shm:" "unix:" "shm:, split over 2 CPUs" "unix:, split over 2 CPUs"; do
+        [ -n "${p50[$kind]:-}" ] || continue
+        # shellcheck disable=SC2086 # the values are words
+        add "shm-echo|$title|$kind|ours||" "us p50" ${p50[$kind]}
+        # shellcheck disable=SC2086
+        add "shm-echo|$title|$kind|ours||" "us p99" ${p99[$kind]}
+    done
+
+    # Idle: a client connected over shm: that sends nothing (its input is a sleep); the CPU
+    # time (utime + stime, /proc/PID/stat) the server and the client take over 10 s.
+    local idle client spent=()
+    idle=$(size 10 1)
+    sleep $((idle + 3)) | "$BIN/client" "${addrs[0]}" >/dev/null 2>&1 &
+    client=$!
+    for ((i = 0; i < 600; i++)); do
+        grep -q memfd:baozi-shm "/proc/$(cat "$tmp/shm-echo.pid")/maps" && break
+        sleep 0.01 # poll for the server's mapping of the client's rings
+    done
+    ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+    local t0s t0c
+    t0s=$(ticks "$(cat "$tmp/shm-echo.pid")")
+    t0c=$(ticks "$client")
+    progress "shm idle: ${idle}s of a client that sends nothing"
+    sleep "$idle" # the measured stretch itself, not a synchronisation
+    spent=($(($(ticks "$(cat "$tmp/shm-echo.pid")") - t0s)) $(($(ticks "$client") - t0c)))
+    kill "$client" 2>/dev/null || true
+    stop shm-echo INT
+    local hz
+    hz=$(getconf CLK_TCK)
+    title="shm: an idle connection's CPU over ${idle} s (% of a core, lower is better)"
+    add "shm-idle|$title|server, idle client connected|ours||" "% CPU" \
+        "$(awk -v t="${spent[0]}" -v hz="$hz" -v s="$idle" 'BEGIN { print 100 * t / hz / s }')"
+    add "shm-idle|$title|client, connected, sending nothing|ours||" "% CPU" \
+        "$(awk -v t="${spent[1]}" -v hz="$hz" -v s="$idle" 'BEGIN { print 100 * t / hz / s }')"
+}
+
 for row in "${only[@]}"; do
     "row_$row"
     # Every row that ran has figures.
-    if ! grep -q "^${row//_/-}," "$CSV"; then
+    figures="^${row//_/-},"
+    [ "$row" = shm ] && figures="^shm-" # shm-bulk, shm-items, shm-echo, shm-idle
+    if ! grep -q "$figures" "$CSV"; then
         echo "bench: row $row recorded no figure" >&2
         exit 1
     fi

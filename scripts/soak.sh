@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fault-injection soak: runs every scenario again and again (the pipe over local: and over
+# Fault-injection soak: runs every scenario again and again (the pipe over local:, shm: and
 # stdio, the echo server and its clients, the counter, the semaphore, the queue) while random
 # participants get SIGINT (Ctrl-C), SIGTERM or SIGKILL at random moments, and checks after
 # each round that
@@ -265,8 +265,9 @@ check_pipe() {
     fi
 }
 
-pipe_local() {
-    local n=$((20 + RANDOM % 40)) addr="local:$tag-pipe-$rounds"
+# The pipe over a named stream address: local: (a socket) or shm: (rings in shared memory).
+pipe_named() {
+    local n=$((20 + RANDOM % 40)) addr="$1:$tag-pipe-$rounds"
     start consumer "$bin/consumer" -l "$addr" --name "c$rounds"
     wait_line consumer "$dir/consumer.err" "ready: " || violation "the consumer never got ready"
     start producer "$bin/producer" "$addr" -n "$n" --delay 0..10ms --name "p$rounds"
@@ -570,7 +571,7 @@ queue_round() {
 
 # ---- the rounds -------------------------------------------------------------------------
 
-scenarios=(pipe-local pipe-stdio echo counter semaphore queue)
+scenarios=(pipe-local pipe-shm pipe-stdio echo counter semaphore queue)
 echo "soak: ${total_seconds}s, signals ${signals[*]}, seed $seed, bound ${bound}s, binaries $bin"
 started=$(date +%s)
 while [ "$rounds" -lt "${#scenarios[@]}" ] || [ $(($(date +%s) - started)) -lt "$total_seconds" ]; do
@@ -582,7 +583,8 @@ while [ "$rounds" -lt "${#scenarios[@]}" ] || [ $(($(date +%s) - started)) -lt "
     rm -f "$dir"/*.out "$dir"/*.err "$dir"/*.pid "$dir"/*.rc
     before=$violations
     case "$scenario" in
-    pipe-local) pipe_local ;;
+    pipe-local) pipe_named local ;;
+    pipe-shm) pipe_named shm ;;
     pipe-stdio) pipe_stdio ;;
     echo) echo_round ;;
     counter) counter_round ;;

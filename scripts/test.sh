@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command for a fresh machine: installs the tools the tests talk to (Debian
-# packages, when missing), then runs every test of the workspace and closes with one line,
+# packages, when missing), then runs every test of the workspace (and the loom model of the
+# shm: ring, scripts/loom.sh) and closes with one line,
 # "tests: N passed, N failed". Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +30,7 @@ status=0
 # only those of packages that have integration tests: build them all first.
 cargo build --workspace --bins --quiet
 cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+# The shm: ring's loom model, built apart with --cfg loom (about 80 s the first time).
+scripts/loom.sh 2>&1 | tee -a "$log" || status=$?
 summarize_tests "$log"
 exit "$status"

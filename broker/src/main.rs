@@ -43,7 +43,7 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(version, after_help = EXAMPLES, allow_negative_numbers = true)]
 pub struct Cli {
-    /// Where to listen, several at once: local:NAME, unix:PATH or tcp:HOST:PORT (port 0
+    /// Where to listen, several at once: local:NAME, shm:NAME, unix:PATH or tcp:HOST:PORT (port 0
     /// picks a free one; the ready line shows it). With --status: the broker to ask.
     #[arg(default_value = "local:baozi-queue", value_name = "ADDRESS")]
     pub addresses: Vec<Address>,

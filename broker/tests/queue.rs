@@ -21,6 +21,18 @@ fn three_producers_two_consumers_every_item_eaten_once() {
         .stderr_has("redelivered 0; dead 0");
 }
 
+/// The queue over shared memory (`shm:`): the broker's clients each get their own rings.
+#[test]
+fn three_producers_two_consumers_over_shared_memory() {
+    let addr = format!("shm:{}", testkit::unique("q-shm"));
+    let (b, addr) = broker(&addr, &["--producers", "3"]);
+    three_producers_two_consumers(&addr, &[], "the broker");
+    b.finish()
+        .success()
+        .stderr_has("received 3000 from 3 producers (")
+        .stderr_has("eaten 3000 by 2 consumers (");
+}
+
 #[test]
 fn over_tcp_with_the_tutorials_pace_and_start_order_left_to_wait() {
     // Consumers first, before any broker: their --wait retries cover it.

@@ -33,7 +33,7 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(version, after_help = EXAMPLES, allow_negative_numbers = true)]
 pub struct Cli {
-    /// Where the server is: tcp:HOST:PORT, udp:HOST:PORT, local:NAME or unix:PATH
+    /// Where the server is: tcp:HOST:PORT, udp:HOST:PORT, local:NAME, shm:NAME or unix:PATH
     /// (IPv6 in brackets: tcp:[::1]:8888).
     #[arg(default_value = "tcp:127.0.0.1:8888", value_name = "ADDRESS")]
     pub address: Address,

@@ -52,8 +52,8 @@ pub struct AlwaysListens {
 /// Where a producer or consumer talks: `nc`-style, connect by default, `-l` to listen.
 #[derive(Args, Debug, Clone)]
 pub struct Endpoint {
-    /// Where to connect, or with -l where to listen: stdio, local:NAME, unix:PATH or
-    /// tcp:HOST:PORT (IPv6 in brackets: tcp:[::1]:9000).
+    /// Where to connect, or with -l where to listen: stdio, local:NAME, shm:NAME (shared
+    /// memory), unix:PATH or tcp:HOST:PORT (IPv6 in brackets: tcp:[::1]:9000).
     #[arg(default_value = "local:baozi", value_name = "ADDRESS")]
     pub address: Address,
 

@@ -466,6 +466,7 @@ fn address() -> impl Strategy<Value = Address> {
     prop_oneof![
         Just(Address::Stdio),
         "[A-Za-z0-9._:@ -]{1,30}".prop_map(Address::Local),
+        "[A-Za-z0-9_-]{1,100}".prop_map(Address::Shm),
         "[A-Za-z0-9._/ -]{1,40}".prop_map(|p| Address::Unix(p.into())),
         (host(), any::<u16>()).prop_map(|(host, port)| Address::Tcp { host, port }),
         (host(), any::<u16>()).prop_map(|(host, port)| Address::Udp { host, port }),
@@ -492,7 +493,9 @@ proptest! {
     /// parses prints back as text that parses to the same address.
     #[test]
     fn any_text_parses_or_is_refused_and_round_trips(
-        scheme in prop::sample::select(&["", "stdio", "local:", "unix:", "tcp:", "udp:", "x:"][..]),
+        scheme in prop::sample::select(
+            &["", "stdio", "local:", "shm:", "unix:", "tcp:", "udp:", "x:"][..]
+        ),
         bracketed in any::<bool>(),
         host in prop::collection::vec(prop::sample::select(&["[", "]", ":", "::1", "a"][..]), 0..4),
         port in prop::sample::select(&["", ":", ":0", ":9", ":65535", ":65536", ":+1", ":x"][..]),

@@ -333,7 +333,7 @@ fn udp_is_refused_for_a_stream_in_one_line() {
         let out = out
             .code(1)
             .stderr_has("cannot use udp:127.0.0.1:")
-            .stderr_has("udp carries datagrams; this needs a stream (tcp:, local:, unix:)");
+            .stderr_has("udp carries datagrams; this needs a stream (tcp:, local:, shm:, unix:)");
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     }
 }

@@ -5,6 +5,7 @@
 //! | `stdio`         | standard input / output: the anonymous pipe a shell or parent set up |
 //! | `local:NAME`    | a namespaced local socket: abstract Unix socket on Linux, `\\.\pipe\NAME` on Windows |
 //! | `unix:PATH`     | a Unix socket file (Unix only)                                   |
+//! | `shm:NAME`      | shared-memory rings, found through a local rendezvous named NAME (Linux, Windows) |
 //! | `tcp:HOST:PORT` | TCP; `tcp:127.0.0.1:9000`, `tcp:[::1]:9000`, `tcp:localhost:9000` |
 //! | `udp:HOST:PORT` | UDP datagrams, same host rules as `tcp:` (the echo server and client only) |
 //! | `redis://[[USER]:PASSWORD@]HOST[:PORT]/QUEUE` | a queue on a Redis server, as a stream of that name (producer and consumer only; port 6379 by default; `AUTH` with the password, or with `REDISCLI_AUTH` when none is given; the password is never printed) |
@@ -17,8 +18,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 /// The accepted forms, for error messages and `--help`.
-pub const FORMS: &str =
-    "stdio, local:NAME, unix:PATH, tcp:HOST:PORT, udp:HOST:PORT, redis://HOST[:PORT]/QUEUE";
+pub const FORMS: &str = "stdio, local:NAME, shm:NAME, unix:PATH, tcp:HOST:PORT, udp:HOST:PORT, redis://HOST[:PORT]/QUEUE";
 
 /// The port of `redis://HOST/QUEUE`, as Redis users expect.
 pub const REDIS_PORT: u16 = 6379;
@@ -32,6 +32,9 @@ pub enum Address {
     Local(String),
     /// A Unix domain socket at a filesystem path.
     Unix(PathBuf),
+    /// A stream through shared memory; the name ([`check_segment_name`]) is where the two
+    /// sides meet.
+    Shm(String),
     /// TCP; `host` is a name, an IPv4 address, or an IPv6 address without brackets.
     Tcp { host: String, port: u16 },
     /// UDP datagrams; the same host rules as [`Address::Tcp`]. Not a stream: only programs
@@ -161,7 +164,7 @@ pub fn check_queue_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
-/// Checks a segment name (`counter NAME`, and later `shm:NAME`): 1 to 100 of ASCII
+/// Checks a segment name (`counter NAME`, and `shm:NAME`): 1 to 100 of ASCII
 /// letters, digits, '-' and '_', so that it is a plain file name everywhere. No '.': a
 /// segment's companion files add a `.` suffix to its file name (`baozi-NAME.lock`), so
 /// with a dot allowed, segment `x.lock` would be segment `x`'s lock file.
@@ -253,6 +256,12 @@ impl FromStr for Address {
                     Ok(Address::Local(rest.to_owned()))
                 }
             }
+            "shm" => match check_segment_name(rest) {
+                Ok(()) => Ok(Address::Shm(rest.to_owned())),
+                Err(_) => Err(err(
+                    "a shm name is 1 to 100 ASCII letters, digits, '-' or '_'",
+                )),
+            },
             "unix" if cfg!(unix) => {
                 if rest.is_empty() {
                     Err(err("empty path"))
@@ -426,6 +435,7 @@ impl fmt::Display for Address {
         match self {
             Address::Stdio => f.write_str("stdio"),
             Address::Local(name) => write!(f, "local:{name}"),
+            Address::Shm(name) => write!(f, "shm:{name}"),
             Address::Unix(path) => write!(f, "unix:{}", path.display()),
             Address::Tcp { host, port } if host.contains(':') => write!(f, "tcp:[{host}]:{port}"),
             Address::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
@@ -526,6 +536,7 @@ mod tests {
         for s in [
             "stdio",
             "local:baozi",
+            "shm:baozi_1-x",
             "tcp:127.0.0.1:9000",
             "tcp:[::1]:9000",
             "tcp:localhost:0",
@@ -557,6 +568,7 @@ mod tests {
             }
         );
         assert_eq!(ok("local:a.b-c"), Address::Local("a.b-c".into()));
+        assert_eq!(ok("SHM:x"), Address::Shm("x".into()));
         assert_eq!(
             ok("udp:[::1]:9000"),
             Address::Udp {
@@ -588,6 +600,9 @@ mod tests {
             "baozi",
             "local:",
             "local:a/b",
+            "shm:",
+            "shm:a.b",
+            "shm:a/b",
             "tcp:1.2.3.4",
             "tcp::9000",
             "tcp:::1:9000",

@@ -1,7 +1,7 @@
 //! How bytes and shared state cross between processes, and nothing above that: no message
 //! type, no command line, no Redis. Every baozi-ipc program builds on it (through `common`).
 //!
-//! - [`addr`]: the one address grammar (`stdio`, `local:NAME`, `unix:PATH`, `tcp:HOST:PORT`,
+//! - [`addr`]: the one address grammar (`stdio`, `local:NAME`, `shm:NAME`, `unix:PATH`, `tcp:HOST:PORT`,
 //!   `udp:HOST:PORT`, `redis://HOST:PORT/QUEUE`), and the one segment-name rule.
 //! - [`transport`]: byte streams over any address: connecting (with `--wait` retries) and
 //!   listening. One file per mechanism under `transport/`.
@@ -15,8 +15,9 @@
 //!   quiet end. `-v`'s trace.
 //! - [`units`]: durations, sizes, ranges and counts as people type and read them.
 //!
-//! `unsafe` is denied here as everywhere, and allowed in two files only: `segment.rs` (the
-//! mapping seen as atomic words) and `transport/windows.rs` (Win32 calls).
+//! `unsafe` is denied here as everywhere, and allowed in three files only: `segment.rs` (the
+//! mapping seen as atomic words), `transport/ring/memory.rs` (`shm:`'s mapping seen as
+//! atomics, and its byte copies) and `transport/windows.rs` (Win32 calls).
 
 pub mod addr;
 pub mod lock;

@@ -19,8 +19,15 @@ NAMES = {
     'counter': 'counter',
     'semaphore': 'semaphore',
     'startup': 'start-up',
+    'shm-bulk': 'shm:, bulk',
+    'shm-items': 'shm:, small items',
+    'shm-echo': 'shm:, echo round trip, p50',
+    'shm-idle': 'shm:, idle CPU',
 }
 PYTHON, FLOOR = '#3572A5', '#b5651d'  # Python's blue; rust
+# shm: rows: ours against our own first transport of its targets (local:, stdio, unix:), drawn
+# where Python's bar goes (those rows have no Python figure).
+OTHER = '#2e8b57'
 LABEL_W, PLOT_W, RIGHT = 330, 480, 40
 BAR_H, GAP, TOP = 9, 8, 78
 
@@ -28,7 +35,7 @@ BAR_H, GAP, TOP = 9, 8, 78
 def main(csv_path, machine_path, out_path):
     rows = [c for c in comparisons(read(csv_path)) if c['ours']['unit'] != 'us p99']
     machine = [l for l in open(machine_path).read().splitlines() if l]
-    ratios = [r for c in rows for r in (c['vs_python'], c['vs_floor']) if r]
+    ratios = [r for c in rows for r in (c['vs_python'], c['vs_floor'], c['vs_other']) if r]
     lo = min([0.1] + [r / 1.5 for r in ratios])
     hi = max([10.0] + [r * 1.5 for r in ratios])
     lo, hi = 10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi))
@@ -49,8 +56,8 @@ def main(csv_path, machine_path, out_path):
     # Legend.
     ly = TOP - 14
     for j, (colour, words) in enumerate([(PYTHON, 'ours vs Python'), (FLOOR, 'ours vs raw floor'),
-                                         ('#000', 'target')]):
-        lx = LABEL_W + 150 * j
+                                         (OTHER, 'shm: vs our other'), ('#000', 'target')]):
+        lx = LABEL_W - 200 + 130 * j
         if colour == '#000':
             svg.append(f'<line x1="{lx + 5}" y1="{ly - 9}" x2="{lx + 5}" y2="{ly + 1}" stroke="#000" '
                        'stroke-width="2"/>')
@@ -77,7 +84,8 @@ def main(csv_path, machine_path, out_path):
         y = TOP + row_h * i
         label = f"{NAMES.get(o['row'], o['row'])}: {o['case']}"
         svg.append(f'<text x="{LABEL_W - 8}" y="{y + BAR_H + 3}" text-anchor="end">{escape(label)}</text>')
-        for j, (r, colour) in enumerate([(c['vs_python'], PYTHON), (c['vs_floor'], FLOOR)]):
+        first = (c['vs_other'], OTHER) if c['vs_other'] is not None else (c['vs_python'], PYTHON)
+        for j, (r, colour) in enumerate([first, (c['vs_floor'], FLOOR)]):
             by = y + j * BAR_H
             if r is None:
                 continue
@@ -86,12 +94,14 @@ def main(csv_path, machine_path, out_path):
                        f'fill="{colour}"/>')
             svg.append(f'<text x="{x1 + 3 if r >= 1 else x0 - 3:.1f}" y="{by + BAR_H - 1}" font-size="9" '
                        f'text-anchor="{"start" if r >= 1 else "end"}">{ratio_text(r)}</text>')
-        unit, targets = TARGETS.get(o['row'], (None, []))
-        if o['unit'] == unit:
+        unit, targets, *prefix = TARGETS.get(o['row'], (None, []))
+        if o['unit'] == unit and o['case'].startswith(prefix[0] if prefix else ''):
+            shown_other = False
             for against, threshold, _ in targets:
-                if against == 'absolute':
+                if against == 'absolute' or (against.startswith('case:') and shown_other):
                     continue
-                j = 0 if against == 'python' else 1
+                shown_other = shown_other or against.startswith('case:')
+                j = 1 if against == 'floor' else 0
                 tx = x(threshold)
                 svg.append(f'<line x1="{tx:.1f}" y1="{y + j * BAR_H - 1}" x2="{tx:.1f}" '
                            f'y2="{y + (j + 1) * BAR_H}" stroke="#000" stroke-width="2"/>')

@@ -27,9 +27,11 @@ import sys
 FIELDS = ['row', 'title', 'case', 'who', 'unit', 'median', 'min', 'max', 'runs', 'values',
           'python_case', 'floor_case', 'command']
 
-# Per row: the unit the target is about, then the targets: (against, threshold, words).
-# A threshold is on the speed ratio (how many times as fast as the other ours is), except
-# 'absolute', which is on the figure itself (lower is better).
+# Per row: the unit the target is about, then the targets: (against, threshold, words), and
+# optionally the prefix of the cases they are for (the shm rows' other cases are ours too,
+# there to be compared with). A threshold is on the speed ratio (how many times as fast as
+# the other ours is), except 'absolute', which is on the figure itself (lower is better).
+# Against 'case:X' is ours in the same row, in the case named with X in place of the prefix.
 TARGETS = {
     'pipe-items': ('items/s', [('python', 100, 'at least 100x Python Pipe')]),
     'pipe-bulk': ('GiB/s', [('floor', 0.9, 'at least 0.9x the raw floor'),
@@ -39,6 +41,12 @@ TARGETS = {
     'counter': ('decrements/s', [('python', 50, 'at least 50x Python Manager counter')]),
     'semaphore': ('entries/s', [('python', 3, 'at least 3x Python Semaphore')]),
     'startup': ('ms', [('absolute', 5.0, 'under 5 ms')]),
+    'shm-bulk': ('GiB/s', [('floor', 0.8, 'at least 0.8x its raw ring'),
+                           ('case:local:', 3, 'at least 3x local:'),
+                           ('case:stdio', 10, 'at least 10x stdio')], 'shm:'),
+    'shm-items': ('items/s', [('case:stdio', 1.0, 'above stdio')], 'shm:'),
+    'shm-echo': ('us p50', [('case:unix:', 10, 'p50 at most 0.1x unix:')], 'shm:'),
+    'shm-idle': ('% CPU', [('absolute', 0.11, '0% (at most one 10 ms tick in 10 s)')]),
 }
 
 
@@ -163,9 +171,11 @@ def comparisons(lines):
         fl = index.get((l['row'], l['floor_case'], 'floor', l['unit']))
         py = index.get((l['row'], l['python_case'], 'python', l['unit']))
         verdicts = []
-        unit, targets = TARGETS.get(l['row'], (None, []))
+        vs_other = None
+        unit, targets, *prefix = TARGETS.get(l['row'], (None, []))
+        prefix = prefix[0] if prefix else ''
         # Redis Streams is shown beside our broker for comparison; the target is the broker's.
-        if l['unit'] == unit and 'Redis' not in l['case']:
+        if l['unit'] == unit and 'Redis' not in l['case'] and l['case'].startswith(prefix):
             for against, threshold, words in targets:
                 if against == 'absolute':
                     if not measured(l['median']):
@@ -173,14 +183,21 @@ def comparisons(lines):
                         continue
                     met = l['median'] < threshold
                 else:
-                    r = speed(l, fl if against == 'floor' else py)
+                    if against.startswith('case:'):
+                        case = against[5:] + l['case'][len(prefix):]
+                        other = index.get((l['row'], case, 'ours', l['unit']))
+                    else:
+                        other = fl if against == 'floor' else py
+                    r = speed(l, other)
+                    if against.startswith('case:') and vs_other is None:
+                        vs_other = r
                     if r is None:
                         verdicts.append(f'{words}: not measured')
                         continue
                     met = r > threshold if threshold == 1.0 else r >= threshold
                 verdicts.append(f"{words}: {'met' if met else 'missed'}")
         out.append(dict(ours=l, floor=fl, python=py, vs_floor=speed(l, fl), vs_python=speed(l, py),
-                        verdicts=verdicts))
+                        vs_other=vs_other, verdicts=verdicts))
     return out
 
 

@@ -40,8 +40,8 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(version, after_help = EXAMPLES, allow_negative_numbers = true)]
 pub struct Cli {
-    /// Where to listen, several at once: tcp:HOST:PORT, udp:HOST:PORT, local:NAME or
-    /// unix:PATH. Port 0 picks a free port (the ready line shows it). Only the host named is
+    /// Where to listen, several at once: tcp:HOST:PORT, udp:HOST:PORT, local:NAME, shm:NAME
+    /// or unix:PATH. Port 0 picks a free port (the ready line shows it). Only the host named is
     /// bound: all interfaces only when asked (tcp:0.0.0.0:8888).
     #[arg(default_value = "tcp:127.0.0.1:8888", value_name = "ADDRESS")]
     pub addresses: Vec<Address>,

@@ -6,7 +6,7 @@ use crate::names::{TempDir, temp_dir, unique};
 
 /// One row of [`stream_addresses`].
 pub struct StreamAddress {
-    /// The kind of address, for messages: `local`, `unix`, `tcp v4`, `tcp v6`.
+    /// The kind of address, for messages: `local`, `shm`, `unix`, `tcp v4`, `tcp v6`.
     pub kind: &'static str,
     /// The address to listen on. `tcp:` rows ask the system for a free port (`:0`): the
     /// address to connect to is the one the listener's ready line names.
@@ -21,6 +21,7 @@ pub struct StreamAddress {
 /// | kind | listen on | where |
 /// |---|---|---|
 /// | `local` | `local:NAME` | everywhere (a named pipe on Windows) |
+/// | `shm` | `shm:NAME` | Linux and Windows (rings in shared memory) |
 /// | `unix` | `unix:DIR/s.sock` | Unix only: Windows has no `unix:` |
 /// | `tcp v4` | `tcp:127.0.0.1:0` | everywhere |
 /// | `tcp v6` | `tcp:[::1]:0` | where the machine has an IPv6 loopback (else said why) |
@@ -30,7 +31,10 @@ pub fn stream_addresses(tag: &str) -> Vec<StreamAddress> {
         listen,
         _dir: None,
     };
-    let mut rows = vec![row("local", format!("local:{}", unique(tag)))];
+    let mut rows = vec![
+        row("local", format!("local:{}", unique(tag))),
+        row("shm", format!("shm:{}", unique(tag))),
+    ];
     if cfg!(unix) {
         let dir = temp_dir(tag);
         rows.push(StreamAddress {

@@ -93,6 +93,15 @@ pub(super) fn listen(
     name: &str,
     access: Access,
 ) -> Result<(Box<dyn Accept>, Address), TransportError> {
+    let listening = Listening {
+        listener: bind(addr, name, access)?,
+        shown: addr.to_string(),
+    };
+    Ok((Box::new(listening), addr.clone()))
+}
+
+/// A local socket listening at `name`, for `addr` (which names it in errors).
+fn bind(addr: &Address, name: &str, access: Access) -> Result<LocalListener, TransportError> {
     let io_err = listen_error(addr);
     let in_use = || TransportError::InUse { addr: addr.clone() };
     #[cfg(windows)]
@@ -111,14 +120,62 @@ pub(super) fn listen(
     };
     #[cfg(not(windows))]
     let _ = access; // checked on every accepted connection (Listener::accept)
-    let listener = options.create_sync().map_err(|e| match e.kind() {
+    options.create_sync().map_err(|e| match e.kind() {
         // Windows answers "access denied" for a pipe name another process serves.
         io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied => in_use(),
         _ => io_err(e),
-    })?;
-    let listening = Listening {
-        listener,
-        shown: addr.to_string(),
-    };
-    Ok((Box::new(listening), addr.clone()))
+    })
+}
+
+/// `shm:`'s rendezvous on Windows (ring/win.rs): a named pipe that carries a few bytes of
+/// handover, and says which process is at the other end.
+#[cfg(windows)]
+#[derive(Debug)]
+pub(super) struct Pipe(LocalStream);
+
+#[cfg(windows)]
+impl Pipe {
+    pub(super) fn connect(name: &str) -> io::Result<Pipe> {
+        Ok(Pipe(LocalStream::connect(
+            name.to_ns_name::<GenericNamespaced>()?,
+        )?))
+    }
+
+    /// The process at the other end.
+    pub(super) fn peer_pid(&self) -> io::Result<u32> {
+        use interprocess::local_socket::traits::StreamCommon;
+        self.0
+            .peer_creds()?
+            .pid()
+            .ok_or_else(|| io::Error::other("the named pipe did not name its peer process"))
+    }
+
+    pub(super) fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        io::Write::write_all(&mut &self.0, bytes)
+    }
+
+    pub(super) fn recv(&self, buf: &mut [u8]) -> io::Result<()> {
+        io::Read::read_exact(&mut &self.0, buf)
+    }
+}
+
+/// The listening side of [`Pipe`]s, with `local:`'s rules (a served name is in use; an
+/// owner-only pipe unless `--any-user`).
+#[cfg(windows)]
+#[derive(Debug)]
+pub(super) struct PipeListener(LocalListener);
+
+#[cfg(windows)]
+impl PipeListener {
+    pub(super) fn bind(
+        addr: &Address,
+        name: &str,
+        access: Access,
+    ) -> Result<PipeListener, TransportError> {
+        Ok(PipeListener(bind(addr, name, access)?))
+    }
+
+    pub(super) fn accept(&self) -> io::Result<Pipe> {
+        Ok(Pipe(self.0.accept()?))
+    }
 }

@@ -8,7 +8,8 @@
 //!
 //! One file per mechanism: `pipe.rs` (stdio, a child's stdin), `tcp.rs`, `unix.rs`
 //! (Unix only, said once where the module is declared), `local.rs` (interprocess's local
-//! sockets: abstract Unix sockets on Linux, named pipes on Windows), `udp.rs`. Each
+//! sockets: abstract Unix sockets on Linux, named pipes on Windows), `ring/` (`shm:`, rings
+//! in shared memory, Linux and Windows), `udp.rs`. Each
 //! connected stream implements [`Stream`], and a [`Conn`] holds one as a trait object: that
 //! is the one dispatch, so a new mechanism is a new file, one arm in [`connect`] and one in
 //! [`listen`]. Who may be at the other end is `access.rs`; the Win32 calls are `windows.rs`.
@@ -16,6 +17,8 @@
 mod access;
 mod local;
 mod pipe;
+#[cfg(any(target_os = "linux", windows))]
+mod ring;
 mod tcp;
 mod udp;
 #[cfg(unix)]
@@ -316,7 +319,7 @@ impl Write for SendHalf {
 
 /// Why a stream cannot run over `udp:`.
 const UDP_IS_NOT_A_STREAM: &str =
-    "udp carries datagrams; this needs a stream (tcp:, local:, unix:)";
+    "udp carries datagrams; this needs a stream (tcp:, local:, shm:, unix:)";
 
 /// Why `addr` names no byte stream, if it does not.
 fn not_a_stream(addr: &Address) -> Option<&'static str> {
@@ -324,7 +327,7 @@ fn not_a_stream(addr: &Address) -> Option<&'static str> {
         Address::Udp { .. } => Some(UDP_IS_NOT_A_STREAM),
         Address::Redis { .. } => Some(
             "redis:// names a queue kept by a Redis server; only producer and consumer \
-             use it, and they connect to it (no -l); this needs tcp:, local: or unix:",
+             use it, and they connect to it (no -l); this needs tcp:, local:, shm: or unix:",
         ),
         _ => None,
     }
@@ -406,6 +409,10 @@ fn try_connect(addr: &Address) -> io::Result<Conn> {
         #[cfg(not(unix))]
         Address::Unix(_) => return Err(io::ErrorKind::Unsupported.into()),
         Address::Local(name) => local::connect(name)?,
+        #[cfg(any(target_os = "linux", windows))]
+        Address::Shm(name) => ring::connect(name)?,
+        #[cfg(not(any(target_os = "linux", windows)))]
+        Address::Shm(_) => return Err(io::ErrorKind::Unsupported.into()),
     };
     Ok(Conn::new(link, addr.to_string()))
 }
@@ -462,6 +469,15 @@ pub fn listen(
             });
         }
         Address::Local(name) => local::listen(addr, name, access)?,
+        #[cfg(any(target_os = "linux", windows))]
+        Address::Shm(name) => ring::listen(addr, name, access)?,
+        #[cfg(not(any(target_os = "linux", windows)))]
+        Address::Shm(_) => {
+            return Err(TransportError::Unusable {
+                addr: addr.clone(),
+                why: "shm: is built for Linux and Windows only; use local:NAME",
+            });
+        }
     };
     Ok(Listener {
         inner,
