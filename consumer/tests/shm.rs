@@ -114,7 +114,7 @@ fn either_side_killed_at_random_moments_for_100_rounds() {
             );
             (spawn("producer", &as_strs(&p_args)), c)
         };
-        c.wait_for_stdout("c received baozi 0 ");
+        c.wait_for_stdout("c ate baozi 0 ");
         std::thread::sleep(Duration::from_micros(rng.below(20_000))); // the random moment
         let within = Duration::from_secs(5);
         if kill_producer {
@@ -198,7 +198,7 @@ fn a_long_lived_listener_lets_go_of_every_killed_peer() {
     run(cmd_args("producer", &[&name, "-n", "5", "--name", "last"]))
         .success()
         .stderr_has("sent 5 baozi");
-    c.wait_for_stdout("c received baozi 4 from last");
+    c.wait_for_stdout("c ate baozi 4 from last");
     assert!(
         dev_shm()
             .iter()
