@@ -344,7 +344,16 @@ impl<R: Read> FrameReader<R> {
             if self.body.len() < end {
                 self.body.resize(end, 0);
             }
-            match self.inner.read(&mut self.body[filled..end]) {
+            // Once the read buffer is drained, the rest of the body is read straight into
+            // `body`: through the buffer it would be copied twice (BufReader bypasses its
+            // buffer only for reads of at least its capacity).
+            let into = &mut self.body[filled..end];
+            let read = if self.inner.buffer().is_empty() {
+                self.inner.get_mut().read(into)
+            } else {
+                self.inner.read(into)
+            };
+            match read {
                 Ok(0) => {
                     return Err(WireError::Cut {
                         during: "inside a frame",
