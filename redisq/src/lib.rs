@@ -22,7 +22,8 @@
 //!
 //! put = XADD, a batch at a time, only while fewer than `--capacity` entries are `left`
 //! (checked, added and counted in one script, so nothing is put over the capacity or
-//! uncounted); take = XREADGROUP in the group `baozi`, blocking; eaten = one XACK of the
+//! uncounted; an unpaced producer sends the next batch before it reads the reply to the
+//! last, and a batch that would leave a gap takes nothing); take = XREADGROUP in the group `baozi`, blocking; eaten = one XACK of the
 //! whole batch with the totals, in one script, counting only entries still pending, so a
 //! duplicate is never counted twice (sent when due, its reply read behind the next
 //! XREADGROUP: one round trip for both; a read after one that found entries does not

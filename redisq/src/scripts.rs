@@ -9,7 +9,8 @@
 /// `SEQ PID PRODUCER\nPAYLOAD` (one field costs the server less on every XADD and
 /// XREADGROUP than four). `put:PRODUCER` in the totals is the next sequence number it has
 /// to put: one below was put already (a batch sent again after its reply was lost with the
-/// server), and is skipped, so nothing is put twice. A stream or totals this put creates
+/// server), and is skipped, so nothing is put twice; a batch that starts above it (sent
+/// ahead behind one that did not all fit) takes nothing, so none is put out of order. A stream or totals this put creates
 /// gets the run's idle expiry at once (a producer killed right after still leaves none
 /// for ever).
 /// KEYS: stream, totals, ends, producers. ARGV: capacity, producer, pid, payload, keep ms,
@@ -22,6 +23,7 @@ if want > 0 and redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0
 end
 local room = tonumber(ARGV[1]) - tonumber(redis.call('HGET', KEYS[2], 'left') or 0)
 local from = tonumber(redis.call('HGET', KEYS[2], 'put:' .. ARGV[2]) or 0)
+if tonumber(ARGV[6]) > from then return 0 end
 local rest = ' ' .. ARGV[3] .. ' ' .. ARGV[2] .. '\n' .. ARGV[4]
 local given = #ARGV - 5
 local skip = math.min(math.max(from - tonumber(ARGV[6]), 0), given)
