@@ -129,7 +129,8 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
             }
             ate = k + 1;
             if ate - acked >= ACK_EVERY || told.elapsed() >= ACK_WITHIN || ate == items.len() {
-                let acking = c.ack(&ids[acked..ate]);
+                // Sent now, its reply read with the next request (the next read's).
+                let acking = c.ack_soon(&ids[acked..ate]);
                 if acking.as_ref().is_err_and(stopping) {
                     return leave(&mut c, &ids[acked..ate], eater.tally.items);
                 }

@@ -323,12 +323,20 @@ fn send_to_redis(plan: &Plan, endpoint: &common::cli::Endpoint, capacity: u64) -
     };
     let payload = vec![b'x'; plan.payload];
     let batch = redisq::Producer::batch(plan.payload) as u64;
+    // Unpaced, each put is sent before the previous one's reply is read (one round trip
+    // less a batch); paced, each item is said once it is put.
+    let ahead = plan.delay.is_zero();
     make(plan, batch, Progress::off(), |seqs| {
         let first = seqs.start;
-        p.put(seqs, &payload).map_err(|e| went_away(first, e))?;
+        if ahead {
+            p.put_ahead(seqs, &payload)
+                .map_err(|e| went_away(p.confirmed(), e))?;
+        } else {
+            p.put(seqs, &payload).map_err(|e| went_away(first, e))?;
+        }
         Ok(())
     })?;
-    p.end(plan.count).map_err(|e| went_away(plan.count, e))?;
+    p.end(plan.count).map_err(|e| went_away(p.confirmed(), e))?;
     summary(plan, &format!("the Redis stream at {addr}"), started);
     Ok(ExitCode::SUCCESS)
 }

@@ -57,7 +57,20 @@ pub struct Consumer {
     /// The queue's reconnections already looked at: after a new one, this consumer reads
     /// what it holds (a delivery whose reply was lost with the server).
     reconnects: u64,
+    /// Acknowledgements sent ahead ([`Consumer::ack_soon`]) whose replies are still to be
+    /// read: how many, and their ids (acknowledged again where the connection was lost
+    /// before the replies came).
+    owed: usize,
+    unanswered: Vec<String>,
+    /// How long the next read blocks: `None` (not at all) after a read that found
+    /// entries, then from [`FIRST_WAIT`] doubling up to [`Consumer::block`], the end of
+    /// the run checked between reads: an empty stream is told at once, an ended run within
+    /// a few milliseconds, an idle one costs a read every half second.
+    wait: Option<Duration>,
 }
+
+/// The first blocking read's wait after the stream ran dry.
+const FIRST_WAIT: Duration = Duration::from_millis(2);
 
 impl Consumer {
     /// Joins the group of `q`; agrees on the number of producers the run expects.
@@ -100,6 +113,9 @@ impl Consumer {
             last_reclaim: None,
             last_renew: Instant::now(),
             reconnects: 0,
+            owed: 0,
+            unanswered: Vec::new(),
+            wait: None,
         })
     }
 
@@ -118,8 +134,13 @@ impl Consumer {
     pub fn next(&mut self, want: u32, on_dead: &mut dyn FnMut(&Dead)) -> Result<Next, Error> {
         let want = want.clamp(1, self.opt.prefetch.max(1));
         loop {
-            self.q.touch()?;
+            // Every request but the read waits for the acknowledgements sent ahead first.
+            if self.q.touch_due() {
+                self.settle()?;
+                self.q.touch()?;
+            }
             if self.q.reconnects != self.reconnects {
+                self.settle()?;
                 self.reconnects = self.q.reconnects;
                 let mine = self.mine(want)?;
                 if !mine.is_empty() {
@@ -131,6 +152,7 @@ impl Consumer {
                 .last_reclaim
                 .is_none_or(|t| t.elapsed() >= self.block())
             {
+                self.settle()?;
                 self.last_reclaim = Some(Instant::now());
                 let claimed = self.reclaim(want, on_dead)?;
                 if !claimed.is_empty() {
@@ -138,26 +160,25 @@ impl Consumer {
                     return Ok(Next::Items(claimed));
                 }
             }
-            let block = self.block();
+            let block = self.wait.map(|w| w.min(self.block()));
             self.q
                 .con
-                .set_read_timeout(Some(IO_TIMEOUT + block))
+                .set_read_timeout(Some(IO_TIMEOUT + block.unwrap_or_default()))
                 .map_err(|e| fail(&self.q.addr, "a timeout", &e))?;
-            let c = redis::cmd("XREADGROUP")
-                .arg("GROUP")
+            let mut c = redis::cmd("XREADGROUP");
+            c.arg("GROUP")
                 .arg(GROUP)
                 .arg(&self.opt.name)
                 .arg("COUNT")
-                .arg(want)
-                .arg("BLOCK")
-                .arg(block.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&self.q.stream)
-                .arg(">")
-                .to_owned();
-            let reply: Value = self.q.query("XREADGROUP", &c)?;
+                .arg(want);
+            if let Some(block) = block {
+                c.arg("BLOCK").arg(block.as_millis() as u64);
+            }
+            c.arg("STREAMS").arg(&self.q.stream).arg(">");
+            let reply = self.read_after_acks(&c)?;
             let items = parse_read(reply).map_err(|why| self.odd(&why))?;
             if !items.is_empty() {
+                self.wait = None;
                 self.last_renew = Instant::now();
                 return Ok(Next::Items(items));
             }
@@ -165,6 +186,80 @@ impl Consumer {
             if totals.over() {
                 self.expire()?;
                 return Ok(Next::Over(totals));
+            }
+            self.wait = Some(block.map_or(FIRST_WAIT, |b| b * 2));
+        }
+    }
+
+    /// Sends the read `c` behind the acknowledgements sent ahead, reads their replies and
+    /// then its own: one round trip for both. Where the connection is lost on the way,
+    /// reconnects, acknowledges again and reads again.
+    fn read_after_acks(&mut self, c: &redis::Cmd) -> Result<Value, Error> {
+        if self.owed > 0 {
+            let before = self.q.reconnects;
+            match self.q.con.send_packed_command(&c.get_packed_command()) {
+                Ok(()) => {
+                    self.settle()?;
+                    if self.q.reconnects == before {
+                        match self.q.con.recv_response().and_then(answered) {
+                            Ok(reply) => return Ok(reply),
+                            Err(e) => self.q.recover("XREADGROUP", &e)?,
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.q.recover("XREADGROUP", &e)?;
+                    self.reack()?;
+                }
+            }
+        }
+        self.q.query("XREADGROUP", c)
+    }
+
+    /// Reads the replies of the acknowledgements sent ahead; where the connection was lost
+    /// before they came, reconnects and acknowledges them again.
+    fn settle(&mut self) -> Result<(), Error> {
+        while self.owed > 0 {
+            match self.q.con.recv_response().and_then(answered) {
+                Ok(_) => self.owed -= 1,
+                Err(e) => {
+                    // The connection is past use: [`Consumer::leave`] redials.
+                    self.owed = 0;
+                    self.q.recover("XACK", &e)?;
+                    return self.reack();
+                }
+            }
+        }
+        self.unanswered.clear();
+        Ok(())
+    }
+
+    /// The connection was replaced: the acknowledgements sent ahead on the old one are
+    /// made again (counting only entries still pending, so none twice).
+    fn reack(&mut self) -> Result<(), Error> {
+        self.owed = 0;
+        let ids = std::mem::take(&mut self.unanswered);
+        self.ack(&ids).map(drop)
+    }
+
+    /// Acknowledges the entries eaten without waiting for the reply, which is read with
+    /// the next request (the next read's round trip): the server has them as soon as
+    /// without it.
+    pub fn ack_soon(&mut self, ids: &[String]) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut c = eval(ACK, &[&self.q.stream, &self.q.totals]);
+        c.arg(GROUP).arg(&self.opt.name).arg(ids);
+        self.unanswered.extend_from_slice(ids);
+        match self.q.con.send_packed_command(&c.get_packed_command()) {
+            Ok(()) => {
+                self.owed += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.q.recover("XACK", &e)?;
+                self.reack()
             }
         }
     }
@@ -221,6 +316,7 @@ impl Consumer {
             return Ok(false);
         }
         self.last_renew = Instant::now();
+        self.settle()?;
         self.q.touch()?;
         self.ack(eaten)?;
         if !held.is_empty() {
@@ -237,6 +333,7 @@ impl Consumer {
         if held.is_empty() {
             return Ok(0);
         }
+        self.settle()?;
         let mut c = eval(GIVE_BACK, &[&self.q.stream]);
         c.arg(GROUP).arg(&self.opt.name).arg(held);
         self.q.query("XCLAIM", &c)
@@ -248,7 +345,11 @@ impl Consumer {
     /// its reply arrived here.
     pub fn leave(&mut self, eaten: &[String]) -> Result<(), Error> {
         self.q.redial()?;
-        self.ack(eaten)?;
+        // What was sent ahead on the old connection may not have arrived: sent again.
+        self.owed = 0;
+        let mut ids = std::mem::take(&mut self.unanswered);
+        ids.extend_from_slice(eaten);
+        self.ack(&ids)?;
         let mut c = redis::cmd("XPENDING");
         c.arg(&self.q.stream)
             .arg(GROUP)
@@ -267,6 +368,7 @@ impl Consumer {
         if ids.is_empty() {
             return Ok(0);
         }
+        self.settle()?;
         let mut c = eval(ACK, &[&self.q.stream, &self.q.totals]);
         c.arg(GROUP).arg(&self.opt.name).arg(ids);
         self.q.query("XACK", &c)
@@ -274,6 +376,7 @@ impl Consumer {
 
     /// The run's numbers, read in one transaction.
     pub fn totals(&mut self) -> Result<Totals, Error> {
+        self.settle()?;
         let mut p = redis::pipe();
         p.atomic()
             .cmd("GET")
@@ -346,5 +449,13 @@ impl Consumer {
     /// The name of the dead-letter stream.
     pub fn dead_letters(&self) -> &str {
         &self.q.dead
+    }
+}
+
+/// A reply, or the server's error in it.
+fn answered(v: Value) -> redis::RedisResult<Value> {
+    match v {
+        Value::ServerError(e) => Err(e.into()),
+        v => Ok(v),
     }
 }

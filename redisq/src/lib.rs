@@ -22,9 +22,12 @@
 //!
 //! put = XADD, a batch at a time, only while fewer than `--capacity` entries are `left`
 //! (checked, added and counted in one script, so nothing is put over the capacity or
-//! uncounted); take = XREADGROUP in the group `baozi`, blocking; eaten = one XACK of the
+//! uncounted; an unpaced producer sends the next batch before it reads the reply to the
+//! last, and a batch that would leave a gap takes nothing); take = XREADGROUP in the group `baozi`, blocking; eaten = one XACK of the
 //! whole batch with the totals, in one script, counting only entries still pending, so a
-//! duplicate is never counted twice; the same script trims the stream (`XTRIM MINID ~`)
+//! duplicate is never counted twice (sent when due, its reply read behind the next
+//! XREADGROUP: one round trip for both; a read after one that found entries does not
+//! block, then blocks 2 ms, doubling, so an ended run is seen at once); the same script trims the stream (`XTRIM MINID ~`)
 //! below its oldest pending entry, which drops whole nodes of settled entries and never a
 //! pending one (no XDEL per id: it costs the server ten times an XACK). A consumer renews what it
 //! holds while it eats (XCLAIM JUSTID, its own entries only); entries idle longer than
@@ -304,7 +307,7 @@ impl Queue {
     /// At most every [`TOUCH_EVERY`], pushes the expiry of the run's keys to `keep` from
     /// now (never nearer): the run is alive.
     pub(crate) fn touch(&mut self) -> Result<(), Error> {
-        if self.touched.is_some_and(|t| t.elapsed() < TOUCH_EVERY) {
+        if !self.touch_due() {
             return Ok(());
         }
         self.touched = Some(Instant::now());
@@ -319,6 +322,11 @@ impl Queue {
         c.arg(scripts::TOUCH).arg(keys.len()).arg(&keys[..]);
         c.arg(self.keep.as_millis() as u64);
         self.query::<Value>("PEXPIRE", &c).map(drop)
+    }
+
+    /// Whether [`Queue::touch`] would touch the run's keys now.
+    pub(crate) fn touch_due(&self) -> bool {
+        self.touched.is_none_or(|t| t.elapsed() >= TOUCH_EVERY)
     }
 
     /// Touches the run's keys now.
@@ -359,6 +367,17 @@ impl Queue {
                 Err(e) if self.run.is_some() && lost(&e) => self.reconnect(what, &e)?,
                 Err(e) => return Err(fail(&self.addr, what, &e)),
             }
+        }
+    }
+
+    /// After `e` (during `what`) on a request made by hand, not through [`Queue::retry`]:
+    /// where the server went away mid-run, reconnects (the caller makes its requests
+    /// again); otherwise the error, worded.
+    pub(crate) fn recover(&mut self, what: &str, e: &redis::RedisError) -> Result<(), Error> {
+        if self.run.is_some() && lost(e) {
+            self.reconnect(what, e)
+        } else {
+            Err(fail(&self.addr, what, e))
         }
     }
 

@@ -25,6 +25,11 @@ pub struct Producer {
     /// How long its hold on the name lasts after each renewal.
     hold: Duration,
     renewed: Instant,
+    /// A put sent ahead ([`Producer::put_ahead`]) whose reply is still to be read: its
+    /// sequence numbers and payload.
+    ahead: Option<(std::ops::Range<u64>, Vec<u8>)>,
+    /// Every item below this one is put (its put answered).
+    confirmed: u64,
 }
 
 impl Producer {
@@ -91,6 +96,8 @@ impl Producer {
             token,
             hold,
             renewed: Instant::now(),
+            ahead: None,
+            confirmed: 0,
         })
     }
 
@@ -99,31 +106,130 @@ impl Producer {
         (PUT_BYTES / payload_len.max(1)).clamp(1, 256)
     }
 
+    /// The put script's call for the items numbered `seqs`, each with `payload`.
+    fn put_cmd(&self, seqs: std::ops::Range<u64>, payload: &[u8]) -> redis::Cmd {
+        let mut c = eval(
+            PUT,
+            &[
+                &self.q.stream,
+                &self.q.totals,
+                &self.q.ends,
+                &self.q.producers,
+            ],
+        );
+        c.arg(self.capacity)
+            .arg(&self.name)
+            .arg(&self.pid)
+            .arg(payload)
+            .arg(self.q.keep().as_millis() as u64);
+        for seq in seqs {
+            c.arg(seq);
+        }
+        c
+    }
+
+    /// Every item below this one is put.
+    pub fn confirmed(&self) -> u64 {
+        self.confirmed
+    }
+
+    /// Like [`Producer::put`], but returns once the put is sent: its reply is read when
+    /// the next one is sent (one round trip less a batch, the server never idle waiting
+    /// for this producer). What did not fit (back-pressure) is put again, in order, then.
+    /// [`Producer::settle`] (or [`Producer::end`]) reads the last reply.
+    pub fn put_ahead(&mut self, seqs: std::ops::Range<u64>, payload: &[u8]) -> Result<(), Error> {
+        let follows = self
+            .ahead
+            .as_ref()
+            .is_some_and(|(a, p)| a.end == seqs.start && p == payload);
+        if !follows || self.alive_due() {
+            self.settle()?;
+            self.alive()?;
+        }
+        let c = self.put_cmd(seqs.clone(), payload);
+        let before = self.q.reconnects;
+        let prev = self.ahead.take();
+        if let Err(e) = self.q.con.send_packed_command(&c.get_packed_command()) {
+            self.q.recover("XADD", &e)?;
+        }
+        let Some((prev, _)) = prev else {
+            if self.q.reconnects == before {
+                self.ahead = Some((seqs, payload.to_vec()));
+                return Ok(());
+            }
+            self.put(seqs, payload)?;
+            return Ok(());
+        };
+        // The previous put's reply, then (where it did not take all) this one's.
+        let mut took = None;
+        if self.q.reconnects == before {
+            match self.q.con.recv_response() {
+                Ok(Value::Int(n)) => took = Some(n),
+                Ok(other) => return Err(self.odd(&other)),
+                Err(e) => self.q.recover("XADD", &e)?,
+            }
+        }
+        if took == Some(prev.end as i64 - prev.start as i64) {
+            self.confirmed = prev.end;
+            self.ahead = Some((seqs, payload.to_vec()));
+            return Ok(());
+        }
+        if took.is_some() && self.q.reconnects == before {
+            // This one's reply: nothing taken past the gap (see the put script).
+            match self.q.con.recv_response() {
+                Ok(_) => {}
+                Err(e) => self.q.recover("XADD", &e)?,
+            }
+        }
+        // Again, in order and waiting, from where the previous one stopped (each put
+        // skips what is put already).
+        let from = prev.start + took.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        self.put(from..seqs.end, payload)?;
+        Ok(())
+    }
+
+    /// Reads the reply of the put sent ahead, and puts what it did not take.
+    pub fn settle(&mut self) -> Result<(), Error> {
+        let Some((seqs, payload)) = self.ahead.take() else {
+            return Ok(());
+        };
+        let before = self.q.reconnects;
+        let took = match self.q.con.recv_response() {
+            Ok(Value::Int(n)) => u64::try_from(n).unwrap_or(0),
+            Ok(other) => return Err(self.odd(&other)),
+            Err(e) => {
+                self.q.recover("XADD", &e)?;
+                0
+            }
+        };
+        debug_assert!(self.q.reconnects == before || took == 0);
+        self.put(seqs.start + took..seqs.end, &payload)?;
+        Ok(())
+    }
+
+    fn odd(&self, v: &Value) -> Error {
+        match v {
+            Value::ServerError(e) => {
+                crate::fail(&self.q.addr, "XADD", &redis::RedisError::from(e.clone()))
+            }
+            other => format!(
+                "unexpected reply from the Redis server at {} to a put: {other:?}",
+                self.q.addr
+            )
+            .into(),
+        }
+    }
+
     /// Puts the items numbered `seqs`, each with `payload`; waits while the stream holds
     /// `capacity` entries or more (back-pressure). Returns whether it had to wait.
     pub fn put(&mut self, seqs: std::ops::Range<u64>, payload: &[u8]) -> Result<bool, Error> {
+        self.settle()?;
         let mut next = seqs.start;
         let mut waited = false;
         let mut backoff = Backoff::default();
         while next < seqs.end {
             self.alive()?;
-            let mut c = eval(
-                PUT,
-                &[
-                    &self.q.stream,
-                    &self.q.totals,
-                    &self.q.ends,
-                    &self.q.producers,
-                ],
-            );
-            c.arg(self.capacity)
-                .arg(&self.name)
-                .arg(&self.pid)
-                .arg(payload)
-                .arg(self.q.keep().as_millis() as u64);
-            for seq in next..seqs.end {
-                c.arg(seq);
-            }
+            let c = self.put_cmd(next..seqs.end, payload);
             let took: i64 = self.q.query("XADD", &c)?;
             let Ok(took) = u64::try_from(took) else {
                 let want: Option<u64> = self
@@ -132,6 +238,7 @@ impl Producer {
                 return Err(late(&self.q.addr, want.unwrap_or(0)).into());
             };
             next += took;
+            self.confirmed = next;
             if took == 0 {
                 waited = true;
                 backoff.pause(Duration::from_millis(50));
@@ -140,6 +247,11 @@ impl Producer {
             }
         }
         Ok(waited)
+    }
+
+    /// Whether [`Producer::alive`] has a request to make now.
+    fn alive_due(&self) -> bool {
+        self.renewed.elapsed() >= LIVE_LEASE / 4 || self.q.touch_due()
     }
 
     /// Renews the hold on the name (every fourth of the lease) and touches the run's keys.
@@ -163,6 +275,7 @@ impl Producer {
 
     /// Records the end: this producer put `count` items.
     pub fn end(&mut self, count: u64) -> Result<(), Error> {
+        self.settle()?;
         let mut c = eval(END, &[&self.q.ends, &self.live]);
         c.arg(&self.name).arg(count).arg(&self.token);
         self.q.query::<Value>("HSET", &c)?;

@@ -9,11 +9,12 @@
 /// `SEQ PID PRODUCER\nPAYLOAD` (one field costs the server less on every XADD and
 /// XREADGROUP than four). `put:PRODUCER` in the totals is the next sequence number it has
 /// to put: one below was put already (a batch sent again after its reply was lost with the
-/// server), and is skipped, so nothing is put twice. A stream or totals this put creates
+/// server), and is skipped, so nothing is put twice; a batch that starts above it (sent
+/// ahead behind one that did not all fit) takes nothing, so none is put out of order. A stream or totals this put creates
 /// gets the run's idle expiry at once (a producer killed right after still leaves none
 /// for ever).
 /// KEYS: stream, totals, ends, producers. ARGV: capacity, producer, pid, payload, keep ms,
-/// seq...
+/// seq... (consecutive: the skipped ones first, counted, not compared one by one).
 pub(crate) const PUT: &str = r"
 local want = tonumber(redis.call('GET', KEYS[4]) or 0)
 if want > 0 and redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0
@@ -22,23 +23,19 @@ if want > 0 and redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0
 end
 local room = tonumber(ARGV[1]) - tonumber(redis.call('HGET', KEYS[2], 'left') or 0)
 local from = tonumber(redis.call('HGET', KEYS[2], 'put:' .. ARGV[2]) or 0)
+if tonumber(ARGV[6]) > from then return 0 end
 local rest = ' ' .. ARGV[3] .. ' ' .. ARGV[2] .. '\n' .. ARGV[4]
-local n, took, last = 0, 0, nil
-for i = 6, #ARGV do
-  if tonumber(ARGV[i]) < from then
-    took = took + 1
-  elseif n < room then
-    redis.call('XADD', KEYS[1], '*', 'baozi', ARGV[i] .. rest)
-    n = n + 1
-    took = took + 1
-    last = ARGV[i]
-  else
-    break
-  end
+local given = #ARGV - 5
+local skip = math.min(math.max(from - tonumber(ARGV[6]), 0), given)
+local n = math.max(math.min(given - skip, room), 0)
+local call, stream = redis.call, KEYS[1]
+for i = 6 + skip, 5 + skip + n do
+  call('XADD', stream, '*', 'baozi', ARGV[i] .. rest)
 end
+local took = skip + n
 if n > 0 then
   redis.call('HINCRBY', KEYS[2], 'left', n)
-  redis.call('HSET', KEYS[2], 'put:' .. ARGV[2], tonumber(last) + 1)
+  redis.call('HSET', KEYS[2], 'put:' .. ARGV[2], tonumber(ARGV[5 + took]) + 1)
   for k = 1, 2 do
     if redis.call('PTTL', KEYS[k]) == -1 then redis.call('PEXPIRE', KEYS[k], ARGV[5]) end
   end
