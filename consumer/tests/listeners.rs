@@ -214,7 +214,7 @@ fn keep_listening_out_of_threads_drops_one_producer_and_serves_the_others() {
     let deadline = Instant::now() + testkit::PATIENCE;
     while threads_of(c.pid()) > idle {
         assert!(Instant::now() < deadline, "pa's thread never ended");
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(10)); // polling, with the deadline above
     }
     run(producer(&[&addr, "-n", "2", "--name", "pc"])).success();
     c.wait_for_stderr("2 items from");

@@ -182,7 +182,7 @@ fn a_long_lived_listener_lets_go_of_every_killed_peer() {
     for round in 1..=20 {
         let mut p = spawn("producer", &[&name, "-n", "100000000", "--payload", "3KiB"]);
         c.wait_for_stdout(&format!("from p{} (", p.pid()));
-        std::thread::sleep(Duration::from_micros(rng.below(10_000)));
+        std::thread::sleep(Duration::from_micros(rng.below(10_000))); // a random moment to kill at
         p.kill();
         drop(p.finish());
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
@@ -192,7 +192,7 @@ fn a_long_lived_listener_lets_go_of_every_killed_peer() {
                 "round {round}: still holding {:?}, {before:?} before",
                 holdings(c.pid())
             );
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(10)); // polling, with the deadline above
         }
     }
     run(cmd_args("producer", &[&name, "-n", "5", "--name", "last"]))
