@@ -44,6 +44,12 @@ pub const MAX_PAYLOAD: usize = 16 << 20;
 pub const MAX_FRAME: usize = MAX_PAYLOAD + 1024;
 /// Buffer size for both directions; one syscall moves many small frames.
 pub const BUF_SIZE: usize = 64 << 10;
+/// From this size on an item skips the buffers: the writer sends it straight from the
+/// caller's payload, and the reader, after such a frame, reads the next one's length and
+/// body straight from the stream. Buffering it would copy it once more on each side (a
+/// 64 KiB item never fits a 64 KiB buffer beside its header), where an extra read or
+/// write per item costs next to nothing at this size.
+const LARGE: usize = BUF_SIZE / 2;
 
 /// How long a two-way peer may take to send its greeting before it is judged not ours
 /// (an HTTP server, say, waits for us to speak and never answers in kind).
@@ -130,6 +136,10 @@ pub struct FrameReader<R: Read> {
     /// Bytes of the last frame still in `inner`'s buffer, lent to the caller
     /// ([`FrameReader::next_stream`]) and consumed at the next read.
     owed: usize,
+    /// The last frame was [`LARGE`]: the next one likely is too, so once the buffer is
+    /// drained its length and body are read straight from the stream, not through the
+    /// buffer (which would fill with its first 64 KiB, then copy them out again).
+    direct: bool,
 }
 
 /// Where the body of the frame just read is: in the read buffer, or in `body`.
@@ -152,6 +162,7 @@ impl<R: Read> FrameReader<R> {
             inner: BufReader::with_capacity(BUF_SIZE, inner),
             body: Vec::new(),
             owed: 0,
+            direct: false,
         }
     }
 
@@ -302,6 +313,17 @@ impl<R: Read> FrameReader<R> {
 
     /// Reads the next frame's length and body; `None` at a clean end between frames.
     fn next_body(&mut self) -> Result<Option<Body>, WireError> {
+        let body = self.next_body_by()?;
+        if let Some(b) = &body {
+            self.direct = match b {
+                Body::Buffered(r) => r.len(),
+                Body::Owned(len) => *len,
+            } >= LARGE;
+        }
+        Ok(body)
+    }
+
+    fn next_body_by(&mut self) -> Result<Option<Body>, WireError> {
         self.settle();
         let buf = self.inner.buffer();
         let len = if let Some(&[a, b, c, d]) = buf.first_chunk::<4>() {
@@ -316,7 +338,12 @@ impl<R: Read> FrameReader<R> {
             len
         } else {
             let mut len = [0u8; 4];
-            match read_full(&mut self.inner, &mut len)? {
+            let got = if self.direct && buf.is_empty() {
+                read_full(self.inner.get_mut(), &mut len)?
+            } else {
+                read_full(&mut self.inner, &mut len)?
+            };
+            match got {
                 0 => return Ok(None),
                 4 => {}
                 _ => {
@@ -456,8 +483,17 @@ impl<W: Write> FrameWriter<W> {
             }
             return Ok(());
         }
-        // Too large for the room left: top the buffer up and send it whole, then the rest
-        // (straight from `payload` when it is a buffer's worth or more).
+        if payload.len() >= LARGE {
+            // What is buffered and the header in one write, then the payload straight from
+            // the caller's memory, never copied into the buffer.
+            if n > room {
+                self.inner.flush()?;
+            }
+            self.inner.write_all(&head[..n])?;
+            self.inner.flush()?;
+            return self.inner.get_mut().write_all(payload);
+        }
+        // Too large for the room left: top the buffer up and send it whole, then the rest.
         self.inner.write_all(&head[..n])?;
         let room = self.inner.capacity() - self.inner.buffer().len();
         let (now, rest) = payload.split_at(room.min(payload.len()));
@@ -545,131 +581,4 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::msg::stream::Frame;
-    use std::io::Cursor;
-
-    fn bun(seq: u64, payload: usize) -> Frame {
-        Frame::Baozi {
-            seq,
-            payload: vec![0xab; payload],
-        }
-    }
-
-    fn stream(frames: &[Frame]) -> Vec<u8> {
-        let mut out = Vec::new();
-        {
-            let mut w = FrameWriter::new(&mut out);
-            w.write_greeting(Role::Producer).unwrap();
-            for f in frames {
-                w.send(f).unwrap();
-            }
-            w.flush().unwrap();
-        }
-        out
-    }
-
-    #[test]
-    fn round_trips_through_a_cursor() {
-        let frames = vec![
-            Frame::Hello {
-                name: "p1".into(),
-                pid: 7,
-            },
-            bun(0, 0),
-            bun(1, 100_000),
-            Frame::End { count: 2 },
-        ];
-        let bytes = stream(&frames);
-        let mut r = FrameReader::new(Cursor::new(bytes));
-        assert_eq!(r.read_greeting(&[Role::Producer]).unwrap(), Role::Producer);
-        for f in &frames {
-            assert_eq!(r.next_frame::<Frame>().unwrap().as_ref(), Some(f));
-        }
-        assert!(r.next_frame::<Frame>().unwrap().is_none());
-    }
-
-    #[test]
-    fn refuses_strangers_wrong_roles_and_versions() {
-        let mut r = FrameReader::new(Cursor::new(b"HTTP/1.1 400 Bad Request\r\n".to_vec()));
-        let e = r.read_greeting(&[Role::Producer]).unwrap_err().to_string();
-        assert!(e.starts_with("not a baozi-ipc peer"), "{e}");
-
-        let mut r = FrameReader::new(Cursor::new(Vec::new()));
-        let e = r.read_greeting(&[Role::Producer]).unwrap_err().to_string();
-        assert_eq!(e, "the stream was cut before anything arrived");
-
-        let bytes = stream(&[]);
-        let e = FrameReader::new(Cursor::new(bytes.clone()))
-            .read_greeting(&[Role::Consumer, Role::Broker])
-            .unwrap_err();
-        assert!(matches!(e, WireError::WrongRole { .. }), "{e}");
-        assert_eq!(
-            e.to_string(),
-            "the peer is a producer, but a consumer or a broker was expected"
-        );
-
-        let mut v1 = bytes;
-        v1[8] = 1;
-        let e = FrameReader::new(Cursor::new(v1))
-            .read_greeting(&[Role::Producer])
-            .unwrap_err();
-        assert!(matches!(e, WireError::Version { peer: 1 }), "{e}");
-    }
-
-    #[test]
-    fn huge_length_is_refused_without_allocating() {
-        let mut bytes = stream(&[]);
-        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
-        let mut r = FrameReader::new(Cursor::new(bytes));
-        r.read_greeting(&[Role::Producer]).unwrap();
-        assert!(matches!(
-            r.next_frame::<Frame>(),
-            Err(WireError::TooLarge { .. })
-        ));
-    }
-
-    #[test]
-    fn a_cut_anywhere_but_between_frames_is_an_error() {
-        let full = stream(&[bun(0, 10), Frame::End { count: 1 }]);
-        for cut in GREETING_LEN..full.len() {
-            let mut r = FrameReader::new(Cursor::new(full[..cut].to_vec()));
-            r.read_greeting(&[Role::Producer]).unwrap();
-            let mut result = Ok(Some(bun(0, 0)));
-            while let Ok(Some(_)) = result {
-                result = r.next_frame::<Frame>();
-            }
-            // The End frame is 6 bytes: a 4-byte length, a variant tag and a one-byte count.
-            let boundary = cut == GREETING_LEN || cut == full.len() - 6;
-            assert_eq!(result.is_ok(), boundary, "cut at {cut}: {result:?}");
-        }
-    }
-
-    #[test]
-    fn buffered_means_the_next_frame_is_here_whole() {
-        let bytes = stream(&[bun(0, 10), bun(1, 10)]);
-        let mut r = FrameReader::new(Cursor::new(bytes[..bytes.len() - 1].to_vec()));
-        r.read_greeting(&[Role::Producer]).unwrap();
-        assert!(r.has_buffered());
-        assert!(matches!(
-            r.next_stream(),
-            Ok(Some(StreamFrame::Baozi { seq: 0, .. }))
-        ));
-        assert!(!r.has_buffered(), "one byte of the next frame is missing");
-    }
-
-    #[test]
-    fn a_claimed_but_missing_body_allocates_only_what_arrived() {
-        let mut bytes = stream(&[]);
-        bytes.extend_from_slice(&(MAX_FRAME as u32).to_le_bytes());
-        bytes.extend_from_slice(&[1, 2, 3]);
-        let mut r = FrameReader::new(Cursor::new(bytes));
-        r.read_greeting(&[Role::Producer]).unwrap();
-        assert!(matches!(
-            r.next_frame::<Frame>(),
-            Err(WireError::Cut { .. })
-        ));
-        assert!(r.body.capacity() < 1 << 16, "{}", r.body.capacity());
-    }
-}
+mod tests;

@@ -423,6 +423,8 @@ fn large_items_by_hand_are_postcards_bytes() {
         payload: vec![3; 100],
     };
     for size in [
+        buf / 2 - 1,
+        buf / 2,
         buf - 20,
         buf - 1,
         buf,
@@ -447,6 +449,52 @@ fn large_items_by_hand_are_postcards_bytes() {
                 payload,
             };
             assert!(got == [before, &[item]].concat(), "{size} bytes read back");
+        }
+    }
+}
+
+/// Large and small items mixed, so that the reader turns to reading straight from the
+/// stream after a large frame and back after a small one, in reads of awkward sizes: the
+/// same items, in order.
+#[test]
+fn large_and_small_items_mixed_read_back() {
+    let buf = common::wire::BUF_SIZE;
+    let sizes = [
+        0,
+        buf,
+        buf / 2,
+        10,
+        buf + 7,
+        3 * buf,
+        1,
+        1,
+        buf / 2 - 1,
+        buf,
+        0,
+    ];
+    let items: Vec<Frame> = (0..3)
+        .flat_map(|_| sizes)
+        .enumerate()
+        .map(|(seq, size)| Frame::Baozi {
+            seq: seq as u64,
+            payload: (0..size).map(|i| (i * 7 + seq) as u8).collect(),
+        })
+        .collect();
+    let (mut bytes, _) = encode::<Frame>(&[]);
+    let mut w = FrameWriter::new(&mut bytes);
+    for item in &items {
+        let Frame::Baozi { seq, payload } = item else {
+            unreachable!()
+        };
+        w.send_baozi(*seq, payload).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    for steps in [vec![usize::MAX], vec![3], vec![5000, 70_000, 1, 40_000]] {
+        for fast in [false, true] {
+            let (got, end) = read_stream(bytes.clone(), steps.clone(), fast);
+            assert_eq!(end, Ok(()));
+            assert!(got == items, "{steps:?} fast {fast}: {} items", got.len());
         }
     }
 }
