@@ -7,6 +7,7 @@ use common::msg::check::{Broken, Check, Step};
 use common::msg::stream::Frame;
 use common::serve::Client;
 use common::wire::Session;
+use ipc::transport::Probe;
 use ipc::units::count;
 
 impl Broker {
@@ -55,6 +56,7 @@ impl Broker {
             "producer {name} (pid {pid}) joined {}",
             client.whence
         ));
+        let probe = s.rx.get_ref().probe();
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let ending = loop {
             // One frame (it may block), then whatever is already buffered: one lock a batch.
@@ -69,7 +71,7 @@ impl Broker {
                 }
                 frame = s.rx.next_frame::<Frame>();
             };
-            if !batch.is_empty() && !self.put_all(id, &mut batch) {
+            if !batch.is_empty() && !self.put_all(id, &mut batch, &probe) {
                 return; // Ctrl-C: the process is exiting
             }
             match last {
@@ -104,15 +106,25 @@ impl Broker {
         }
     }
 
-    /// Puts a batch, waiting for room as needed. `false` once stopping.
-    pub(crate) fn put_all(&self, id: ProducerId, batch: &mut Vec<(u64, Vec<u8>)>) -> bool {
+    /// Puts a batch, waiting for room as needed (and held meanwhile in `State::held`, with
+    /// `probe` to tell whether its producer is still there). `false` once stopping.
+    pub(crate) fn put_all(
+        &self,
+        id: ProducerId,
+        batch: &mut Vec<(u64, Vec<u8>)>,
+        probe: &Probe,
+    ) -> bool {
         let mut st = self.lock();
         for (seq, payload) in batch.drain(..) {
             if st.queue.ready() as u64 * 2 <= self.capacity {
                 st.full_told = false; // drained: the next time it fills is a new episode
             }
+            if !st.queue.has_room() {
+                st.held.push((id, probe.clone()));
+            }
             while !st.queue.has_room() {
                 if st.stopping {
+                    st.held.retain(|(held, _)| *held != id);
                     return false;
                 }
                 if !st.full_told {
@@ -124,6 +136,7 @@ impl Broker {
                 }
                 st = self.wait(st);
             }
+            st.held.retain(|(held, _)| *held != id);
             st.queue.put(id, seq, payload);
             self.mark(&mut st, |t, at| t.put(id, seq, at));
         }

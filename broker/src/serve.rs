@@ -9,14 +9,14 @@
 //! one reply; an observer's thread writes one status.
 
 use crate::Cli;
-use crate::queue::{Config, Queue};
+use crate::queue::{Config, ProducerId, Queue};
 use crate::timeline::Timeline;
 use common::cli::{Result, say_closing};
 use common::msg::queue::Admission;
 use common::serve::{self, Client, Clients, Service};
 use common::wire::{self, FrameWriter, Role, Session};
 use ipc::shutdown::Stop;
-use ipc::transport::{self, Closer, Conn};
+use ipc::transport::{self, Closer, Conn, Probe};
 use ipc::units::show_duration;
 use std::collections::HashMap;
 use std::io::Read;
@@ -58,6 +58,9 @@ pub(crate) struct State {
     pub(crate) timeline: Option<Timeline>,
     /// The queue was said to be full, and has not drained to half since.
     pub(crate) full_told: bool,
+    /// Producers held back now, waiting for room: their connections are not read
+    /// meanwhile, so `--status` asks each whether its peer is still there.
+    pub(crate) held: Vec<(ProducerId, Probe)>,
 }
 
 /// A client that greeted and has not said its name yet.
@@ -113,6 +116,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             stopping: false,
             timeline: cli.timeline.as_ref().map(|_| Timeline::new()),
             full_told: false,
+            held: Vec::new(),
         }),
         changed: Condvar::new(),
         quiet: cli.quiet,

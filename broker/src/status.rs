@@ -12,7 +12,21 @@ use std::process::ExitCode;
 impl Broker {
     /// An observer's conversation: one status, then the broker closes.
     pub(crate) fn observe(&self, mut s: Session) {
-        let status = self.lock().queue.status();
+        let status = {
+            let st = self.lock();
+            let mut status = st.queue.status();
+            // A producer held back by a full queue is not read until room comes, so its
+            // going would show only then: ask its connection now. One known to have gone
+            // counts as cut short already (what it sent before still comes in as room
+            // frees, and it ends cut short then). Known at once over Unix sockets and
+            // shm:; over TCP and Windows named pipes only once its last bytes are read.
+            let gone = st.held.iter().filter(|(_, p)| p.peer_closed()).count() as u64;
+            let gone = gone.min(status.producers);
+            status.producers -= gone;
+            status.producers_ended += gone;
+            status.producers_cut += gone;
+            status
+        };
         let welcome = Admission::Welcome {
             capacity: self.capacity,
         };

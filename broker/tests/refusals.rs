@@ -133,6 +133,54 @@ fn a_producer_held_back_by_a_full_queue_says_so_once_and_so_does_the_broker() {
     assert!(b.stderr.matches("the queue is full").count() >= 1);
 }
 
+/// A producer stopped while a full queue holds it back: the broker does not read its
+/// connection until room comes, yet `--status` counts it cut short at once (it asks the
+/// connection: Unix sockets and `shm:` say so at once), and the run still ends, cut short,
+/// with what it sent.
+#[test]
+fn a_producer_stopped_while_held_back_is_counted_cut_short_at_once() {
+    let mut addrs = vec![format!("shm:{}", testkit::unique("q-held"))];
+    if cfg!(target_os = "linux") {
+        addrs.push(local("q-held"));
+    }
+    for addr in addrs {
+        let (b, addr) = broker(&addr, &["--producers", "1", "--capacity", "5"]);
+        // More than the connection holds (a 4 MiB ring on shm:), so that its writes wait.
+        let args = ["--name", "p1", "-n", "200", "--payload", "65536"];
+        #[allow(unused_mut)] // killed on Windows
+        let mut p = spawn("producer", &[&[addr.as_str()], &args[..]].concat());
+        p.wait_for_stderr("p1: the queue is full (5 waiting)");
+        run(client("broker", &["--status", &addr]))
+            .success()
+            .stdout_has("producers 1 connected");
+        #[cfg(unix)]
+        p.interrupt();
+        #[cfg(windows)]
+        p.kill();
+        p.finish_within(Duration::from_secs(5)).failure();
+        // The broker's side of shm: learns of the end on a watcher thread: ask again for a
+        // while, not forever.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = run(client("broker", &["--status", &addr])).success();
+            if status
+                .stdout
+                .contains("producers 0 connected, 0 ended, 1 cut short of 1 expected")
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{addr}: {}",
+                status.stdout
+            );
+        }
+        let c = spawn("consumer", &[&addr, "--name", "c1", "-q"]);
+        c.finish().failure().stderr_has("cut short");
+        b.finish().failure().stderr_has("producer p1 cut short");
+    }
+}
+
 trait SuccessStderr {
     fn success_and_stderr(self) -> String;
 }

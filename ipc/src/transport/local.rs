@@ -61,6 +61,17 @@ impl Stream for LocalStream {
         Ok(())
     }
 
+    fn peer_closed(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsFd;
+            let LocalStream::UdSocket(s) = self;
+            super::hung_up(s.as_fd())
+        }
+        #[cfg(not(target_os = "linux"))]
+        false
+    }
+
     fn other_user(&self) -> io::Result<Option<String>> {
         #[cfg(unix)]
         {

@@ -129,6 +129,29 @@ trait Stream: fmt::Debug + Send + Sync {
     fn is_two_way(&self) -> bool {
         true
     }
+    /// Whether the peer is known to have closed its end, asked without reading (bytes it
+    /// sent before may still wait to be read). `false` where the mechanism cannot tell
+    /// until those bytes are read: TCP (its end comes after its bytes), pipes, Windows
+    /// named pipes.
+    fn peer_closed(&self) -> bool {
+        false
+    }
+}
+
+/// Whether a Unix socket's peer has closed its end, asked without reading: a Unix socket
+/// says so at once, even with bytes still queued; TCP only once those bytes are read.
+#[cfg(target_os = "linux")]
+fn hung_up(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::RDHUP)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(poll(&mut fds, Some(&now)), Ok(1))
+        && fds[0]
+            .revents()
+            .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR)
 }
 
 /// The three [`Stream`] methods of a stream that std or interprocess can read and write
@@ -179,6 +202,13 @@ macro_rules! std_socket {
 
         fn shutdown_both(&self) -> std::io::Result<()> {
             self.shutdown(std::net::Shutdown::Both)
+        }
+
+        fn peer_closed(&self) -> bool {
+            #[cfg(target_os = "linux")]
+            return super::hung_up(std::os::fd::AsFd::as_fd(self));
+            #[cfg(not(target_os = "linux"))]
+            false
         }
     };
 }
@@ -250,6 +280,22 @@ pub struct RecvHalf(Arc<dyn Stream>);
 #[derive(Debug)]
 pub struct SendHalf(Arc<dyn Stream>);
 
+/// Asks, from any thread and without reading, whether the peer of a connection has closed
+/// its end ([`RecvHalf::probe`]): for a server that is not reading a client now (the broker
+/// holding a producer back while its queue is full) and must still say who is there.
+#[derive(Debug, Clone)]
+pub struct Probe(Arc<dyn Stream>);
+
+impl Probe {
+    /// True once the peer is known to have closed its end, though bytes it sent before may
+    /// still wait to be read. Known at once on Unix sockets (`local:` and `unix:` on Linux)
+    /// and on `shm:`; elsewhere (TCP, pipes, Windows named pipes) only when those bytes
+    /// have been read, so this stays false until then.
+    pub fn peer_closed(&self) -> bool {
+        self.0.peer_closed()
+    }
+}
+
 /// Ends a connection from another thread than the one serving it (a server making room):
 /// writes a last notice, then shuts the socket down both ways, which ends a read blocked on
 /// it. Sockets only: Windows named pipes and anonymous pipes have no such thing.
@@ -265,6 +311,11 @@ impl Closer {
 }
 
 impl RecvHalf {
+    /// A [`Probe`] of this connection's peer.
+    pub fn probe(&self) -> Probe {
+        Probe(Arc::clone(&self.0))
+    }
+
     /// A [`Closer`] for this connection, where the mechanism has one (sockets).
     pub fn closer(&self) -> Option<Closer> {
         self.0.can_shut_down().then(|| Closer(Arc::clone(&self.0)))

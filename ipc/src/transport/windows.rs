@@ -279,6 +279,14 @@ pub(in crate::transport) fn wait_either(
     }
 }
 
+/// Whether a process (or any waitable object) has signalled: asked now, without waiting.
+pub(in crate::transport) fn has_ended(process: &Handle) -> bool {
+    use windows_sys::Win32::Foundation::WAIT_OBJECT_0;
+    use windows_sys::Win32::System::Threading::WaitForSingleObject;
+    // SAFETY: a valid handle, a wait of 0 ms.
+    unsafe { WaitForSingleObject(process.0, 0) == WAIT_OBJECT_0 }
+}
+
 /// The processor this thread runs on, for the spin policy.
 pub(in crate::transport) fn current_cpu() -> u32 {
     // SAFETY: plain call, no arguments.

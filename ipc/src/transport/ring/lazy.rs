@@ -128,6 +128,11 @@ impl Stream for Lazy {
         true
     }
 
+    /// Not yet handed over: nothing to tell by (the peer's going ends the handover).
+    fn peer_closed(&self) -> bool {
+        self.stream.get().is_some_and(|s| s.peer_closed())
+    }
+
     fn shutdown_write(&self) -> io::Result<()> {
         self.get()?.shutdown_write()
     }

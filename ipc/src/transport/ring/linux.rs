@@ -58,6 +58,11 @@ impl Os {
     pub(super) fn peer_ended(&self) -> bool {
         false
     }
+
+    /// Nothing to ask: the watcher sets `Link::gone` the moment the rendezvous closes.
+    pub(super) fn peer_has_ended(&self) -> bool {
+        false
+    }
 }
 
 /// The CPU this thread runs on, for the spin policy.

@@ -117,6 +117,12 @@ impl Link {
         self.gone.load(Ordering::Acquire) || self.kernel.peer_ended()
     }
 
+    /// [`Link::is_gone`], asked afresh of the system where only a wait would have noticed
+    /// (on Windows, the peer's process handle): for a side that is not reading or writing.
+    fn peer_closed(&self) -> bool {
+        self.is_gone() || self.kernel.peer_has_ended()
+    }
+
     /// Wakes this process's own sleepers (a read waiting for data, a write waiting for
     /// room) after a flag that only we know of.
     fn wake_ourselves(&self) {
@@ -301,6 +307,10 @@ impl super::Stream for ShmStream {
         spsc::close_reader(link.rx(), &link.kernel);
         link.wake_ourselves();
         Ok(())
+    }
+
+    fn peer_closed(&self) -> bool {
+        self.link.peer_closed()
     }
 
     fn other_user(&self) -> io::Result<Option<String>> {

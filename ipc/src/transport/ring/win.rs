@@ -67,6 +67,11 @@ impl Os {
     pub(super) fn peer_ended(&self) -> bool {
         self.peer_ended.load(Ordering::Acquire)
     }
+
+    /// Whether the peer's process has ended, asked now (no wait needed to have seen it).
+    pub(super) fn peer_has_ended(&self) -> bool {
+        self.peer_ended() || win32::has_ended(&self.peer)
+    }
 }
 
 impl Kernel for Os {
