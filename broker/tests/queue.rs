@@ -14,7 +14,7 @@ use testkit::{broker, local};
 #[test]
 fn three_producers_two_consumers_every_item_eaten_once() {
     let (b, addr) = broker(&local("q-3x2"), &["--producers", "3"]);
-    three_producers_two_consumers(&addr, &[], "the broker");
+    three_producers_two_consumers(&addr, &[], "the broker", Some(&b));
     let b = b.finish().success();
     b.stderr_has("received 3000 from 3 producers (")
         .stderr_has("eaten 3000 by 2 consumers (")
@@ -26,7 +26,7 @@ fn three_producers_two_consumers_every_item_eaten_once() {
 fn three_producers_two_consumers_over_shared_memory() {
     let addr = format!("shm:{}", testkit::unique("q-shm"));
     let (b, addr) = broker(&addr, &["--producers", "3"]);
-    three_producers_two_consumers(&addr, &[], "the broker");
+    three_producers_two_consumers(&addr, &[], "the broker", Some(&b));
     b.finish()
         .success()
         .stderr_has("received 3000 from 3 producers (")

@@ -116,6 +116,11 @@ fn queue_trace_is_socat_like_with_peer_tags() {
         .iter()
         .map(|n| testkit::proc::spawn_with("consumer", &[&at, "-v", "-q", "--name", n]))
         .collect();
+    // Both in before the run starts: else one may eat it all before the other is let in.
+    // (Lines are read in order, and either may join first.)
+    for _ in 0..2 {
+        b.wait_for_stderr(") joined on ");
+    }
     run(producer(&[&at, "-n", "300", "--name", "p1"])).success();
     for c in cs {
         let c = c.finish().success();

@@ -28,6 +28,7 @@ fn three_producers_two_consumers_every_item_eaten_once() {
         &addr,
         &["--producers", "3"],
         "the Redis stream at redis://127.0.0.1:",
+        None,
     );
     for c in c {
         c.stderr_has(

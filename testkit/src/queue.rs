@@ -45,13 +45,16 @@ pub fn all_eaten(times: &BTreeMap<Item, u32>, producers: &[&str], n: u64) {
 /// The tutorial's queue, 3 producers of 1,000 baozi and 2 consumers (`c1`, `c2`), all at
 /// once over `addr`: every producer ends with `sent 1000 baozi to {sent_to}`, every consumer
 /// succeeds, and every item is eaten exactly once, none redelivered. `consumer_args` are
-/// added to each consumer's. Returns the consumers, for the keeper's own checks (the totals
-/// line: the broker's, or each consumer's with Redis).
+/// added to each consumer's. With a `broker`, the producers start once it has let both
+/// consumers in (else one may eat the whole run before the other joins, and find the run
+/// over). Returns the consumers, for the keeper's own checks (the totals line: the
+/// broker's, or each consumer's with Redis).
 #[track_caller]
 pub fn three_producers_two_consumers(
     addr: &str,
     consumer_args: &[&str],
     sent_to: &str,
+    broker: Option<&Proc>,
 ) -> Vec<Finished> {
     let consumers: Vec<Proc> = ["c1", "c2"]
         .iter()
@@ -63,6 +66,12 @@ pub fn three_producers_two_consumers(
             spawn_with("consumer", &args)
         })
         .collect();
+    if let Some(b) = broker {
+        // Lines are read in order, and either may join first.
+        for _ in 0..2 {
+            b.wait_for_stderr(") joined on ");
+        }
+    }
     let producers: Vec<Proc> = ["p1", "p2", "p3"]
         .iter()
         .map(|p| spawn_with("producer", &[addr, "-n", "1000", "--name", p]))
