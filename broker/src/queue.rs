@@ -22,6 +22,7 @@ use common::msg::run::{Put, Standing, Totals};
 use ipc::units::count;
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A producer's number in this queue.
@@ -85,7 +86,8 @@ impl std::error::Error for QueueError {}
 
 #[derive(Debug)]
 struct Producer {
-    name: String,
+    /// Shared with every delivery of its items (no copy per item).
+    name: Arc<str>,
     pid: u32,
     put: u64,
     stream: Stream,
@@ -164,7 +166,7 @@ impl Queue {
         if let Some(live) = self
             .producers
             .iter()
-            .find(|p| p.stream == Stream::Open && p.name == name)
+            .find(|p| p.stream == Stream::Open && *p.name == *name)
         {
             return Err(QueueError::NameInUse {
                 role: "producer",
@@ -176,7 +178,7 @@ impl Queue {
             return Err(QueueError::TooManyProducers { expected });
         }
         self.producers.push(Producer {
-            name: name.to_owned(),
+            name: name.into(),
             pid,
             put: 0,
             stream: Stream::Open,
@@ -372,7 +374,7 @@ impl Queue {
             let p = &self.producers[item.producer];
             out.push(Delivery {
                 tag: c.last_tag,
-                producer: p.name.clone(),
+                producer: Arc::clone(&p.name),
                 pid: p.pid,
                 seq: item.seq,
                 attempt: item.deliveries,
@@ -405,7 +407,7 @@ impl Queue {
         for (_, item) in leases.into_iter().rev() {
             if item.deliveries >= self.config.max_deliveries {
                 dead.push(Dead {
-                    producer: self.producers[item.producer].name.clone(),
+                    producer: self.producers[item.producer].name.to_string(),
                     seq: item.seq,
                     deliveries: item.deliveries,
                 });
@@ -475,7 +477,7 @@ impl Queue {
         self.producers
             .iter()
             .filter(|p| p.stream == Stream::Cut)
-            .map(|p| p.name.clone())
+            .map(|p| p.name.to_string())
             .collect()
     }
 
@@ -508,7 +510,7 @@ impl Queue {
                 .producers
                 .iter()
                 .map(|p| Put {
-                    name: p.name.clone(),
+                    name: p.name.to_string(),
                     items: p.put,
                     stream: p.stream,
                 })

@@ -110,7 +110,7 @@ impl Timeline {
             let Some(producer) = self
                 .producers
                 .iter()
-                .position(|p| p.name == d.producer && p.pid == d.pid)
+                .position(|p| *p.name == *d.producer && p.pid == d.pid)
             else {
                 continue;
             };

@@ -22,6 +22,7 @@ mod words;
 pub use crate::msg::Role;
 use crate::msg::stream::Frame;
 use ipc::transport::{Conn, RecvHalf, SendHalf};
+use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -246,6 +247,26 @@ impl<R: Read> FrameReader<R> {
         frame
     }
 
+    /// [`FrameReader::next_frame`] for a message that borrows (`&str`, `&[u8]`: a
+    /// consumer's [`crate::msg::queue::DeliveryRef`]s): lent from where the frame was read,
+    /// until the next read.
+    pub fn next_frame_lent<'a, M: Deserialize<'a> + fmt::Debug>(
+        &'a mut self,
+    ) -> Result<Option<M>, WireError> {
+        let frame = match self.next_body()? {
+            None => Ok(None),
+            Some(b) => postcard::from_bytes(self.bytes(&b))
+                .map(Some)
+                .map_err(WireError::Corrupt),
+        };
+        if ipc::say::verbose()
+            && let Ok(Some(m)) = &frame
+        {
+            ipc::say::trace("<", m);
+        }
+        frame
+    }
+
     fn next_frame_quiet<M: DeserializeOwned>(&mut self) -> Result<Option<M>, WireError> {
         match self.next_body()? {
             None => Ok(None),
@@ -441,7 +462,7 @@ impl<W: Write> FrameWriter<W> {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         buf.extend_from_slice(&[0; 4]);
-        let mut buf = postcard::to_extend(frame, buf)
+        let mut buf = postcard::serialize_with_flavor(frame, Scratch(buf))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let len = buf.len() - 4;
         if len > MAX_FRAME {
@@ -509,6 +530,31 @@ impl<W: Write> FrameWriter<W> {
     /// The underlying writer.
     pub fn get_ref(&self) -> &W {
         self.inner.get_ref()
+    }
+}
+
+/// postcard's output into a buffer we keep from frame to frame, a field's bytes copied
+/// whole (postcard's `to_extend` goes byte by byte, and its own `Vec` flavor cannot be
+/// given a buffer to reuse).
+struct Scratch(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Scratch {
+    type Output = Vec<u8>;
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
     }
 }
 

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
 use common::echo::{LineError, LineReader, content};
-use common::msg::queue::{Delivery, Reply, Request, Status};
+use common::msg::queue::{Delivery, DeliveryRef, Reply, Request, Status};
 use common::msg::stream::Frame;
 use common::wire::{FrameReader, FrameWriter, Role, StreamFrame, WireError};
 use ipc::Address;
@@ -54,7 +54,7 @@ fn delivery() -> impl Strategy<Value = Delivery> {
     )
         .prop_map(|(tag, producer, pid, seq, attempt, payload)| Delivery {
             tag,
-            producer,
+            producer: producer.into(),
             pid,
             seq,
             attempt,
@@ -181,6 +181,20 @@ proptest! {
     #[test]
     fn every_queue_reply_round_trips(msgs in prop::collection::vec(reply(), 0..8)) {
         round_trips(&msgs)?;
+    }
+
+    /// A consumer reads replies lent (`next_frame_lent`): the same replies as owned.
+    #[test]
+    fn queue_replies_read_lent_are_the_replies_sent(msgs in prop::collection::vec(reply(), 0..8)) {
+        let (bytes, _) = encode(&msgs);
+        let mut r = FrameReader::new(Cursor::new(bytes));
+        r.read_greeting(&[Role::Producer]).unwrap();
+        for m in &msgs {
+            let lent = r.next_frame_lent::<Reply<DeliveryRef<'_>>>().unwrap();
+            let owned = lent.map(Reply::into_owned);
+            prop_assert_eq!(owned.as_ref(), Some(m));
+        }
+        prop_assert!(r.next_frame_lent::<Reply<DeliveryRef<'_>>>().unwrap().is_none());
     }
 
     #[test]

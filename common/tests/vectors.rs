@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
 
 use common::msg::Role;
-use common::msg::queue::{Admission, Delivery, Reply, Request, Status};
+use common::msg::queue::{Admission, Delivery, DeliveryRef, Reply, Request, Status};
 use common::msg::stream::Frame;
 use common::wire::{FrameReader, FrameWriter};
 use serde::Serialize;
@@ -117,7 +117,7 @@ fn the_queue() {
     frame("queue-refused", &Admission::Refused { why: "busy".into() });
     frame(
         "queue-cut-short",
-        &Reply::CutShort {
+        &Reply::<Delivery>::CutShort {
             eaten: 20,
             cut: vec!["p2".into()],
         },
@@ -130,13 +130,16 @@ fn the_queue() {
         attempt,
         payload: vec![],
     };
-    frame(
-        "queue-items",
-        &Reply::Items(vec![delivery(1, 0, 1), delivery(2, 7, 2)]),
-    );
-    frame("queue-idle", &Reply::Idle);
-    frame("queue-end", &Reply::End { eaten: 20 });
-    frame("queue-stopping", &Reply::Stopping);
+    let items = vec![delivery(1, 0, 1), delivery(2, 7, 2)];
+    frame("queue-items", &Reply::Items(items.clone()));
+    // A consumer reads the same bytes lent: the same fields.
+    let mut r = FrameReader::new(Cursor::new(std::fs::read(path("queue-items")).unwrap()));
+    let lent = r.next_frame_lent::<Reply<DeliveryRef<'_>>>().unwrap();
+    let owned = lent.map(Reply::into_owned);
+    assert_eq!(owned, Some(Reply::Items(items)), "queue-items, lent");
+    frame("queue-idle", &Reply::<Delivery>::Idle);
+    frame("queue-end", &Reply::<Delivery>::End { eaten: 20 });
+    frame("queue-stopping", &Reply::<Delivery>::Stopping);
     frame(
         "queue-status",
         &Status {

@@ -13,7 +13,7 @@
 
 use crate::eat::{Eater, Manner, STOP, Tally};
 use common::cli::Result;
-use common::msg::queue::{Admission, Reply, Request};
+use common::msg::queue::{Admission, DeliveryRef, Reply, Request};
 use common::wire::{FrameWriter, Session};
 use ipc::transport::SendHalf;
 use ipc::units::count;
@@ -52,8 +52,9 @@ struct Acks {
     /// The last tag eaten, and the last one told.
     eaten: u64,
     told: u64,
-    /// When something was last told (it renews the lease).
-    at: Instant,
+    /// When what is eaten must be told at the latest: [`ACK_WITHIN`] after something was
+    /// last told (which renews the lease).
+    due: Instant,
 }
 
 impl Acks {
@@ -64,14 +65,15 @@ impl Acks {
         tx: &mut FrameWriter<SendHalf>,
         renew: bool,
         slow: bool,
+        now: Instant,
     ) -> std::io::Result<()> {
         let due = self.eaten > self.told
-            && (slow || self.eaten - self.told >= ACK_EVERY || self.at.elapsed() >= ACK_WITHIN);
+            && (slow || self.eaten - self.told >= ACK_EVERY || now >= self.due);
         if due || renew {
             tx.send(&Request::Ack { ack: self.eaten })?;
             tx.flush()?;
             self.told = self.eaten;
-            self.at = Instant::now();
+            self.due = now + ACK_WITHIN;
         }
         Ok(())
     }
@@ -129,21 +131,21 @@ fn take(
     let mut acks = Acks {
         eaten: 0,
         told: 0,
-        at: Instant::now(),
+        due: Instant::now() + ACK_WITHIN,
     };
     let mut write_failed: Option<std::io::Error> = None;
     let mut progress = eater.progress();
-    let mut held = VecDeque::new();
     loop {
         let eaten = eater.tally.items;
         progress.tick(eaten);
-        let reply = match rx.next_frame::<Reply>() {
+        // The items are lent from the read buffer until the next read: eaten in place.
+        let reply = match rx.next_frame_lent::<Reply<DeliveryRef<'_>>>() {
             Ok(Some(reply)) => reply,
             Ok(None) => return Err(gone(eaten, "the connection closed".into()).into()),
             Err(e) => return Err(gone(eaten, e.to_string()).into()),
         };
         let asked = in_flight.pop_front().unwrap_or(0);
-        match reply {
+        let items = match reply {
             Reply::Items(items) => {
                 if items.len() > asked as usize {
                     return Err(format!(
@@ -152,9 +154,9 @@ fn take(
                     )
                     .into());
                 }
-                held.extend(items);
+                items
             }
-            Reply::Idle => {}
+            Reply::Idle => Vec::new(),
             Reply::End { .. } => return Ok(()),
             Reply::CutShort { cut, .. } => {
                 let were = if cut.len() == 1 { "was" } else { "were" };
@@ -173,38 +175,40 @@ fn take(
                 )
                 .into());
             }
-        }
-        while let Some(d) = held.pop_front() {
+        };
+        // The end of the last item eaten: each item took from there to its own end.
+        let mut last = Instant::now();
+        for (k, d) in items.iter().enumerate() {
             if STOP.is_raised() {
                 break;
             }
-            eater.die_if_poison(d.seq, &d.producer);
-            let more = eater.rest_of_batch(0, 1 + held.len());
+            eater.die_if_poison(d.seq, d.producer);
+            let more = eater.rest_of_batch(k, items.len());
             let mut renew = || {
                 if write_failed.is_none()
-                    && let Err(e) = acks.tell(&mut tx, true, false)
+                    && let Err(e) = acks.tell(&mut tx, true, false, Instant::now())
                 {
                     write_failed = Some(e);
                 }
             };
-            let began = Instant::now();
-            let ate = eater.queue_item(
+            let Some((now, took)) = eater.queue_item(
                 d.seq,
-                &d.producer,
+                d.producer,
                 d.payload.len(),
                 d.attempt,
                 more,
                 renew_every,
                 &mut renew,
-            );
-            if !ate {
+                last,
+            ) else {
                 break;
-            }
+            };
             acks.eaten = d.tag;
-            let slow = began.elapsed() >= ACK_AT_ONCE_AFTER;
-            if !held.is_empty()
+            let slow = took >= ACK_AT_ONCE_AFTER;
+            last = now;
+            if k + 1 < items.len()
                 && write_failed.is_none()
-                && let Err(e) = acks.tell(&mut tx, false, slow)
+                && let Err(e) = acks.tell(&mut tx, false, slow, now)
             {
                 write_failed = Some(e);
             }
@@ -230,7 +234,7 @@ fn take(
                 Ok(()) => {
                     in_flight.push_back(want);
                     acks.told = acks.eaten;
-                    acks.at = Instant::now();
+                    acks.due = Instant::now() + ACK_WITHIN;
                 }
                 Err(e) => write_failed = Some(e),
             }

@@ -55,22 +55,28 @@ pub fn wait_for_the_end() -> ! {
 /// eating (1 until it has eaten one).
 #[derive(Default)]
 pub struct Appetite {
-    per_item: Option<Duration>,
+    /// A moving average of the time an item takes, in nanoseconds (integers: this runs
+    /// once an item).
+    per_item_ns: Option<u64>,
 }
 
 impl Appetite {
     /// One item took this long to eat.
+    #[inline]
     pub fn ate(&mut self, took: Duration) {
-        self.per_item = Some(match self.per_item {
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX / 4);
+        self.per_item_ns = Some(match self.per_item_ns {
             None => took,
-            Some(avg) => (avg * 3 + took) / 4,
+            Some(avg) => (avg.saturating_mul(3).saturating_add(took)) / 4,
         });
     }
 
     /// How many to ask for, between 1 and `most`.
     pub fn want(&self, most: u32) -> u32 {
-        let Some(per) = self.per_item else { return 1 };
-        let n = HOLD.as_secs_f64() / per.as_secs_f64().max(1e-7);
+        let Some(per) = self.per_item_ns else {
+            return 1;
+        };
+        let n = HOLD.as_nanos() as f64 / (per as f64).max(100.0);
         (n as u32).clamp(1, most.max(1))
     }
 }
@@ -182,6 +188,7 @@ impl<'a> Eater<'a> {
                 more_at_hand,
                 never,
                 &mut || {},
+                Instant::now(),
             );
         } else if !STOP.is_raised() {
             // No pause: no clock either (a stream has no appetite to keep).
@@ -190,7 +197,9 @@ impl<'a> Eater<'a> {
     }
 
     /// [`Eater::item`] for a queue: calls `renew` every `every` while it eats (so that
-    /// what it holds stays leased), and stops at once on [`STOP`], uneaten: `false`.
+    /// what it holds stays leased), and stops at once on [`STOP`], uneaten: `None`. Else
+    /// when it was eaten and how long it took, counted from `since` (the end of the item
+    /// before, or when this batch came), which the appetite is fed: one clock read an item.
     #[allow(clippy::too_many_arguments)]
     pub fn queue_item(
         &mut self,
@@ -201,28 +210,30 @@ impl<'a> Eater<'a> {
         more_at_hand: bool,
         every: Duration,
         renew: &mut dyn FnMut(),
-    ) -> bool {
-        let began = Instant::now();
+        since: Instant,
+    ) -> Option<(Instant, Duration)> {
         if !self.manner.pace.is_zero() {
-            let done = began + self.manner.pace.pick(&mut self.rng);
+            let done = Instant::now() + self.manner.pace.pick(&mut self.rng);
             loop {
                 let left = done.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
                 }
                 if STOP.wait(left.min(every)) {
-                    return false;
+                    return None;
                 }
                 if Instant::now() < done {
                     renew();
                 }
             }
         } else if STOP.is_raised() {
-            return false;
+            return None;
         }
         self.eaten(seq, producer, bytes, attempt, more_at_hand);
-        self.appetite.ate(began.elapsed());
-        true
+        let now = Instant::now();
+        let took = now.saturating_duration_since(since);
+        self.appetite.ate(took);
+        Some((now, took))
     }
 
     /// An item eaten: its counts, and its line.

@@ -93,6 +93,8 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
         // ids[..acked] are acknowledged, ids[..ate] eaten.
         let (mut acked, mut ate) = (0, 0);
         let mut told = Instant::now();
+        // The end of the last item eaten: each item took from there to its own end.
+        let mut last = told;
         let mut failed = None;
         for (k, it) in items.iter().enumerate() {
             if STOP.is_raised() {
@@ -117,6 +119,7 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
                 more,
                 renew_every,
                 &mut renew,
+                last,
             );
             if let Some(e) = failed.take() {
                 if stopping(&e) {
@@ -124,11 +127,15 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
                 }
                 return Err(gone(eater.tally.items, e).into());
             }
-            if !eaten_now {
+            let Some((now, _)) = eaten_now else {
                 break;
-            }
+            };
+            last = now;
             ate = k + 1;
-            if ate - acked >= ACK_EVERY || told.elapsed() >= ACK_WITHIN || ate == items.len() {
+            if ate - acked >= ACK_EVERY
+                || now.saturating_duration_since(told) >= ACK_WITHIN
+                || ate == items.len()
+            {
                 // Sent now, its reply read with the next request (the next read's).
                 let acking = c.ack_soon(&ids[acked..ate]);
                 if acking.as_ref().is_err_and(stopping) {
@@ -136,7 +143,7 @@ fn take(cli: &Cli, eater: &mut Eater<'_>) -> Result<()> {
                 }
                 acking.map_err(|e| gone(eater.tally.items, e))?;
                 acked = ate;
-                told = Instant::now();
+                told = now;
             }
         }
         if STOP.is_raised() {

@@ -6,7 +6,7 @@
 //! must give the frames and the error that postcard's `next_frame::<Frame>` gives.
 #![no_main]
 
-use common::msg::queue::{Reply, Request, Status};
+use common::msg::queue::{DeliveryRef, Reply, Request, Status};
 use common::msg::stream::Frame;
 use common::wire::{FrameReader, FrameWriter, Role, StreamFrame};
 use libfuzzer_sys::fuzz_target;
@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
     match pick % 5 {
         0 => decode_all::<Frame>(rest),
         1 => decode_all::<Request>(rest),
-        2 => decode_all::<Reply>(rest),
+        2 => {
+            decode_all::<Reply>(rest);
+            replies_lent_as_owned(rest);
+        }
         3 => decode_all::<Status>(rest),
         _ => in_place_as_postcard(rest),
     }
@@ -39,6 +42,24 @@ fn reader(body: &[u8]) -> FrameReader<Cursor<Vec<u8>>> {
     let mut r = FrameReader::new(Cursor::new(input));
     assert_eq!(r.read_greeting(&[Role::Producer]).unwrap(), Role::Producer);
     r
+}
+
+/// A consumer's lent reading of replies (`next_frame_lent`) and the owned one side by side
+/// on the same bytes: the same replies, and the same error.
+fn replies_lent_as_owned(body: &[u8]) {
+    let (mut a, mut b) = (reader(body), reader(body));
+    for _ in 0..=body.len() / 4 {
+        let lent = a
+            .next_frame_lent::<Reply<DeliveryRef<'_>>>()
+            .map(|r| r.map(Reply::into_owned))
+            .map_err(|e| e.to_string());
+        let owned = b.next_frame::<Reply>().map_err(|e| e.to_string());
+        assert_eq!(lent, owned);
+        if !matches!(owned, Ok(Some(_))) {
+            return;
+        }
+    }
+    panic!("more frames than 4-byte lengths in {} bytes", body.len());
 }
 
 /// `next_stream` and `next_frame::<Frame>` side by side on the same bytes.

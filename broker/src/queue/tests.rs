@@ -42,7 +42,7 @@ fn items_go_out_in_order_and_one_ack_covers_a_batch() {
     let got = q.take(c, 3);
     assert_eq!(seqs(&got), [0, 1, 2]);
     assert_eq!(got.iter().map(|d| d.tag).collect::<Vec<_>>(), [1, 2, 3]);
-    assert!(got.iter().all(|d| d.attempt == 1 && d.producer == "p1"));
+    assert!(got.iter().all(|d| d.attempt == 1 && &*d.producer == "p1"));
     assert_eq!(q.leased_by(c), 3);
     assert_eq!(q.ack(c, 2), Ok(2));
     assert_eq!(q.leased_by(c), 1);

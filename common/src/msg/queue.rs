@@ -23,6 +23,7 @@
 //! New requests go at the end of the enum: a frame's variant is its index on the wire.
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Consumer to broker.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,11 +46,12 @@ pub enum Request {
     Lease { millis: u64 },
 }
 
-/// Broker to consumer: one per `Take`.
+/// Broker to consumer: one per `Take`. The broker writes [`Delivery`]s; a consumer reads
+/// them as [`DeliveryRef`]s, lent from the frame (the same bytes).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reply {
+pub enum Reply<D = Delivery> {
     /// Items leased to this consumer until it acknowledges them (at least one).
-    Items(Vec<Delivery>),
+    Items(Vec<D>),
     /// Nothing to hand out for a while; ask again. (This is also how the broker learns,
     /// from the next request, that an idle consumer is still there.)
     Idle,
@@ -79,8 +81,9 @@ pub enum Admission {
 pub struct Delivery {
     /// This lease's number on this connection; acknowledged by `Take{ack}`.
     pub tag: u64,
-    /// Who made it: the producer's name and pid.
-    pub producer: String,
+    /// Who made it: the producer's name (shared by the broker with the queue's record of
+    /// it, not copied for each item) and pid.
+    pub producer: Arc<str>,
     pub pid: u32,
     /// Its number in its producer's stream.
     pub seq: u64,
@@ -89,6 +92,44 @@ pub struct Delivery {
     pub attempt: u32,
     #[serde(with = "super::serde_bytes_compat")]
     pub payload: Vec<u8>,
+}
+
+/// A [`Delivery`] as a consumer reads it: its name and payload lent from the frame it came
+/// in (`FrameReader::next_frame_lent`), so that eating an item allocates nothing. The same
+/// fields, so the same bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct DeliveryRef<'a> {
+    pub tag: u64,
+    pub producer: &'a str,
+    pub pid: u32,
+    pub seq: u64,
+    pub attempt: u32,
+    pub payload: &'a [u8],
+}
+
+impl Reply<DeliveryRef<'_>> {
+    /// The reply with its items copied out of the frame: what reading it owned gives.
+    pub fn into_owned(self) -> Reply {
+        match self {
+            Reply::Items(items) => Reply::Items(
+                items
+                    .iter()
+                    .map(|d| Delivery {
+                        tag: d.tag,
+                        producer: d.producer.into(),
+                        pid: d.pid,
+                        seq: d.seq,
+                        attempt: d.attempt,
+                        payload: d.payload.to_vec(),
+                    })
+                    .collect(),
+            ),
+            Reply::Idle => Reply::Idle,
+            Reply::End { eaten } => Reply::End { eaten },
+            Reply::Stopping => Reply::Stopping,
+            Reply::CutShort { eaten, cut } => Reply::CutShort { eaten, cut },
+        }
+    }
 }
 
 /// The broker's live numbers, for `broker --status`.
@@ -132,8 +173,28 @@ impl Request {
 /// `-v`'s trace, like socat's and the stream's (`Baozi seq=3 (0 bytes)`): the kind, then
 /// `key=value`s; a batch names its first few items only.
 mod trace {
-    use super::{Admission, Delivery, Reply, Request, Status};
+    use super::{Admission, Delivery, DeliveryRef, Reply, Request, Status};
     use std::fmt;
+
+    /// What a trace line names of an item, owned or lent: tag, producer, seq, attempt and
+    /// payload size.
+    pub trait Named {
+        fn named(&self) -> (u64, &str, u64, u32, usize);
+    }
+
+    impl Named for Delivery {
+        fn named(&self) -> (u64, &str, u64, u32, usize) {
+            let d = self;
+            (d.tag, &d.producer, d.seq, d.attempt, d.payload.len())
+        }
+    }
+
+    impl Named for DeliveryRef<'_> {
+        fn named(&self) -> (u64, &str, u64, u32, usize) {
+            let d = self;
+            (d.tag, d.producer, d.seq, d.attempt, d.payload.len())
+        }
+    }
 
     /// At most this many items of a batch are named.
     const NAMED: usize = 4;
@@ -150,12 +211,12 @@ mod trace {
         }
     }
 
-    impl fmt::Debug for Reply {
+    impl<D: Named> fmt::Debug for Reply<D> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             match self {
                 Reply::Items(items) => {
                     write!(f, "Items n={}", items.len())?;
-                    let bytes: usize = items.iter().map(|d| d.payload.len()).sum();
+                    let bytes: usize = items.iter().map(|d| d.named().4).sum();
                     if bytes > 0 {
                         write!(f, " ({bytes} bytes)")?;
                     }
@@ -178,12 +239,19 @@ mod trace {
         }
     }
 
-    fn item(f: &mut fmt::Formatter<'_>, d: &Delivery) -> fmt::Result {
-        write!(f, "tag={} {} seq={}", d.tag, d.producer, d.seq)?;
-        if d.attempt > 1 {
-            write!(f, " attempt={}", d.attempt)?;
+    fn item(f: &mut fmt::Formatter<'_>, d: &impl Named) -> fmt::Result {
+        let (tag, producer, seq, attempt, _) = d.named();
+        write!(f, "tag={tag} {producer} seq={seq}")?;
+        if attempt > 1 {
+            write!(f, " attempt={attempt}")?;
         }
         Ok(())
+    }
+
+    impl fmt::Debug for DeliveryRef<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            item(f, self)
+        }
     }
 
     impl fmt::Debug for Admission {
