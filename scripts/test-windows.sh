@@ -106,10 +106,11 @@ ctrl_c_check() {
     local needle=$1 exe=$2 errlog pid code i try
     shift 2
     errlog="$(mktemp)"
-    # Exactly one more try when wine itself SIGKILLed a program that had already said
+    # Up to two more tries when wine itself SIGKILLed a program that had already said
     # "interrupted" (137: seen on a loaded machine, as wine tears the exiting process
-    # down); any other outcome, or the same twice, fails.
-    for try in 1 2; do
+    # down; twice in a row once, on 2026-12-06); any other outcome, or the same three
+    # times, fails.
+    for try in 1 2 3; do
         /usr/lib/wine/wine64 "$CARGO_TARGET_DIR/$TARGET/debug/$exe" "$@" 2>"$errlog" >/dev/null &
         pid=$!
         for ((i = 0; i < 600; i++)); do
@@ -124,7 +125,7 @@ ctrl_c_check() {
             kill "$pid" 2>/dev/null || true
             code=never-ready
         fi
-        if [ "$try" = 1 ] && [ "$code" = 137 ] && grep -q interrupted "$errlog"; then
+        if [ "$try" != 3 ] && [ "$code" = 137 ] && grep -q interrupted "$errlog"; then
             echo "(wine killed $exe as it exited after Ctrl-C, exit 137; trying once more)"
             continue
         fi

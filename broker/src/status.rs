@@ -18,8 +18,9 @@ impl Broker {
             // A producer held back by a full queue is not read until room comes, so its
             // going would show only then: ask its connection now. One known to have gone
             // counts as cut short already (what it sent before still comes in as room
-            // frees, and it ends cut short then). Known at once over Unix sockets and
-            // shm:; over TCP and Windows named pipes only once its last bytes are read.
+            // frees, and it ends cut short then). Known at once over Unix sockets, shm:
+            // and named pipes (its process ended); over TCP only once its last bytes are
+            // read.
             let gone = st.held.iter().filter(|(_, p)| p.peer_closed()).count() as u64;
             let gone = gone.min(status.producers);
             status.producers -= gone;

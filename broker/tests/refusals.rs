@@ -135,15 +135,14 @@ fn a_producer_held_back_by_a_full_queue_says_so_once_and_so_does_the_broker() {
 
 /// A producer stopped while a full queue holds it back: the broker does not read its
 /// connection until room comes, yet `--status` counts it cut short at once (it asks the
-/// connection: Unix sockets and `shm:` say so at once), and the run still ends, cut short,
-/// with what it sent.
+/// connection: Unix sockets, named pipes (by their peer's process) and `shm:` say so at
+/// once), and the run still ends, cut short, with what it sent.
 #[test]
 fn a_producer_stopped_while_held_back_is_counted_cut_short_at_once() {
-    let mut addrs = vec![format!("shm:{}", testkit::unique("q-held"))];
-    if cfg!(target_os = "linux") {
-        addrs.push(local("q-held"));
-    }
-    for addr in addrs {
+    for addr in [
+        format!("shm:{}", testkit::unique("q-held")),
+        local("q-held"),
+    ] {
         let (b, addr) = broker(&addr, &["--producers", "1", "--capacity", "5"]);
         // More than the connection holds (a 4 MiB ring on shm:), so that its writes wait.
         let args = ["--name", "p1", "-n", "200", "--payload", "65536"];

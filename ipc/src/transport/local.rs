@@ -68,7 +68,17 @@ impl Stream for LocalStream {
             let LocalStream::UdSocket(s) = self;
             super::hung_up(s.as_fd())
         }
-        #[cfg(not(target_os = "linux"))]
+        // A named pipe's end comes after the bytes still in it: ask whether the process
+        // at the other end has ended instead.
+        #[cfg(windows)]
+        {
+            use interprocess::local_socket::traits::StreamCommon;
+            self.peer_creds()
+                .ok()
+                .and_then(|c| c.pid())
+                .is_some_and(super::windows::process_has_ended)
+        }
+        #[cfg(not(any(target_os = "linux", windows)))]
         false
     }
 

@@ -131,8 +131,7 @@ trait Stream: fmt::Debug + Send + Sync {
     }
     /// Whether the peer is known to have closed its end, asked without reading (bytes it
     /// sent before may still wait to be read). `false` where the mechanism cannot tell
-    /// until those bytes are read: TCP (its end comes after its bytes), pipes, Windows
-    /// named pipes.
+    /// until those bytes are read: TCP (its end comes after its bytes), pipes.
     fn peer_closed(&self) -> bool {
         false
     }
@@ -288,9 +287,10 @@ pub struct Probe(Arc<dyn Stream>);
 
 impl Probe {
     /// True once the peer is known to have closed its end, though bytes it sent before may
-    /// still wait to be read. Known at once on Unix sockets (`local:` and `unix:` on Linux)
-    /// and on `shm:`; elsewhere (TCP, pipes, Windows named pipes) only when those bytes
-    /// have been read, so this stays false until then.
+    /// still wait to be read. Known at once on Unix sockets (`local:` and `unix:` on
+    /// Linux), on `shm:`, and on Windows named pipes (`local:`) once the peer's process has
+    /// ended; on TCP and pipes only when those bytes have been read, so this stays false
+    /// until then.
     pub fn peer_closed(&self) -> bool {
         self.0.peer_closed()
     }

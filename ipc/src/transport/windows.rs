@@ -75,6 +75,22 @@ pub(super) fn same_user_as_ours(pid: u32) -> io::Result<bool> {
     Ok(unsafe { EqualSid((*me).User.Sid, (*peer).User.Sid) } != 0)
 }
 
+/// Whether process `pid` has ended, asked now: its handle signalled, or no process has that
+/// id any more. One this process may not open counts as running.
+pub(super) fn process_has_ended(pid: u32) -> bool {
+    use windows_sys::Win32::Foundation::{ERROR_INVALID_PARAMETER, WAIT_OBJECT_0};
+    use windows_sys::Win32::System::Threading::{PROCESS_SYNCHRONIZE, WaitForSingleObject};
+    // SAFETY: plain call; a null result is an error, read just after.
+    let process = unsafe { OpenProcess(PROCESS_SYNCHRONIZE, 0, pid) };
+    if process.is_null() {
+        let e = io::Error::last_os_error();
+        return e.raw_os_error() == Some(ERROR_INVALID_PARAMETER as i32);
+    }
+    let process = Owned(process);
+    // SAFETY: a valid handle, a wait of 0 ms.
+    unsafe { WaitForSingleObject(process.0, 0) == WAIT_OBJECT_0 }
+}
+
 /// A named pipe's security descriptor that lets in its owner (the user who created it)
 /// and SYSTEM only: Windows' default also lets everyone read.
 pub(super) fn owner_only()
