@@ -44,6 +44,46 @@ fn shell_pipeline_stdio_to_stdio() {
     );
 }
 
+/// Our stdio pipes get a 1 MiB kernel buffer (the two ends then run side by side instead
+/// of taking turns every 64 KiB): the producer grows the pipe it writes into, the consumer
+/// the one it reads from.
+#[cfg(target_os = "linux")]
+#[test]
+fn stdio_pipes_are_grown_to_a_mebibyte() {
+    use rustix::pipe::fcntl_getpipe_size;
+    let (r, w) = std::io::pipe().unwrap();
+    assert!(fcntl_getpipe_size(&r).unwrap() < 1 << 20);
+    let status = producer(&["stdio", "-n", "1"])
+        .stdout(w)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(fcntl_getpipe_size(&r).unwrap(), 1 << 20, "the producer's");
+    drop(r);
+
+    let (r, w) = std::io::pipe().unwrap();
+    let mut c = cmd("consumer");
+    c.args(["stdio", "-q"]).stdin(r);
+    let c = Proc::spawn(c, Capture::Both);
+    // The consumer grows it before it reads: write nothing until it has (a retried check).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while fcntl_getpipe_size(&w).unwrap() < 1 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the consumer's pipe stayed small"
+        );
+        std::thread::yield_now(); // polling
+    }
+    let status = producer(&["stdio", "-n", "1"])
+        .stdout(w)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    c.finish().success();
+}
+
 #[test]
 fn parent_feeds_its_spawned_child() {
     let out = run(producer(&[

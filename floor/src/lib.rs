@@ -87,16 +87,16 @@ pub enum Stream {
 impl Stream {
     /// Standard input, unbuffered.
     pub fn stdin() -> Result<Stream> {
-        Ok(Stream::Fd(File::from(
+        Ok(Stream::Fd(widen(File::from(
             io::stdin().as_fd().try_clone_to_owned()?,
-        )))
+        ))))
     }
 
     /// Standard output, unbuffered (std's stdout is line-buffered).
     pub fn stdout() -> Result<Stream> {
-        Ok(Stream::Fd(File::from(
+        Ok(Stream::Fd(widen(File::from(
             io::stdout().as_fd().try_clone_to_owned()?,
-        )))
+        ))))
     }
 
     pub fn try_clone(&self) -> io::Result<Stream> {
@@ -361,6 +361,16 @@ pub fn main(program: &str, body: impl FnOnce() -> Result<()>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A pipe's kernel buffer grown to 1 MiB, as the programs grow theirs (ipc's `stdio`), so
+/// that the floor is the same mechanism; best effort, as there.
+fn widen(f: File) -> File {
+    #[cfg(target_os = "linux")]
+    if rustix::pipe::fcntl_getpipe_size(&f).is_ok_and(|now| now < 1 << 20) {
+        let _ = rustix::pipe::fcntl_setpipe_size(&f, 1 << 20);
+    }
+    f
 }
 
 #[cfg(test)]
