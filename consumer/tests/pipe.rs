@@ -51,14 +51,17 @@ fn shell_pipeline_stdio_to_stdio() {
 #[test]
 fn stdio_pipes_are_grown_to_a_mebibyte() {
     use rustix::pipe::fcntl_getpipe_size;
+    let produce_one = |into: std::io::PipeWriter| {
+        let status = producer(&["stdio", "-n", "1"])
+            .stdout(into)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
     let (r, w) = std::io::pipe().unwrap();
     assert!(fcntl_getpipe_size(&r).unwrap() < 1 << 20);
-    let status = producer(&["stdio", "-n", "1"])
-        .stdout(w)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    produce_one(w);
     assert_eq!(fcntl_getpipe_size(&r).unwrap(), 1 << 20, "the producer's");
     drop(r);
 
@@ -75,12 +78,7 @@ fn stdio_pipes_are_grown_to_a_mebibyte() {
         );
         std::thread::yield_now(); // polling
     }
-    let status = producer(&["stdio", "-n", "1"])
-        .stdout(w)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    produce_one(w);
     c.finish().success();
 }
 
