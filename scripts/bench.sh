@@ -205,8 +205,20 @@ row_pipe_items() {
     hf pipe-items items/s "$n" "$runs" -- "${args[@]}"
 }
 
+# Where the scheduler puts the two ends of a pipe moving bulk decides its speed (on one CPU
+# the bytes stay in that CPU's cache; split, every byte crosses to the other CPU's, and it
+# goes at half the speed), and it puts ours and the floor apart in different shares of runs.
+# So over stdio each program also runs pinned both ways, Python too (--cpus), and the free
+# runs' placement, sampled over one extra run, goes to machine.txt.
+placement() { "$PY" scripts/bench/placement.py "$@" >>"$OUT/machine.txt"; }
+
 row_pipe_bulk() {
-    local total payload n size_name title args=()
+    local total payload n size_name title args=() places=(free) placed on c0 c1 cpus
+    if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+        places+=(split together)
+    else
+        progress "pipe bulk: no taskset or one CPU only: no pinned figures"
+    fi
     total=$(size $((2 << 30)) $((16 << 20)))
     title="pipe, bulk: $((total >> 20)) MiB in all (GiB/s)"
     local s="pipe-bulk|$title"
@@ -218,9 +230,23 @@ row_pipe_bulk() {
         [ "$payload" = 1048576 ] && size_name="1 MiB"
         local py="Pipe().send_bytes, $size_name" py1="Pipe(duplex=False).send_bytes, $size_name"
         local addr="local:bench-bulk-$$"
-        args+=("$s|stdio, $size_name items|ours|$py1|" "$BIN/producer stdio -n $n --payload $payload | $BIN/consumer stdio -q --expect $n"
-            "$s|stdio, $size_name items|floor||" "$FL/floor-pipe send stdio --bytes $total --chunk $payload | $FL/floor-pipe recv stdio --bytes $total --chunk $payload"
-            "$s|local:, $size_name items|ours|$py|" "timeout 300 $BIN/consumer -l $addr -q --expect $n 2>>$tmp/bulk.err & $BIN/producer $addr -n $n --payload $payload 2>>$tmp/bulk.err; wait \$!"
+        for placed in "${places[@]}"; do
+            case $placed in
+            free) on="" c0="" c1="" cpus="" ;;
+            split) on=", split over 2 CPUs" c0="taskset -c 0 " c1="taskset -c 1 " cpus=" --cpus 1,0" ;;
+            together) on=", on 1 CPU" c0="taskset -c 0 " c1="taskset -c 0 " cpus=" --cpus 0,0" ;;
+            esac
+            local ours="$c1$BIN/producer stdio -n $n --payload $payload | $c0$BIN/consumer stdio -q --expect $n"
+            local floor="$c1$FL/floor-pipe send stdio --bytes $total --chunk $payload | $c0$FL/floor-pipe recv stdio --bytes $total --chunk $payload"
+            args+=("$s|stdio, $size_name items$on|ours|$py1$on|" "$ours"
+                "$s|stdio, $size_name items$on|floor||" "$floor")
+            [ "$placed" = free ] || args+=("$s|$py1$on|python||" "$PY $PYDIR/pipe_bulk.py $n $payload --oneway$cpus")
+            if [ "$placed" = free ]; then
+                placement "pipe placement, bulk, ours, $size_name items" producer,consumer "$ours"
+                placement "pipe placement, bulk, floor, $size_name items" floor-pipe "$floor"
+            fi
+        done
+        args+=("$s|local:, $size_name items|ours|$py|" "timeout 300 $BIN/consumer -l $addr -q --expect $n 2>>$tmp/bulk.err & $BIN/producer $addr -n $n --payload $payload 2>>$tmp/bulk.err; wait \$!"
             "$s|local:, $size_name items|floor||" "timeout 300 $FL/floor-pipe recv -l $addr --bytes $total --chunk $payload 2>>$tmp/bulk.err & $FL/floor-pipe send $addr --bytes $total --chunk $payload; wait \$!"
             "$s|$py1|python||" "$PY $PYDIR/pipe_bulk.py $n $payload --oneway"
             "$s|$py|python||" "$PY $PYDIR/pipe_bulk.py $n $payload")
@@ -469,7 +495,6 @@ row_startup() {
 # core does both copies and every wake-up is a context switch), so each case runs twice:
 # free (the scheduler decides; which CPUs it chose, sampled over one extra run, goes to
 # machine.txt, above the table) and split (pinned with taskset to CPUs 0 and 1).
-placement() { "$PY" scripts/bench/placement.py "$@" >>"$OUT/machine.txt"; }
 
 row_shm() {
     local total payload n size_name gib args=() items placed on c0 c1 places=(free)
