@@ -149,7 +149,7 @@ impl Greeter {
 
 impl Drop for Greeter {
     /// Stops the accepting thread: it is blocked in accept, so it is woken by a connection
-    /// of our own, which it drops, and then it drops the listener.
+    /// of our own ([`transport::knock`]), which it drops, and then it drops the listener.
     fn drop(&mut self) {
         self.done.store(true, Ordering::SeqCst);
         let mut addr = self.addr.clone();
@@ -165,7 +165,7 @@ impl Drop for Greeter {
             }
             .to_owned();
         }
-        let _ = transport::connect(&addr, Duration::ZERO, Access::AnyUser, || {});
+        transport::knock(&addr);
     }
 }
 

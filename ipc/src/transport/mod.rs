@@ -447,6 +447,22 @@ pub fn connect(
     }
 }
 
+/// Wakes a listener of our own that is blocked in accept on `addr` (it is being closed, and
+/// drops what it accepts unread) with the cheapest connection its mechanism has: over
+/// `shm:` the rendezvous alone, without the memory a real connection reserves; elsewhere a
+/// plain connect. Best effort, no retrying.
+pub fn knock(addr: &Address) {
+    match addr {
+        #[cfg(any(target_os = "linux", windows))]
+        Address::Shm(name) => {
+            let _ = ring::knock(name);
+        }
+        _ => {
+            let _ = try_connect(addr);
+        }
+    }
+}
+
 /// One attempt: the one place that maps an address to its mechanism's connect.
 fn try_connect(addr: &Address) -> io::Result<Conn> {
     let link = match addr {

@@ -141,6 +141,12 @@ pub(in crate::transport) fn connect(name: &str) -> io::Result<Arc<dyn Stream>> {
     start(socket, map, 0)
 }
 
+/// Wakes our own listener out of `accept` with the rendezvous alone: no memory is made for
+/// a connection that is dropped unread (`transport::knock`).
+pub(in crate::transport) fn knock(name: &str) -> io::Result<()> {
+    UnixStream::connect_addr(&rendezvous_addr(name)?).map(drop)
+}
+
 /// The memory a new connection hands over, checked and mapped.
 fn take_memory(socket: &UnixStream) -> io::Result<Mapping> {
     socket.set_read_timeout(Some(HANDOVER))?;

@@ -37,11 +37,11 @@ mod sync {
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub(super) use linux::{connect, listen};
+pub(super) use linux::{connect, knock, listen};
 #[cfg(windows)]
 mod win;
 #[cfg(windows)]
-pub(super) use win::{connect, listen};
+pub(super) use win::{connect, knock, listen};
 
 use memory::{ASLEEP, Mapping};
 use spsc::{Consumer, Ctl, Got, Producer, Put, Waiter};

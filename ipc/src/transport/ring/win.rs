@@ -162,6 +162,12 @@ pub(in crate::transport) fn connect(name: &str) -> io::Result<Arc<dyn Stream>> {
     Ok(stream(map, os, 0, pid))
 }
 
+/// Wakes our own listener out of `accept` with the rendezvous pipe alone: no memory is made
+/// for a connection that is dropped unread (`transport::knock`).
+pub(in crate::transport) fn knock(name: &str) -> io::Result<()> {
+    Pipe::connect(&pipe_name(name)).map(drop)
+}
+
 /// Takes the memory and events a new connection hands over, as our own handles.
 fn take(pipe: &Pipe) -> io::Result<Arc<dyn Stream>> {
     let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
