@@ -248,7 +248,7 @@ impl XorShift {
     }
 }
 
-/// Pauses between retries while a peer is not there yet: 2 ms, doubling up to 50 ms, never
+/// Pauses between retries while a peer is not there yet: 250 us, doubling up to 50 ms, never
 /// past a deadline. One policy for every retrying connect.
 #[derive(Debug)]
 pub struct Backoff {
@@ -258,7 +258,7 @@ pub struct Backoff {
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {
-            next: Duration::from_millis(2),
+            next: Duration::from_micros(250),
         }
     }
 }
