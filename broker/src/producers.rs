@@ -117,7 +117,7 @@ impl Broker {
         let mut st = self.lock();
         for (seq, payload) in batch.drain(..) {
             if st.queue.ready() as u64 * 2 <= self.capacity {
-                st.full_told = false; // drained: the next time it fills is a new episode
+                st.full_now = false; // drained: the next time it fills is another time
             }
             if !st.queue.has_room() {
                 st.held.push((id, probe.clone()));
@@ -127,12 +127,16 @@ impl Broker {
                     st.held.retain(|(held, _)| *held != id);
                     return false;
                 }
-                if !st.full_told {
-                    st.full_told = true;
-                    self.log(&format!(
-                        "the queue is full ({} waiting); producers wait for consumers",
-                        self.capacity
-                    ));
+                if !st.full_now {
+                    st.full_now = true;
+                    st.full_times += 1;
+                    // Said once: with a small --capacity it fills again at every refill.
+                    if st.full_times == 1 {
+                        self.log(&format!(
+                            "the queue is full ({} waiting); producers wait for consumers",
+                            self.capacity
+                        ));
+                    }
                 }
                 st = self.wait(st);
             }

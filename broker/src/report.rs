@@ -18,6 +18,7 @@ impl Broker {
     pub(crate) fn finish(&self) -> Result<ExitCode> {
         let st = self.lock();
         let totals = st.queue.totals();
+        self.tell_full_times(&st);
         ipc::elog!("broker: totals: {totals}");
         self.draw_timeline(&st, "")?;
         drop(st);
@@ -30,6 +31,17 @@ impl Broker {
                 count(cut as u64, "producer"),
             )
             .into()),
+        }
+    }
+
+    /// How many times the queue filled up, when more than the once already said.
+    fn tell_full_times(&self, st: &State) {
+        if st.full_times > 1 {
+            self.log(&format!(
+                "the queue filled up {} (--capacity {}); producers waited for consumers each time",
+                count(st.full_times, "time"),
+                self.capacity
+            ));
         }
     }
 
@@ -52,6 +64,7 @@ impl Broker {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        self.tell_full_times(&st);
         ipc::elog!(
             "broker: totals: {} (stopped before the end)",
             st.queue.totals()

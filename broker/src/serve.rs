@@ -56,8 +56,10 @@ pub(crate) struct State {
     pub(crate) stopping: bool,
     /// With --timeline: the record of the run.
     pub(crate) timeline: Option<Timeline>,
-    /// The queue was said to be full, and has not drained to half since.
-    pub(crate) full_told: bool,
+    /// The queue is full, or was and has not drained to half since: one time it filled up.
+    pub(crate) full_now: bool,
+    /// How many times it filled up: said the first time, counted at the end.
+    pub(crate) full_times: u64,
     /// Producers held back now, waiting for room: their connections are not read
     /// meanwhile, so `--status` asks each whether its peer is still there.
     pub(crate) held: Vec<(ProducerId, Probe)>,
@@ -115,7 +117,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             answering: 0,
             stopping: false,
             timeline: cli.timeline.as_ref().map(|_| Timeline::new()),
-            full_told: false,
+            full_now: false,
+            full_times: 0,
             held: Vec::new(),
         }),
         changed: Condvar::new(),
