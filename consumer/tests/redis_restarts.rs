@@ -1,7 +1,8 @@
 //! The queue on Redis when its server restarts mid-run (issue 19.16): a server that kept its
 //! data (`appendonly yes`, `appendfsync always`) is reconnected to and the run carries on,
 //! every item eaten and counted once; one that came back empty is told in one line, and
-//! every client exits 1. Each test has its own `redis-server` (a free loopback port, its own
+//! every client exits 1; connections dropped while the server stays up are made again, and
+//! nothing is counted twice. Each test has its own `redis-server` (a free loopback port, its own
 //! folder), killed -9 and started again on the same port; every wait is for a line, an exit
 //! or the server's answer, never a fixed sleep.
 #![cfg(unix)]
@@ -91,6 +92,65 @@ fn ten_restarts_of_a_persisting_redis_lose_nothing_and_count_each_item_once() {
     }
     let (times, _) = eaten(&[&outs[0].stdout, &outs[1].stdout]);
     all_eaten(&times, &["p1", "p2", "p3"], n);
+}
+
+/// The server stays up but drops every client's connection (`CLIENT KILL`), ten times
+/// mid-run: a request whose reply was lost is made again on a new connection, so an
+/// acknowledgement the server had already applied arrives twice (and a batch of items may
+/// be put twice): every item is still eaten and counted exactly once.
+#[test]
+fn connections_dropped_mid_run_ten_times_lose_nothing_and_count_each_item_once() {
+    let Some(r) = Redis::start() else {
+        return;
+    };
+    let q = unique("dropped");
+    let addr = r.addr(&q);
+    let consumers: Vec<Proc> = ["c1", "c2"]
+        .iter()
+        .map(|c| spawn("consumer", &[&addr, "--producers", "2", "--name", c]))
+        .collect();
+    r.wait_for_blocked(2);
+    let n: u64 = 400;
+    let producers: Vec<Proc> = ["p1", "p2"]
+        .iter()
+        .map(|p| {
+            let count = n.to_string();
+            spawn(
+                "producer",
+                &[&addr, "-n", &count, "--delay", "0..6ms", "--name", p],
+            )
+        })
+        .collect();
+    let mut seen = 0;
+    for round in 0..10 {
+        seen = wait_for_progress(&r, &q, seen, 5, round);
+        assert!(
+            seen < 2 * n as i64 - 20,
+            "round {round}: the run is nearly over ({seen} eaten): make it longer"
+        );
+        let killed = r.number(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+        assert!(killed >= 1, "round {round}: no connection to drop");
+    }
+    let limit = Duration::from_secs(60);
+    for p in producers {
+        p.finish_within(limit).success().stderr_has("reconnecting");
+    }
+    let mut outs = Vec::new();
+    for c in consumers {
+        let c = c
+            .finish_within(limit)
+            .success()
+            .stderr_has(&format!(
+                "is over: received {} from 2 producers (p1 {n}, p2 {n}); eaten {} by 2 consumers",
+                2 * n,
+                2 * n
+            ))
+            .stderr_has("went away")
+            .stderr_has("reconnecting");
+        outs.push(c);
+    }
+    let (times, _) = eaten(&[&outs[0].stdout, &outs[1].stdout]);
+    all_eaten(&times, &["p1", "p2"], n);
 }
 
 #[test]
