@@ -3,8 +3,11 @@
 //! own names and ports; every wait is for a line or an exit, never a fixed sleep.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
+mod by_hand;
+
 use common::msg::queue::{Admission, Reply, Request};
 use common::wire::{self, Role};
+#[cfg(unix)] // the signal tests only
 use std::time::Duration;
 use testkit::{Proc, cmd_with as client, run, spawn_with as spawn};
 #[cfg(unix)] // the signal tests only
@@ -99,15 +102,7 @@ fn items_whose_batch_is_over_the_frame_limit_are_eaten_not_declared_dead() {
 /// A hand-made consumer that asks for 1024 at a time and never acknowledges: returns how
 /// many items it was handed before the broker started answering `Idle` only.
 fn greedy(addr: &str) -> (wire::Session, usize) {
-    let a: ipc::Address = addr.parse().unwrap();
-    let conn = ipc::transport::connect(
-        &a,
-        Duration::from_secs(10),
-        ipc::transport::Access::OwnUser,
-        || {},
-    )
-    .unwrap();
-    let mut s = wire::handshake(conn, Role::Consumer, &[Role::Broker]).unwrap();
+    let mut s = by_hand::session(addr, Role::Consumer);
     s.tx.send(&Request::Hello {
         name: "greedy".into(),
         pid: 1,

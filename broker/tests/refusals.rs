@@ -3,8 +3,10 @@
 //! `--status` answers at once. Real processes; every wait is for a line or an exit.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
+mod by_hand;
+
 use common::msg::queue::Admission;
-use common::wire::{self, Role};
+use common::wire::Role;
 use std::time::Duration;
 use testkit::{Proc, cmd_with as client, run, spawn_with as spawn};
 use testkit::{broker, local};
@@ -66,15 +68,7 @@ fn a_silent_peer_is_sent_away_with_the_reason_when_a_client_needs_its_slot() {
         local("q-silent")
     };
     let (b, addr) = broker(&listen, &["--max-clients", "1", "--producers", "1"]);
-    let a: ipc::Address = addr.parse().unwrap();
-    let conn = ipc::transport::connect(
-        &a,
-        Duration::from_secs(10),
-        ipc::transport::Access::OwnUser,
-        || {},
-    )
-    .unwrap();
-    let mut silent = wire::handshake(conn, Role::Producer, &[Role::Broker]).unwrap();
+    let mut silent = by_hand::session(&addr, Role::Producer);
     let mut busy_seen = false;
     let deadline = std::time::Instant::now() + testkit::PATIENCE;
     let served = loop {
