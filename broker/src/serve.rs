@@ -148,12 +148,14 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     broker.wait_until_finished();
-    stop.raise();
-    // Every consumer hears the end with its next reply; then its thread leaves.
+    // Every consumer hears the end with its next reply; then its thread leaves. One that
+    // connects meanwhile is still served, and hears it too (a producer, that the run is
+    // over), rather than have its connection dropped unread, which resets it.
     let deadline = Instant::now() + DRAIN;
     while clients.connected() > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
+    stop.raise();
     broker.finish()
 }
 

@@ -182,3 +182,41 @@ fn a_frozen_consumers_items_come_back_after_its_lease() {
         .success()
         .stderr_has("received 20 from 1 producer");
 }
+
+/// After its run, while the broker waits for its connected consumers to hear the end (one
+/// here says hello and then nothing), a consumer that connects late is told the run is
+/// over, and a late producer that the broker has them all: neither is dropped unread,
+/// which would reset its connection.
+#[test]
+fn clients_that_come_after_the_run_are_told_it_is_over_not_reset() {
+    let (b, addr) = broker(&local("q-late"), &["--producers", "1"]);
+    let mut holder = by_hand::session(&addr, Role::Consumer);
+    holder
+        .tx
+        .send(&Request::Hello {
+            name: "holder".into(),
+            pid: 1,
+        })
+        .unwrap();
+    holder.tx.flush().unwrap();
+    let welcome = holder.rx.next_frame::<Admission>().unwrap().unwrap();
+    assert!(matches!(welcome, Admission::Welcome { .. }), "{welcome:?}");
+    run(client("producer", &[&addr, "-n", "1", "--name", "p1"])).success();
+    run(client(
+        "consumer",
+        &[&addr, "-q", "--expect", "1", "--name", "c1"],
+    ))
+    .success();
+    b.wait_for_stderr("consumer c1 told the run is over");
+    run(client("consumer", &[&addr, "--name", "late"]))
+        .success()
+        .stderr_has("late: 0 items");
+    run(client("producer", &[&addr, "-n", "1", "--name", "p2"]))
+        .failure()
+        .stderr_has("refused");
+    drop(holder);
+    b.finish()
+        .success()
+        .stderr_has("consumer late told the run is over, after eating 0 items")
+        .stderr_has("eaten 1 by 3 consumers (holder 0, c1 1, late 0)");
+}
