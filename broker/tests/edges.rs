@@ -5,8 +5,8 @@
 
 mod by_hand;
 
-use common::msg::queue::{Admission, Reply, Request};
-use common::wire::{self, Role};
+use common::msg::queue::{Reply, Request};
+use common::wire;
 #[cfg(unix)] // the signal tests only
 use std::time::Duration;
 use testkit::{Proc, cmd_with as client, run, spawn_with as spawn};
@@ -102,15 +102,7 @@ fn items_whose_batch_is_over_the_frame_limit_are_eaten_not_declared_dead() {
 /// A hand-made consumer that asks for 1024 at a time and never acknowledges: returns how
 /// many items it was handed before the broker started answering `Idle` only.
 fn greedy(addr: &str) -> (wire::Session, usize) {
-    let mut s = by_hand::session(addr, Role::Consumer);
-    s.tx.send(&Request::Hello {
-        name: "greedy".into(),
-        pid: 1,
-    })
-    .unwrap();
-    s.tx.flush().unwrap();
-    let welcome = s.rx.next_frame::<Admission>().unwrap().unwrap();
-    assert!(matches!(welcome, Admission::Welcome { .. }), "{welcome:?}");
+    let mut s = by_hand::consumer(addr, "greedy");
     let mut held = 0;
     let mut idle = 0;
     // Idle several times in a row: the broker has stopped handing it anything.
@@ -190,17 +182,7 @@ fn a_frozen_consumers_items_come_back_after_its_lease() {
 #[test]
 fn clients_that_come_after_the_run_are_told_it_is_over_not_reset() {
     let (b, addr) = broker(&local("q-late"), &["--producers", "1"]);
-    let mut holder = by_hand::session(&addr, Role::Consumer);
-    holder
-        .tx
-        .send(&Request::Hello {
-            name: "holder".into(),
-            pid: 1,
-        })
-        .unwrap();
-    holder.tx.flush().unwrap();
-    let welcome = holder.rx.next_frame::<Admission>().unwrap().unwrap();
-    assert!(matches!(welcome, Admission::Welcome { .. }), "{welcome:?}");
+    let holder = by_hand::consumer(&addr, "holder");
     run(client("producer", &[&addr, "-n", "1", "--name", "p1"])).success();
     run(client(
         "consumer",

@@ -33,65 +33,75 @@ fn wait_for_progress(r: &Redis, q: &str, from: i64, more: i64, round: usize) -> 
     }
 }
 
-#[test]
-fn ten_restarts_of_a_persisting_redis_lose_nothing_and_count_each_item_once() {
-    let Some(mut r) = Redis::start_with(&["--appendonly", "yes", "--appendfsync", "always"]) else {
-        return;
-    };
-    let q = unique("restarts");
-    let addr = r.addr(&q);
+/// Two consumers and `producers` (`n` items each, `delay` apart) on the queue `q`, with
+/// `fault` done to the server ten times mid-run, each once the run has moved on; then every
+/// client has reconnected, and every item was eaten and counted exactly once.
+fn ten_faults_mid_run(
+    r: &mut Redis,
+    q: &str,
+    producers: &[&str],
+    n: u64,
+    delay: &str,
+    mut fault: impl FnMut(&mut Redis, usize),
+) {
+    let addr = r.addr(q);
+    let many = producers.len().to_string();
     let consumers: Vec<Proc> = ["c1", "c2"]
         .iter()
-        .map(|c| spawn("consumer", &[&addr, "--producers", "3", "--name", c]))
+        .map(|c| spawn("consumer", &[&addr, "--producers", &many, "--name", c]))
         .collect();
     r.wait_for_blocked(2);
-    let n: u64 = 300;
-    let producers: Vec<Proc> = ["p1", "p2", "p3"]
+    let count = n.to_string();
+    let running: Vec<Proc> = producers
         .iter()
         .map(|p| {
             spawn(
                 "producer",
-                &[
-                    &addr,
-                    "-n",
-                    &n.to_string(),
-                    "--delay",
-                    "0..10ms",
-                    "--name",
-                    p,
-                ],
+                &[&addr, "-n", &count, "--delay", delay, "--name", p],
             )
         })
         .collect();
+    let total = producers.len() as u64 * n;
     let mut seen = 0;
     for round in 0..10 {
-        seen = wait_for_progress(&r, &q, seen, 5, round);
+        seen = wait_for_progress(r, q, seen, 5, round);
         assert!(
-            seen < 3 * n as i64 - 20,
+            seen < total as i64 - 20,
             "round {round}: the run is nearly over ({seen} eaten): make it longer"
         );
-        r.restart();
+        fault(r, round);
     }
     let limit = Duration::from_secs(60);
-    for p in producers {
-        p.finish_within(limit).success();
+    for p in running {
+        p.finish_within(limit).success().stderr_has("reconnecting");
     }
+    let each: Vec<String> = producers.iter().map(|p| format!("{p} {n}")).collect();
     let mut outs = Vec::new();
     for c in consumers {
         let c = c
             .finish_within(limit)
             .success()
             .stderr_has(&format!(
-                "is over: received {} from 3 producers (p1 {n}, p2 {n}, p3 {n}); eaten {} by 2 consumers",
-                3 * n,
-                3 * n
+                "is over: received {total} from {many} producers ({}); eaten {total} by 2 consumers",
+                each.join(", ")
             ))
             .stderr_has("went away")
             .stderr_has("reconnecting");
         outs.push(c);
     }
     let (times, _) = eaten(&[&outs[0].stdout, &outs[1].stdout]);
-    all_eaten(&times, &["p1", "p2", "p3"], n);
+    all_eaten(&times, producers, n);
+}
+
+#[test]
+fn ten_restarts_of_a_persisting_redis_lose_nothing_and_count_each_item_once() {
+    let Some(mut r) = Redis::start_with(&["--appendonly", "yes", "--appendfsync", "always"]) else {
+        return;
+    };
+    let q = unique("restarts");
+    ten_faults_mid_run(&mut r, &q, &["p1", "p2", "p3"], 300, "0..10ms", |r, _| {
+        r.restart();
+    });
 }
 
 /// The server stays up but drops every client's connection (`CLIENT KILL`), ten times
@@ -100,57 +110,14 @@ fn ten_restarts_of_a_persisting_redis_lose_nothing_and_count_each_item_once() {
 /// be put twice): every item is still eaten and counted exactly once.
 #[test]
 fn connections_dropped_mid_run_ten_times_lose_nothing_and_count_each_item_once() {
-    let Some(r) = Redis::start() else {
+    let Some(mut r) = Redis::start() else {
         return;
     };
     let q = unique("dropped");
-    let addr = r.addr(&q);
-    let consumers: Vec<Proc> = ["c1", "c2"]
-        .iter()
-        .map(|c| spawn("consumer", &[&addr, "--producers", "2", "--name", c]))
-        .collect();
-    r.wait_for_blocked(2);
-    let n: u64 = 400;
-    let producers: Vec<Proc> = ["p1", "p2"]
-        .iter()
-        .map(|p| {
-            let count = n.to_string();
-            spawn(
-                "producer",
-                &[&addr, "-n", &count, "--delay", "0..6ms", "--name", p],
-            )
-        })
-        .collect();
-    let mut seen = 0;
-    for round in 0..10 {
-        seen = wait_for_progress(&r, &q, seen, 5, round);
-        assert!(
-            seen < 2 * n as i64 - 20,
-            "round {round}: the run is nearly over ({seen} eaten): make it longer"
-        );
+    ten_faults_mid_run(&mut r, &q, &["p1", "p2"], 400, "0..6ms", |r, round| {
         let killed = r.number(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
         assert!(killed >= 1, "round {round}: no connection to drop");
-    }
-    let limit = Duration::from_secs(60);
-    for p in producers {
-        p.finish_within(limit).success().stderr_has("reconnecting");
-    }
-    let mut outs = Vec::new();
-    for c in consumers {
-        let c = c
-            .finish_within(limit)
-            .success()
-            .stderr_has(&format!(
-                "is over: received {} from 2 producers (p1 {n}, p2 {n}); eaten {} by 2 consumers",
-                2 * n,
-                2 * n
-            ))
-            .stderr_has("went away")
-            .stderr_has("reconnecting");
-        outs.push(c);
-    }
-    let (times, _) = eaten(&[&outs[0].stdout, &outs[1].stdout]);
-    all_eaten(&times, &["p1", "p2"], n);
+    });
 }
 
 #[test]
