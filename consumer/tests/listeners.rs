@@ -108,20 +108,31 @@ fn silent_connections_hold_up_no_producer_of_a_keep_listening_consumer() {
 }
 
 /// A listening consumer that has its producer stops listening: the next producer finds
-/// nobody there (as before the greeting moved to threads of its own).
+/// nobody there (as before the greeting moved to threads of its own). Over `shm:` too: the
+/// accepting thread is woken by a knock of the consumer's own (there the rendezvous alone),
+/// and a knock that failed would leave the address open.
 #[test]
 fn a_consumer_that_has_its_producer_stops_listening() {
-    let (c, addr) = listening_consumer(&["--name", "c1"]);
-    let first = Proc::spawn(
-        producer(&[&addr, "-n", "4", "--delay", "300ms", "--name", "p1"]),
-        Capture::Both,
-    );
-    c.wait_for_stdout("c1 ate baozi 0 from p1");
-    run(producer(&[&addr, "-n", "1", "--wait", "0", "--name", "p2"]))
-        .failure()
-        .stderr_has("nothing is listening");
-    first.finish().success();
-    c.finish().success().stderr_has("c1: 4 items");
+    let names = [
+        "tcp:127.0.0.1:0".to_owned(),
+        format!("shm:{}", testkit::unique("stops")),
+    ];
+    for listen in names {
+        let mut c = cmd("consumer");
+        c.args(["-l", &listen, "--name", "c1"]).stdin(Stdio::null());
+        let c = Proc::spawn(c, Capture::Both);
+        let addr = c.wait_ready();
+        let first = Proc::spawn(
+            producer(&[&addr, "-n", "4", "--delay", "300ms", "--name", "p1"]),
+            Capture::Both,
+        );
+        c.wait_for_stdout("c1 ate baozi 0 from p1");
+        run(producer(&[&addr, "-n", "1", "--wait", "0", "--name", "p2"]))
+            .failure()
+            .stderr_has("nothing is listening");
+        first.finish().success();
+        c.finish().success().stderr_has("c1: 4 items");
+    }
 }
 
 // ---- out of threads: a process limit (Linux, as root: RLIMIT_NPROC binds other users) ----
